@@ -1,0 +1,176 @@
+//! The command line: argument definitions and one function per subcommand. Errors come back
+//! as `anyhow::Error`; `main` prints them and maps them to exit codes.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+
+use crate::diagnostic::FileErrors;
+use crate::plan::filter::Filter;
+use crate::plan::validate::check_name;
+use crate::plan::Plan;
+use crate::results::layout::result_set_dir;
+use crate::results::RunMetadata;
+use crate::runner::events::Observer;
+use crate::runner::progress::Progress;
+use crate::runner::sink::ResultsSink;
+
+/// Exit status: every cell ran and is `ok` (or `skipped`); for `check`, every plan is valid.
+pub const EXIT_OK: u8 = 0;
+/// Exit status: the run finished but some cells `failed`.
+pub const EXIT_CELLS_FAILED: u8 = 1;
+/// Exit status: bad input or another error; nothing was run, or the run could not go on.
+pub const EXIT_ERROR: u8 = 2;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "benchplan",
+    version,
+    about = "Performance studies of ML workloads: TOML plan → matrix of cells → measured with candle → Parquet",
+    after_help = "Exit status: 0 success, 1 some cells failed, 2 bad input or error."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run a plan's cells and store their results under the results folder
+    #[command(after_help = "Example:\n  benchplan run plans/quickstart.toml --filter workload=matmul")]
+    Run(RunArgs),
+    /// Print the expanded matrix, one line per cell, without running anything
+    #[command(after_help = "Example:\n  benchplan list plans/quickstart.toml --filter model=mlp-small")]
+    List(ListArgs),
+    /// Validate plans; print every problem found, with file, line and column
+    #[command(after_help = "Example:\n  benchplan check plans/*.toml")]
+    Check(CheckArgs),
+}
+
+#[derive(Args, Debug)]
+struct RunArgs {
+    /// The plan file
+    plan: PathBuf,
+    /// Run only cells whose parameter KEY equals VALUE (repeatable; one key repeated = any of its values)
+    #[arg(long = "filter", value_name = "KEY=VALUE")]
+    filters: Vec<String>,
+    /// Folder that holds result sets
+    #[arg(long, value_name = "DIR", default_value = "results")]
+    results: PathBuf,
+    /// Machine id naming the result folder (default: derived from OS, CPU model and core count)
+    #[arg(long, value_name = "NAME", env = "BENCHPLAN_MACHINE")]
+    machine: Option<String>,
+}
+
+#[derive(Args, Debug)]
+struct ListArgs {
+    /// The plan file
+    plan: PathBuf,
+    /// List only cells whose parameter KEY equals VALUE (repeatable)
+    #[arg(long = "filter", value_name = "KEY=VALUE")]
+    filters: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+struct CheckArgs {
+    /// Plan files
+    #[arg(required = true)]
+    plans: Vec<PathBuf>,
+}
+
+/// Parses the process arguments, runs the command, prints any error, returns the exit status.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(args) => run(args),
+        Command::List(args) => list(args),
+        Command::Check(args) => check(args),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            report_error(&e);
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+/// Prints an error: plan diagnostics as they render, anything else as a cause chain.
+pub fn report_error(e: &anyhow::Error) {
+    let mut stderr = std::io::stderr().lock();
+    if let Some(file_errors) = e.downcast_ref::<FileErrors>() {
+        let _ = write!(stderr, "{file_errors}");
+    } else {
+        let _ = writeln!(stderr, "error: {e:#}");
+    }
+}
+
+fn load(path: &Path) -> Result<Plan> {
+    let plan = Plan::load(path)?;
+    if !plan.warnings.is_empty() {
+        eprint!("{}", plan.render_warnings());
+    }
+    Ok(plan)
+}
+
+fn run(args: RunArgs) -> Result<u8> {
+    let plan = load(&args.plan)?;
+    let cells = Filter::parse(&args.filters)?.apply(plan.cells().cloned().collect())?;
+    if cells.is_empty() {
+        bail!("no cell of `{}` matches the filters; `benchplan list` shows the cells", args.plan.display());
+    }
+    if let Some(machine) = &args.machine {
+        check_name("machine id", machine).map_err(|e| anyhow::anyhow!(e.replace('\n', "; ")))?;
+    }
+    let meta = RunMetadata::collect(&args.plan, &plan.sha256, args.machine.as_deref(), &args.results);
+    let dir = result_set_dir(&args.results, &plan.name, &meta);
+    let mut sink = ResultsSink::open(&dir, &plan.source)?;
+    let mut progress = Progress::new();
+    eprintln!(
+        "benchplan: running {} cell(s) of study `{}` on `{}` (commit {}); results in {}",
+        cells.len(),
+        plan.name,
+        meta.machine,
+        meta.commit_label(),
+        dir.display()
+    );
+    let observers: &mut [&mut dyn Observer] = &mut [&mut sink, &mut progress];
+    let summary = crate::runner::run(&plan, &cells, &meta, observers)
+        .with_context(|| format!("the run stopped; results measured so far are in `{}`", dir.display()))?;
+    eprintln!("results: {}", sink.cells_path().display());
+    Ok(if summary.failed > 0 { EXIT_CELLS_FAILED } else { EXIT_OK })
+}
+
+fn list(args: ListArgs) -> Result<u8> {
+    let plan = load(&args.plan)?;
+    let cells = Filter::parse(&args.filters)?.apply(plan.cells().cloned().collect())?;
+    let exp_width = cells.iter().map(|c| c.experiment.len()).max().unwrap_or(0);
+    let mut out = std::io::stdout().lock();
+    for cell in &cells {
+        writeln!(out, "{}  {:<exp_width$}  {}", cell.id, cell.experiment, cell.key())?;
+    }
+    writeln!(out, "{} cell(s)", cells.len())?;
+    Ok(EXIT_OK)
+}
+
+fn check(args: CheckArgs) -> Result<u8> {
+    let mut failed = 0;
+    for path in &args.plans {
+        match load(path) {
+            Ok(plan) => println!(
+                "ok: {}: {} experiment(s), {} cell(s)",
+                path.display(),
+                plan.experiments.len(),
+                plan.cells().count()
+            ),
+            Err(e) => {
+                report_error(&e);
+                failed += 1;
+            }
+        }
+    }
+    Ok(if failed > 0 { EXIT_ERROR } else { EXIT_OK })
+}

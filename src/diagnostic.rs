@@ -1,0 +1,169 @@
+//! Errors that point into a file: `path:line:column`, the offending line with a caret under the
+//! span, and a `help:` line saying what to do. Shaped like rustc's, so users know how to read it.
+
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+/// How serious a diagnostic is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// The file cannot be used.
+    Error,
+    /// Likely a mistake, but the file can be used.
+    Warning,
+}
+
+/// One problem found in a file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Diagnostic {
+    pub level: Level,
+    pub message: String,
+    /// Byte range in the file; `None` when the problem is about the file as a whole.
+    pub span: Option<Range<usize>>,
+    pub help: Option<String>,
+}
+
+impl Diagnostic {
+    pub fn new(message: impl Into<String>, span: Option<Range<usize>>) -> Diagnostic {
+        Diagnostic {
+            level: Level::Error,
+            message: message.into(),
+            span,
+            help: None,
+        }
+    }
+
+    pub fn warning(message: impl Into<String>, span: Option<Range<usize>>) -> Diagnostic {
+        Diagnostic {
+            level: Level::Warning,
+            ..Diagnostic::new(message, span)
+        }
+    }
+
+    pub fn with_help(mut self, help: impl Into<String>) -> Diagnostic {
+        self.help = Some(help.into());
+        self
+    }
+
+    /// Builds a diagnostic from `"problem\nwhat to do"`, the shape the checks return.
+    pub fn from_check(text: &str, span: Option<Range<usize>>) -> Diagnostic {
+        match text.split_once('\n') {
+            Some((message, help)) => Diagnostic::new(message, span).with_help(help),
+            None => Diagnostic::new(text, span),
+        }
+    }
+}
+
+/// Every problem found in one file, with the file's text so that it can be rendered.
+#[derive(Debug)]
+pub struct FileErrors {
+    pub path: PathBuf,
+    pub source: String,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl FileErrors {
+    pub fn new(path: &Path, source: &str, diagnostics: Vec<Diagnostic>) -> FileErrors {
+        FileErrors {
+            path: path.to_owned(),
+            source: source.to_owned(),
+            diagnostics,
+        }
+    }
+}
+
+impl fmt::Display for FileErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, d) in self.diagnostics.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            render(f, &self.path, &self.source, d)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for FileErrors {}
+
+/// 1-based line and column (in characters) of a byte offset.
+pub fn line_col(source: &str, offset: usize) -> (usize, usize) {
+    let offset = floor_char_boundary(source, offset.min(source.len()));
+    let before = &source[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let col = source[line_start..offset].chars().count() + 1;
+    (line, col)
+}
+
+fn floor_char_boundary(s: &str, mut i: usize) -> usize {
+    while !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+fn render(f: &mut fmt::Formatter<'_>, path: &Path, source: &str, d: &Diagnostic) -> fmt::Result {
+    let level = match d.level {
+        Level::Error => "error",
+        Level::Warning => "warning",
+    };
+    writeln!(f, "{level}: {}", d.message)?;
+    match &d.span {
+        None => writeln!(f, "  --> {}", path.display())?,
+        Some(span) => {
+            let (line, col) = line_col(source, span.start);
+            writeln!(f, "  --> {}:{line}:{col}", path.display())?;
+            let text = source.lines().nth(line - 1).unwrap_or("").trim_end_matches('\r');
+            let gutter = line.to_string().len();
+            let pad = " ".repeat(gutter);
+            // Underline to the span's end, or to the end of the line when the span runs on.
+            let line_chars = text.chars().count();
+            let span_end = floor_char_boundary(source, span.end.min(source.len()));
+            let span_chars = source[floor_char_boundary(source, span.start.min(source.len()))..span_end]
+                .split('\n')
+                .next()
+                .unwrap_or("")
+                .chars()
+                .count();
+            let width = span_chars.clamp(1, line_chars.saturating_sub(col - 1).max(1));
+            writeln!(f, "{pad} |")?;
+            writeln!(f, "{line} | {text}")?;
+            writeln!(f, "{pad} | {}{}", " ".repeat(col - 1), "^".repeat(width))?;
+        }
+    }
+    if let Some(help) = &d.help {
+        writeln!(f, "  = help: {help}")?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_and_column_count_characters() {
+        let src = "a = 1\nbé = \"x\"\n";
+        assert_eq!(line_col(src, 0), (1, 1));
+        assert_eq!(line_col(src, 6), (2, 1));
+        let x = src.find('"').unwrap();
+        assert_eq!(line_col(src, x), (2, 6));
+    }
+
+    #[test]
+    fn renders_like_rustc() {
+        let src = "version = 1\nname = 42\n";
+        let start = src.find("42").unwrap();
+        let errors = FileErrors::new(
+            Path::new("p.toml"),
+            src,
+            vec![Diagnostic::new("bad name", Some(start..start + 2)).with_help("quote it")],
+        );
+        assert_eq!(
+            errors.to_string(),
+            "error: bad name\n  --> p.toml:2:8\n  |\n2 | name = 42\n  |        ^^\n  = help: quote it\n"
+        );
+    }
+}

@@ -1,0 +1,101 @@
+//! Human formatting of figures: durations with units, throughput, bytes. Shared by the
+//! progress output and (as template filters) by reports.
+
+/// A duration given in milliseconds, in the unit that keeps 3–4 significant digits:
+/// `812 ns`, `12.3 µs`, `4.56 ms`, `2.31 s`.
+pub fn duration_ms(ms: f64) -> String {
+    if !ms.is_finite() {
+        return "–".to_owned();
+    }
+    let (value, unit) = if ms >= 1000.0 {
+        (ms / 1000.0, "s")
+    } else if ms >= 1.0 {
+        (ms, "ms")
+    } else if ms >= 1e-3 {
+        (ms * 1e3, "µs")
+    } else {
+        (ms * 1e6, "ns")
+    };
+    format!("{} {unit}", significant(value))
+}
+
+/// A count per second with a metric prefix: `950/s`, `12.4k/s`, `3.10M/s`.
+pub fn rate(per_s: f64) -> String {
+    if !per_s.is_finite() {
+        return "–".to_owned();
+    }
+    let (value, prefix) = if per_s >= 1e9 {
+        (per_s / 1e9, "G")
+    } else if per_s >= 1e6 {
+        (per_s / 1e6, "M")
+    } else if per_s >= 1e3 {
+        (per_s / 1e3, "k")
+    } else {
+        (per_s, "")
+    };
+    format!("{}{prefix}/s", significant(value))
+}
+
+/// Bytes in binary units: `512 B`, `338 KiB`, `32.6 MiB`.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{} {}", significant(value), UNITS[unit])
+    }
+}
+
+/// Three significant digits, at least none after the point for values ≥ 100.
+pub fn significant(x: f64) -> String {
+    let a = x.abs();
+    if a >= 100.0 {
+        format!("{x:.0}")
+    } else if a >= 10.0 {
+        format!("{x:.1}")
+    } else {
+        format!("{x:.2}")
+    }
+}
+
+/// Wall-clock time of a run: `45.2s`, `3m07s`, `1h02m`.
+pub fn elapsed(seconds: f64) -> String {
+    let s = seconds.max(0.0);
+    if s < 60.0 {
+        format!("{s:.1}s")
+    } else if s < 3600.0 {
+        format!("{}m{:02}s", (s / 60.0) as u64, (s % 60.0) as u64)
+    } else {
+        format!("{}h{:02}m", (s / 3600.0) as u64, (s % 3600.0 / 60.0) as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_pick_their_unit() {
+        assert_eq!(duration_ms(0.000_812), "812 ns");
+        assert_eq!(duration_ms(0.0123), "12.3 µs");
+        assert_eq!(duration_ms(4.561), "4.56 ms");
+        assert_eq!(duration_ms(2310.0), "2.31 s");
+        assert_eq!(duration_ms(f64::NAN), "–");
+    }
+
+    #[test]
+    fn rates_and_bytes() {
+        assert_eq!(rate(950.0), "950/s");
+        assert_eq!(rate(12_400.0), "12.4k/s");
+        assert_eq!(bytes(512), "512 B");
+        assert_eq!(bytes(346_176), "338 KiB");
+        assert_eq!(bytes(34_234_432), "32.6 MiB");
+        assert_eq!(elapsed(187.0), "3m07s");
+    }
+}

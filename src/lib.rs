@@ -1,0 +1,17 @@
+//! benchplan: performance studies of ML workloads declared in TOML plans.
+//!
+//! The pipeline, module by module: [`plan`] (TOML → checked plan → cells), [`workload`] (what a
+//! cell runs, on a candle [`device`]), [`runner`] (warm-up, timing, events), [`stats`] (summaries
+//! of raw samples), [`results`] (Parquet result sets and their metadata). [`cli`] ties them to
+//! the command line.
+
+pub mod cli;
+pub mod device;
+pub mod diagnostic;
+pub mod format;
+pub mod hash;
+pub mod plan;
+pub mod results;
+pub mod runner;
+pub mod stats;
+pub mod workload;

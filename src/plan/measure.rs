@@ -1,0 +1,249 @@
+//! Measurement settings: how long to warm up, how many timed iterations, when to give up.
+//!
+//! A plan gives them at the top level (`[measure]`), per experiment (`measure = {...}`), and per
+//! cell (as matrix parameters such as `iterations`, so that `(n, iterations)` can be zipped).
+//! Later levels override earlier ones key by key.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::value::ParamValue;
+
+/// A stopping rule given either as a number of iterations or as a span of time.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Budget {
+    Iterations(u64),
+    Time(Duration),
+}
+
+impl fmt::Display for Budget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Budget::Iterations(n) => write!(f, "{n}"),
+            Budget::Time(d) => f.write_str(&format_duration(*d)),
+        }
+    }
+}
+
+/// The settings of one measurement layer as written in the plan; every key optional.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMeasure {
+    /// Warm-up before timing: a count (`3`) or a duration (`"1s"`).
+    pub warmup: Option<toml::Spanned<ParamValue>>,
+    /// Timed iterations: a count (`20`) or a time budget (`"2s"`).
+    pub iterations: Option<toml::Spanned<ParamValue>>,
+    /// With a time budget: never fewer timed iterations than this.
+    pub min_iterations: Option<toml::Spanned<ParamValue>>,
+    /// With a time budget: never more timed iterations than this.
+    pub max_iterations: Option<toml::Spanned<ParamValue>>,
+    /// A cell still running after this long (warm-up included) is stopped and marked failed.
+    pub timeout: Option<toml::Spanned<ParamValue>>,
+}
+
+/// Fully resolved measurement settings of one cell.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MeasureSettings {
+    pub warmup: Budget,
+    pub iterations: Budget,
+    pub min_iterations: u64,
+    pub max_iterations: u64,
+    pub timeout: Duration,
+}
+
+impl Default for MeasureSettings {
+    /// Defaults in the spirit of pytest-benchmark and criterion: a short warm-up, then a
+    /// two-second budget with at least 10 samples, so that a median and a p95 mean something.
+    fn default() -> Self {
+        MeasureSettings {
+            warmup: Budget::Iterations(3),
+            iterations: Budget::Time(Duration::from_secs(2)),
+            min_iterations: 10,
+            max_iterations: 10_000,
+            timeout: Duration::from_secs(600),
+        }
+    }
+}
+
+/// The parameter names that override measurement settings when they appear in a matrix.
+pub const MEASURE_KEYS: [&str; 5] = [
+    "warmup",
+    "iterations",
+    "min_iterations",
+    "max_iterations",
+    "timeout",
+];
+
+impl MeasureSettings {
+    /// Applies one setting by name. The value was already checked by [`check_measure_value`].
+    pub fn set(&mut self, key: &str, value: &ParamValue) {
+        match key {
+            "warmup" => self.warmup = budget_of(value).expect("checked"),
+            "iterations" => self.iterations = budget_of(value).expect("checked"),
+            "min_iterations" => self.min_iterations = value.as_int().expect("checked") as u64,
+            "max_iterations" => self.max_iterations = value.as_int().expect("checked") as u64,
+            "timeout" => self.timeout = duration_of(value).expect("checked"),
+            _ => unreachable!("not a measurement key: {key}"),
+        }
+    }
+
+    /// A compact description stored with each result, e.g. `warmup=3 iterations=2s min=10 max=10000 timeout=10m`.
+    pub fn describe(&self) -> String {
+        format!(
+            "warmup={} iterations={} min={} max={} timeout={}",
+            self.warmup,
+            self.iterations,
+            self.min_iterations,
+            self.max_iterations,
+            format_duration(self.timeout)
+        )
+    }
+}
+
+impl RawMeasure {
+    /// The settings in file order, for layering with [`MeasureSettings::set`].
+    pub fn entries(&self) -> Vec<(&'static str, &toml::Spanned<ParamValue>)> {
+        let all = [
+            ("warmup", &self.warmup),
+            ("iterations", &self.iterations),
+            ("min_iterations", &self.min_iterations),
+            ("max_iterations", &self.max_iterations),
+            ("timeout", &self.timeout),
+        ];
+        all.into_iter()
+            .filter_map(|(k, v)| v.as_ref().map(|v| (k, v)))
+            .collect()
+    }
+}
+
+/// Checks a measurement value; `Err` holds what is wrong and what to write instead.
+pub fn check_measure_value(key: &str, value: &ParamValue) -> Result<(), String> {
+    match key {
+        "warmup" => match budget_of(value) {
+            Some(_) => Ok(()),
+            None => Err(format!(
+                "`warmup` must be a count (e.g. `3`, may be 0) or a duration (e.g. `\"1s\"`), not {}",
+                value.to_toml()
+            )),
+        },
+        "iterations" => match budget_of(value) {
+            Some(Budget::Iterations(0)) => {
+                Err("`iterations` must be at least 1: a cell needs one sample".into())
+            }
+            Some(Budget::Time(d)) if d.is_zero() => {
+                Err("`iterations` time budget must be longer than zero".into())
+            }
+            Some(_) => Ok(()),
+            None => Err(format!(
+                "`iterations` must be a count (e.g. `20`) or a time budget (e.g. `\"2s\"`), not {}",
+                value.to_toml()
+            )),
+        },
+        "min_iterations" | "max_iterations" => match value.as_int() {
+            Some(n) if n >= 1 => Ok(()),
+            _ => Err(format!(
+                "`{key}` must be a whole number of at least 1, not {}",
+                value.to_toml()
+            )),
+        },
+        "timeout" => match duration_of(value) {
+            Some(d) if !d.is_zero() => Ok(()),
+            _ => Err(format!(
+                "`timeout` must be a duration such as `\"60s\"` or `\"10m\"`, not {}",
+                value.to_toml()
+            )),
+        },
+        _ => Err(format!("`{key}` is not a measurement setting")),
+    }
+}
+
+fn budget_of(value: &ParamValue) -> Option<Budget> {
+    match value {
+        ParamValue::Int(n) if *n >= 0 => Some(Budget::Iterations(*n as u64)),
+        ParamValue::Str(_) => duration_of(value).map(Budget::Time),
+        _ => None,
+    }
+}
+
+fn duration_of(value: &ParamValue) -> Option<Duration> {
+    value.as_str().and_then(parse_duration)
+}
+
+/// Parses `"500ms"`, `"2s"`, `"1.5s"`, `"10m"`, `"1h"`, `"250us"`.
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number.parse().ok()?;
+    let seconds = match unit.trim() {
+        "us" | "µs" => number / 1e6,
+        "ms" => number / 1e3,
+        "s" => number,
+        "m" | "min" => number * 60.0,
+        "h" => number * 3600.0,
+        _ => return None,
+    };
+    (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds))
+}
+
+/// Formats a duration the way a plan writes it, in the largest unit that keeps it whole-ish.
+pub fn format_duration(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s >= 3600.0 && s % 3600.0 == 0.0 {
+        format!("{}h", s / 3600.0)
+    } else if s >= 60.0 && s % 60.0 == 0.0 {
+        format!("{}m", s / 60.0)
+    } else if s >= 1.0 {
+        format!("{s}s")
+    } else if s >= 1e-3 {
+        format!("{}ms", s * 1e3)
+    } else {
+        format!("{}us", s * 1e6)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_in_every_unit() {
+        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2s"), Some(Duration::from_secs(2)));
+        assert_eq!(parse_duration("1.5s"), Some(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("10m"), Some(Duration::from_secs(600)));
+        assert_eq!(parse_duration("1h"), Some(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("250us"), Some(Duration::from_micros(250)));
+        assert_eq!(parse_duration("2"), None, "a unit is required");
+        assert_eq!(parse_duration("fast"), None);
+        assert_eq!(parse_duration("-1s"), None);
+    }
+
+    #[test]
+    fn durations_format_back_to_plan_syntax() {
+        assert_eq!(format_duration(Duration::from_secs(600)), "10m");
+        assert_eq!(format_duration(Duration::from_secs(2)), "2s");
+        assert_eq!(format_duration(Duration::from_millis(500)), "500ms");
+    }
+
+    #[test]
+    fn settings_layer_key_by_key() {
+        let mut m = MeasureSettings::default();
+        m.set("iterations", &ParamValue::Int(5));
+        m.set("warmup", &ParamValue::Str("1s".into()));
+        assert_eq!(m.iterations, Budget::Iterations(5));
+        assert_eq!(m.warmup, Budget::Time(Duration::from_secs(1)));
+        assert_eq!(m.min_iterations, 10, "untouched keys keep their defaults");
+    }
+
+    #[test]
+    fn bad_values_are_explained() {
+        assert!(check_measure_value("iterations", &ParamValue::Int(0)).is_err());
+        assert!(check_measure_value("iterations", &ParamValue::Int(-3)).is_err());
+        assert!(check_measure_value("warmup", &ParamValue::Int(0)).is_ok());
+        assert!(check_measure_value("timeout", &ParamValue::Str("soon".into())).is_err());
+        assert!(check_measure_value("min_iterations", &ParamValue::Float(2.5)).is_err());
+    }
+}

@@ -1,0 +1,295 @@
+//! The catalogue of workloads and the parameters each one takes: names, types, defaults and
+//! the checks a value must pass. The matrix may only use parameters listed here.
+
+use std::fmt;
+
+use super::measure::check_measure_value;
+use super::value::ParamValue;
+use crate::device::DeviceSpec;
+
+/// The kinds of benchmark a plan can ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum WorkloadKind {
+    /// C = A·B for square n×n matrices (WORKLOADS.md §1).
+    Matmul,
+    /// One training step: forward, MSE, backward, AdamW (§3).
+    Train,
+    /// One forward pass without gradient tracking (§4).
+    Infer,
+}
+
+impl WorkloadKind {
+    pub const ALL: [WorkloadKind; 3] = [WorkloadKind::Matmul, WorkloadKind::Train, WorkloadKind::Infer];
+
+    pub fn parse(name: &str) -> Option<WorkloadKind> {
+        Self::ALL.into_iter().find(|w| w.name() == name)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            WorkloadKind::Matmul => "matmul",
+            WorkloadKind::Train => "train",
+            WorkloadKind::Infer => "infer",
+        }
+    }
+
+    /// The parameters of this workload, in the order cells are displayed.
+    pub fn params(self) -> &'static [ParamDef] {
+        match self {
+            WorkloadKind::Matmul => MATMUL,
+            WorkloadKind::Train => TRAIN,
+            WorkloadKind::Infer => INFER,
+        }
+    }
+
+    pub fn param(self, name: &str) -> Option<&'static ParamDef> {
+        self.params().iter().find(|p| p.name == name)
+    }
+}
+
+impl fmt::Display for WorkloadKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What values a parameter accepts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ParamKind {
+    /// A whole number in `1..=max`.
+    PositiveInt { max: i64 },
+    /// A whole number ≥ 0 (seeds).
+    Seed,
+    /// `f32`, `bf16` or `f16`.
+    Dtype,
+    /// `cpu`, `cuda`, `cuda:N`, `metal`, `metal:N`.
+    Device,
+    /// The name of a model declared in the plan.
+    Model,
+    /// A measurement setting (not part of a cell's identity).
+    Measure,
+}
+
+/// A parameter's default when the matrix does not set it.
+#[derive(Debug, Clone, Copy)]
+pub enum DefaultValue {
+    /// The matrix must set it.
+    Required,
+    Int(i64),
+    Str(&'static str),
+    /// Taken from the measurement settings; not stored as a parameter.
+    FromSettings,
+}
+
+/// One parameter a workload takes.
+#[derive(Debug, Clone, Copy)]
+pub struct ParamDef {
+    pub name: &'static str,
+    pub kind: ParamKind,
+    pub default: DefaultValue,
+    pub help: &'static str,
+}
+
+impl ParamDef {
+    /// Whether the parameter is part of the cell's identity. Measurement settings are not:
+    /// taking more samples of the same cell must not make it a different cell.
+    pub fn is_identity(&self) -> bool {
+        self.kind != ParamKind::Measure
+    }
+
+    pub fn default_value(&self) -> Option<ParamValue> {
+        match self.default {
+            DefaultValue::Int(i) => Some(ParamValue::Int(i)),
+            DefaultValue::Str(s) => Some(ParamValue::Str(s.to_owned())),
+            DefaultValue::Required | DefaultValue::FromSettings => None,
+        }
+    }
+
+    /// Checks one value. `models` is the list of model names the plan declares.
+    /// `Err` holds the problem and, after a `\n`, what to do about it.
+    pub fn check(&self, value: &ParamValue, models: &[&str]) -> Result<(), String> {
+        let name = self.name;
+        match self.kind {
+            ParamKind::PositiveInt { max } => match value {
+                ParamValue::Int(n) if (1..=max).contains(n) => Ok(()),
+                ParamValue::Int(n) => Err(format!(
+                    "`{name}` must be between 1 and {max}, not {n}\nuse a positive whole number"
+                )),
+                other => Err(format!(
+                    "`{name}` must be a whole number, not {}\nwrite it without quotes, e.g. `{name} = [32]`",
+                    other.type_name()
+                )),
+            },
+            ParamKind::Seed => match value {
+                ParamValue::Int(n) if *n >= 0 => Ok(()),
+                other => Err(format!(
+                    "`{name}` must be a whole number ≥ 0, not {}\nuse e.g. `seed = [0]`",
+                    other.to_toml()
+                )),
+            },
+            ParamKind::Dtype => match value.as_str() {
+                Some("f32" | "bf16" | "f16") => Ok(()),
+                _ => Err(format!(
+                    "unknown dtype {}\nuse one of `f32`, `bf16`, `f16`",
+                    value.to_toml()
+                )),
+            },
+            ParamKind::Device => {
+                let Some(text) = value.as_str() else {
+                    return Err(format!(
+                        "a device is a string such as `\"cpu\"`, not {}\nuse one of `cpu`, `cuda`, `cuda:N`, `metal`",
+                        value.type_name()
+                    ));
+                };
+                let spec = DeviceSpec::parse(text)?;
+                spec.check_supported_by_build()
+            }
+            ParamKind::Model => match value.as_str() {
+                Some(m) if models.contains(&m) => Ok(()),
+                _ => Err(format!(
+                    "unknown model {}\n{}",
+                    value.to_toml(),
+                    if models.is_empty() {
+                        "declare it in the plan, e.g. `[models.NAME]` with `kind = \"mlp\"`".to_owned()
+                    } else {
+                        format!(
+                            "declare it under `[models.NAME]`, or use one of: {}",
+                            models
+                                .iter()
+                                .map(|m| format!("`{m}`"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )
+                    }
+                )),
+            },
+            ParamKind::Measure => check_measure_value(name, value),
+        }
+    }
+}
+
+const DEVICE: ParamDef = ParamDef {
+    name: "device",
+    kind: ParamKind::Device,
+    default: DefaultValue::Str("cpu"),
+    help: "where the cell runs: `cpu`, `cuda`, `cuda:N`, `metal`",
+};
+const DTYPE: ParamDef = ParamDef {
+    name: "dtype",
+    kind: ParamKind::Dtype,
+    default: DefaultValue::Str("f32"),
+    help: "element type of weights, inputs and activations",
+};
+const SEED: ParamDef = ParamDef {
+    name: "seed",
+    kind: ParamKind::Seed,
+    default: DefaultValue::Int(0),
+    help: "seed of the random inputs and weights",
+};
+const MODEL: ParamDef = ParamDef {
+    name: "model",
+    kind: ParamKind::Model,
+    default: DefaultValue::Required,
+    help: "a model declared under `[models.NAME]`",
+};
+
+macro_rules! measure_param {
+    ($name:literal, $help:literal) => {
+        ParamDef {
+            name: $name,
+            kind: ParamKind::Measure,
+            default: DefaultValue::FromSettings,
+            help: $help,
+        }
+    };
+}
+
+const MEASURE: [ParamDef; 5] = [
+    measure_param!("warmup", "warm-up: a count or a duration"),
+    measure_param!("iterations", "timed iterations: a count or a time budget"),
+    measure_param!("min_iterations", "least timed iterations under a time budget"),
+    measure_param!("max_iterations", "most timed iterations under a time budget"),
+    measure_param!("timeout", "a cell running longer than this fails"),
+];
+
+const MATMUL: &[ParamDef] = &[
+    ParamDef {
+        name: "n",
+        kind: ParamKind::PositiveInt { max: 65_536 },
+        default: DefaultValue::Required,
+        help: "side of the square matrices",
+    },
+    DTYPE,
+    DEVICE,
+    SEED,
+    MEASURE[0],
+    MEASURE[1],
+    MEASURE[2],
+    MEASURE[3],
+    MEASURE[4],
+];
+
+const TRAIN: &[ParamDef] = &[
+    MODEL,
+    ParamDef {
+        name: "batch",
+        kind: ParamKind::PositiveInt { max: 1 << 20 },
+        default: DefaultValue::Int(32),
+        help: "samples per step",
+    },
+    DTYPE,
+    DEVICE,
+    SEED,
+    MEASURE[0],
+    MEASURE[1],
+    MEASURE[2],
+    MEASURE[3],
+    MEASURE[4],
+];
+
+const INFER: &[ParamDef] = &[
+    MODEL,
+    ParamDef {
+        name: "batch",
+        kind: ParamKind::PositiveInt { max: 1 << 20 },
+        default: DefaultValue::Int(1),
+        help: "samples per forward pass",
+    },
+    DTYPE,
+    DEVICE,
+    SEED,
+    MEASURE[0],
+    MEASURE[1],
+    MEASURE[2],
+    MEASURE[3],
+    MEASURE[4],
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::measure::MEASURE_KEYS;
+
+    #[test]
+    fn every_workload_takes_the_measurement_keys() {
+        for w in WorkloadKind::ALL {
+            for key in MEASURE_KEYS {
+                assert!(w.param(key).is_some(), "{w} lacks {key}");
+            }
+        }
+    }
+
+    #[test]
+    fn values_are_checked_by_kind() {
+        let batch = WorkloadKind::Train.param("batch").unwrap();
+        assert!(batch.check(&ParamValue::Int(32), &[]).is_ok());
+        assert!(batch.check(&ParamValue::Int(0), &[]).is_err());
+        assert!(batch.check(&ParamValue::Str("32".into()), &[]).is_err());
+        let model = WorkloadKind::Train.param("model").unwrap();
+        assert!(model.check(&ParamValue::Str("a".into()), &["a"]).is_ok());
+        let err = model.check(&ParamValue::Str("b".into()), &["a"]).unwrap_err();
+        assert!(err.contains("unknown model \"b\""), "{err}");
+        let dtype = WorkloadKind::Matmul.param("dtype").unwrap();
+        assert!(dtype.check(&ParamValue::Str("f64".into()), &[]).is_err());
+    }
+}

@@ -1,0 +1,108 @@
+//! One result row: a cell's identity, its parameters, what happened, the raw samples and the
+//! figures derived from them, and the run's metadata.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use super::metadata::RunMetadata;
+use crate::plan::ParamValue;
+use crate::stats::Summary;
+
+/// What became of a cell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Status {
+    /// Measured.
+    Ok,
+    /// Started but did not finish (error, panic, timeout); `reason` says why.
+    Failed,
+    /// Not run, for a reason stated in `reason` (e.g. the device lacks a feature).
+    Skipped,
+}
+
+impl Status {
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Failed => "failed",
+            Status::Skipped => "skipped",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Status> {
+        match s {
+            "ok" => Some(Status::Ok),
+            "failed" => Some(Status::Failed),
+            "skipped" => Some(Status::Skipped),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One row of a result set.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CellRecord {
+    /// The plan's study name.
+    pub study: String,
+    /// The experiment the cell belongs to.
+    pub experiment: String,
+    /// Workload kind: `matmul`, `train`, `infer`.
+    pub workload: String,
+    /// Stable id (16 hex digits) derived from experiment, workload and parameters.
+    pub cell_id: String,
+    /// The parameters as one readable string: `model=mlp-small batch=32 dtype=f32 device=cpu seed=0`.
+    pub cell_key: String,
+    /// Each parameter; stored as a `param_<name>` column.
+    pub params: BTreeMap<String, ParamValue>,
+    /// Backend family: `cpu`, `cuda`, `metal`.
+    pub device_kind: String,
+    /// The hardware: CPU model, or GPU name.
+    pub device_name: String,
+    pub status: Status,
+    /// Why a cell failed or was skipped; `None` when ok.
+    pub reason: Option<String>,
+    /// Every timed iteration, in milliseconds, in the order measured.
+    pub samples_ms: Vec<f64>,
+    /// Every warm-up iteration, in milliseconds (not used in any figure; kept to show warm-up).
+    pub warmup_samples_ms: Vec<f64>,
+    /// Exact floating-point operations per iteration, where known.
+    pub flops_per_iteration: Option<f64>,
+    /// Samples per iteration (the batch), where meaningful.
+    pub samples_per_iteration: Option<u64>,
+    /// Scalars in the model's weights, as built.
+    pub param_count: Option<u64>,
+    /// Bytes of the model's weights in the cell's dtype.
+    pub weight_bytes: Option<u64>,
+    /// The measurement settings the cell ran with.
+    pub measure_settings: String,
+    /// When the cell started, RFC 3339 UTC.
+    pub cell_started_at: String,
+    /// Wall time of the whole cell (set-up, warm-up and measurement), seconds.
+    pub cell_wall_s: f64,
+    /// Facts shared by every row of the run.
+    pub meta: RunMetadata,
+}
+
+impl CellRecord {
+    /// Summary of the timed samples; `None` when there are none.
+    pub fn summary(&self) -> Option<Summary> {
+        Summary::of(&self.samples_ms)
+    }
+
+    /// GFLOP/s at the median time.
+    pub fn gflops(&self) -> Option<f64> {
+        let median_s = self.summary()?.median / 1e3;
+        Some(self.flops_per_iteration? / median_s / 1e9)
+    }
+
+    /// Samples per second at the median time.
+    pub fn samples_per_s(&self) -> Option<f64> {
+        let median_s = self.summary()?.median / 1e3;
+        Some(self.samples_per_iteration? as f64 / median_s)
+    }
+}

@@ -1,0 +1,132 @@
+//! Progress on stderr: an indicatif bar with the current cell and its running median when
+//! stderr is a terminal; one plain line per finished cell otherwise (CI logs, pipes).
+
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::events::{Event, Observer};
+use crate::format::{duration_ms, elapsed, rate};
+use crate::results::{CellRecord, Status};
+use crate::stats::median;
+
+pub struct Progress {
+    bar: Option<ProgressBar>,
+    total: usize,
+    last_update: Instant,
+}
+
+impl Progress {
+    /// A bar when stderr is a terminal, plain lines otherwise.
+    pub fn new() -> Progress {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:25} {pos}/{len} {wide_msg}")
+                    .expect("valid template")
+                    .progress_chars("=> "),
+            );
+            bar.enable_steady_tick(Duration::from_millis(200));
+            bar
+        });
+        Progress {
+            bar,
+            total: 0,
+            last_update: Instant::now(),
+        }
+    }
+
+    fn print(&self, line: &str) {
+        match &self.bar {
+            Some(bar) => bar.println(line),
+            None => {
+                let _ = writeln!(std::io::stderr(), "{line}");
+            }
+        }
+    }
+}
+
+impl Default for Progress {
+    fn default() -> Self {
+        Progress::new()
+    }
+}
+
+/// One line describing a finished cell.
+pub fn cell_line(index: usize, total: usize, record: &CellRecord) -> String {
+    let width = total.to_string().len();
+    let head = format!("[{:>width$}/{total}] {:<7} {} {}", index + 1, record.status.name(), record.experiment, record.cell_key);
+    match (record.status, record.summary()) {
+        (Status::Ok, Some(s)) => {
+            let spread = s
+                .median_ci
+                .map(|(lo, hi)| format!(" [{} – {}]", duration_ms(lo), duration_ms(hi)))
+                .unwrap_or_default();
+            let throughput = record
+                .gflops()
+                .map(|g| format!(", {g:.1} GFLOP/s"))
+                .or_else(|| record.samples_per_s().map(|r| format!(", {} samples", rate(r))))
+                .unwrap_or_default();
+            format!("{head}: median {}{spread} (n={}){throughput}", duration_ms(s.median), s.count)
+        }
+        _ => format!("{head}: {}", record.reason.as_deref().unwrap_or("no samples")),
+    }
+}
+
+impl Observer for Progress {
+    fn on_event(&mut self, event: &Event) -> Result<()> {
+        match event {
+            Event::Started { total } => {
+                self.total = *total;
+                if let Some(bar) = &self.bar {
+                    bar.set_length(*total as u64);
+                }
+            }
+            Event::CellStarted { cell, .. } => {
+                if let Some(bar) = &self.bar {
+                    bar.set_message(format!("{} {}", cell.experiment, cell.key()));
+                }
+                self.last_update = Instant::now();
+            }
+            Event::Sample { cell, samples_ms } => {
+                // Throttled: the median of thousands of microsecond samples is not free.
+                if let Some(bar) = &self.bar {
+                    if self.last_update.elapsed() >= Duration::from_millis(250) {
+                        self.last_update = Instant::now();
+                        if let Some(m) = median(samples_ms) {
+                            bar.set_message(format!(
+                                "{} {} · median {} (n={})",
+                                cell.experiment,
+                                cell.key(),
+                                duration_ms(m),
+                                samples_ms.len()
+                            ));
+                        }
+                    }
+                }
+            }
+            Event::CellFinished { index, record } => {
+                self.print(&cell_line(*index, self.total, record));
+                if let Some(bar) = &self.bar {
+                    bar.inc(1);
+                }
+            }
+            Event::Finished { summary } => {
+                if let Some(bar) = &self.bar {
+                    bar.finish_and_clear();
+                }
+                self.print(&format!(
+                    "{} cells: {} ok, {} failed, {} skipped in {}",
+                    summary.total,
+                    summary.ok,
+                    summary.failed,
+                    summary.skipped,
+                    elapsed(summary.wall_s)
+                ));
+            }
+        }
+        Ok(())
+    }
+}

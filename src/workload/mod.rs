@@ -1,0 +1,84 @@
+//! Workloads: what one timed iteration of a cell does. Each kind prepares its inputs and model
+//! once (untimed) and returns a [`Bench`] whose `iterate` the runner times.
+//!
+//! Everything goes through a `candle_core::Device`, so the same code runs on CPU, CUDA and Metal.
+
+pub mod infer;
+pub mod matmul;
+pub mod models;
+pub mod rng;
+pub mod train;
+pub mod weights;
+
+use anyhow::{bail, Result};
+use candle_core::{DType, Device, Tensor};
+
+use crate::plan::{Cell, Plan, WorkloadKind};
+use rng::Rng;
+
+/// One prepared cell, ready to be timed.
+pub trait Bench {
+    /// Runs one iteration. The runner synchronizes the device around it.
+    fn iterate(&mut self) -> candle_core::Result<()>;
+}
+
+/// Facts about a prepared cell that turn times into derived figures.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BenchInfo {
+    /// Floating-point operations of one iteration, where the count is exact (matmul).
+    pub flops_per_iteration: Option<f64>,
+    /// Samples one iteration processes (the batch), for samples/s.
+    pub samples_per_iteration: Option<u64>,
+    /// Scalars in the model's weights, as built.
+    pub param_count: Option<u64>,
+    /// Bytes of the model's weights in the cell's dtype (exact by construction).
+    pub weight_bytes: Option<u64>,
+}
+
+pub struct Prepared {
+    pub bench: Box<dyn Bench>,
+    pub info: BenchInfo,
+}
+
+/// Prepares `cell` on `device`: builds inputs and model, untimed.
+pub fn prepare(cell: &Cell, plan: &Plan, device: &Device) -> Result<Prepared> {
+    match cell.workload {
+        WorkloadKind::Matmul => matmul::prepare(cell, device),
+        WorkloadKind::Train => train::prepare(cell, plan, device),
+        WorkloadKind::Infer => infer::prepare(cell, plan, device),
+    }
+}
+
+/// The cell's `dtype` parameter as a candle dtype.
+pub fn dtype_of(cell: &Cell) -> Result<DType> {
+    Ok(match cell.str_param("dtype") {
+        "f32" => DType::F32,
+        "bf16" => DType::BF16,
+        "f16" => DType::F16,
+        other => bail!("unsupported dtype `{other}`"),
+    })
+}
+
+/// The cell's seed.
+pub fn seed_of(cell: &Cell) -> u64 {
+    cell.get("seed").and_then(|v| v.as_int()).unwrap_or(0) as u64
+}
+
+/// A tensor of N(0, 1) values from the seeded stream `name`, in `dtype` on `device`.
+/// Drawn on the CPU in f32 and converted, so every device and dtype sees the same values.
+pub fn normal_tensor(shape: &[usize], seed: u64, name: &str, dtype: DType, device: &Device) -> Result<Tensor> {
+    let n = shape.iter().product();
+    let values = Rng::for_stream(seed, name).normal_vec(n, 0.0, 1.0);
+    Ok(Tensor::from_vec(values, shape, &Device::Cpu)?
+        .to_dtype(dtype)?
+        .to_device(device)?)
+}
+
+/// Looks up the cell's model in the plan (the plan checks guarantee it exists).
+pub fn model_of<'p>(cell: &Cell, plan: &'p Plan) -> Result<&'p crate::plan::ModelSpec> {
+    let name = cell.str_param("model");
+    match plan.model(name) {
+        Some(m) => Ok(m),
+        None => bail!("model `{name}` is not declared in the plan"),
+    }
+}

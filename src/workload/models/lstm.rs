@@ -1,0 +1,103 @@
+//! Stacked LSTM forecaster: LSTM(features → hidden, `layers` deep, batch-first) → last time
+//! step → Linear(hidden → outputs).
+//!
+//! Written here rather than with `candle_nn::lstm`, which is a single layer that recomputes
+//! the input projection at every time step. Here each layer projects all time steps of its
+//! input in one matmul, and the recurrence does only the `h · W_hhᵀ` product and the gate
+//! arithmetic per step. Gate order and the two bias vectors follow PyTorch (i, f, g, o), so
+//! the parameter count matches WORKLOADS.md.
+
+use candle_core::{Module, Result, Tensor, D};
+use candle_nn::{linear, Init, Linear, VarBuilder};
+
+struct LstmLayer {
+    w_ih: Tensor,
+    w_hh: Tensor,
+    b_ih: Tensor,
+    b_hh: Tensor,
+}
+
+pub struct Lstm {
+    layers: Vec<LstmLayer>,
+    hidden: usize,
+    head: Linear,
+}
+
+impl Lstm {
+    pub fn new(features: usize, hidden: usize, layers: usize, outputs: usize, vb: VarBuilder) -> Result<Lstm> {
+        // PyTorch initializes every LSTM parameter from U(−1/√hidden, 1/√hidden).
+        let bound = 1.0 / (hidden as f64).sqrt();
+        let init = Init::Uniform { lo: -bound, up: bound };
+        let lstm_vb = vb.pp("lstm");
+        let layers = (0..layers)
+            .map(|l| {
+                let input = if l == 0 { features } else { hidden };
+                Ok(LstmLayer {
+                    w_ih: lstm_vb.get_with_hints((4 * hidden, input), &format!("weight_ih_l{l}"), init)?,
+                    w_hh: lstm_vb.get_with_hints((4 * hidden, hidden), &format!("weight_hh_l{l}"), init)?,
+                    b_ih: lstm_vb.get_with_hints(4 * hidden, &format!("bias_ih_l{l}"), init)?,
+                    b_hh: lstm_vb.get_with_hints(4 * hidden, &format!("bias_hh_l{l}"), init)?,
+                })
+            })
+            .collect::<Result<_>>()?;
+        Ok(Lstm {
+            layers,
+            hidden,
+            head: linear(hidden, outputs, vb.pp("head"))?,
+        })
+    }
+}
+
+impl Module for Lstm {
+    /// `xs`: `[batch, seq_len, features]` → `[batch, outputs]`.
+    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        let (batch, steps, _) = xs.dims3()?;
+        let h_size = self.hidden;
+        let mut input = xs.clone();
+        let mut last_h = None;
+        for (l, layer) in self.layers.iter().enumerate() {
+            let in_dim = input.dim(D::Minus1)?;
+            // All time steps' input projections at once: [batch·steps, in] · W_ihᵀ.
+            let bias = (&layer.b_ih + &layer.b_hh)?;
+            let projected = input
+                .reshape((batch * steps, in_dim))?
+                .matmul(&layer.w_ih.t()?)?
+                .broadcast_add(&bias)?
+                .reshape((batch, steps, 4 * h_size))?;
+            let w_hh_t = layer.w_hh.t()?;
+            let mut h: Option<Tensor> = None;
+            let mut c: Option<Tensor> = None;
+            let keep_sequence = l + 1 < self.layers.len();
+            let mut outputs = Vec::with_capacity(if keep_sequence { steps } else { 0 });
+            for t in 0..steps {
+                let x_t = projected.narrow(1, t, 1)?.squeeze(1)?;
+                // At t = 0 the state is zero, so h·W_hhᵀ is skipped rather than computed.
+                let gates = match &h {
+                    Some(h) => (x_t + h.matmul(&w_hh_t)?)?,
+                    None => x_t,
+                };
+                let sig = candle_nn::ops::sigmoid(&gates)?;
+                let i = sig.narrow(1, 0, h_size)?;
+                let f = sig.narrow(1, h_size, h_size)?;
+                let g = gates.narrow(1, 2 * h_size, h_size)?.tanh()?;
+                let o = sig.narrow(1, 3 * h_size, h_size)?;
+                let c_new = match &c {
+                    Some(c) => ((f * c)? + (i * g)?)?,
+                    None => (i * g)?,
+                };
+                let h_new = (o * c_new.tanh()?)?;
+                if keep_sequence {
+                    outputs.push(h_new.clone());
+                }
+                h = Some(h_new);
+                c = Some(c_new);
+            }
+            if keep_sequence {
+                input = Tensor::stack(&outputs, 1)?;
+            }
+            last_h = h;
+        }
+        let last = last_h.ok_or_else(|| candle_core::Error::Msg("LSTM with no layers or no time steps".into()))?;
+        self.head.forward(&last)
+    }
+}

@@ -1,0 +1,63 @@
+//! The models of WORKLOADS.md §2, built with candle-nn from a [`ModelSpec`] declared in the plan.
+
+mod lstm;
+mod mlp;
+mod norm;
+mod transformer;
+
+use candle_core::{Module, Result};
+use candle_nn::VarBuilder;
+
+pub use lstm::Lstm;
+pub use mlp::Mlp;
+pub use transformer::TransformerForecaster;
+
+use crate::plan::ModelSpec;
+
+/// Which kernels normalization and softmax use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kernels {
+    /// Built from elementary ops; every op has a backward pass. Required for training:
+    /// candle's fused layer_norm and softmax have none (WORKLOADS.md, "Traps").
+    Composed,
+    /// candle-nn's fused kernels where the backend has them; inference only.
+    Fused,
+}
+
+/// Builds the model that `spec` declares, taking its weights from `vb`.
+pub fn build(spec: &ModelSpec, vb: VarBuilder, kernels: Kernels) -> Result<Box<dyn Module>> {
+    Ok(match spec {
+        ModelSpec::Mlp {
+            inputs,
+            hidden,
+            outputs,
+        } => Box::new(Mlp::new(*inputs, hidden, *outputs, vb)?),
+        ModelSpec::Lstm {
+            features,
+            hidden_size,
+            layers,
+            outputs,
+            ..
+        } => Box::new(Lstm::new(*features, *hidden_size, *layers, *outputs, vb)?),
+        ModelSpec::Transformer {
+            features,
+            d_model,
+            heads,
+            ff,
+            layers,
+            outputs,
+            ..
+        } => Box::new(TransformerForecaster::new(
+            transformer::Config {
+                features: *features,
+                d_model: *d_model,
+                heads: *heads,
+                ff: *ff,
+                layers: *layers,
+                outputs: *outputs,
+            },
+            kernels,
+            vb,
+        )?),
+    })
+}

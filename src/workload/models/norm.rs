@@ -1,0 +1,36 @@
+//! Layer normalization over the last dimension, composed or fused.
+
+use candle_core::{Module, Result, Tensor};
+use candle_nn::{Init, VarBuilder};
+
+use super::Kernels;
+
+pub struct LayerNorm {
+    weight: Tensor,
+    bias: Tensor,
+    eps: f32,
+    kernels: Kernels,
+}
+
+impl LayerNorm {
+    /// PyTorch's defaults: weight 1, bias 0, eps 1e-5.
+    pub fn new(dim: usize, kernels: Kernels, vb: VarBuilder) -> Result<LayerNorm> {
+        Ok(LayerNorm {
+            weight: vb.get_with_hints(dim, "weight", Init::Const(1.0))?,
+            bias: vb.get_with_hints(dim, "bias", Init::Const(0.0))?,
+            eps: 1e-5,
+            kernels,
+        })
+    }
+}
+
+impl Module for LayerNorm {
+    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        match self.kernels {
+            // Not candle_nn::LayerNorm: it takes the fused path (no backward) whenever its
+            // input is contiguous, which silently leaves these parameters without gradients.
+            Kernels::Composed => candle_nn::ops::layer_norm_slow(xs, &self.weight, &self.bias, self.eps),
+            Kernels::Fused => candle_nn::ops::layer_norm(&xs.contiguous()?, &self.weight, &self.bias, self.eps),
+        }
+    }
+}

@@ -1,0 +1,107 @@
+//! Transformer forecaster: Linear(features → d_model); `layers` pre-norm encoder layers
+//! (multi-head self-attention and a GELU feed-forward, each behind a LayerNorm and added back
+//! to its input, no dropout); mean over time; Linear(d_model → outputs).
+//!
+//! candle-nn has no attention or encoder layer, so both are built here from Linear, matmul and
+//! softmax. The attention projection is one `in_proj` Linear (d → 3d), as in PyTorch's
+//! `nn.MultiheadAttention`, which gives the same parameter count.
+
+use candle_core::{Module, Result, Tensor, D};
+use candle_nn::{linear, Linear, VarBuilder};
+
+use super::norm::LayerNorm;
+use super::Kernels;
+
+#[derive(Debug, Clone, Copy)]
+pub struct Config {
+    pub features: usize,
+    pub d_model: usize,
+    pub heads: usize,
+    pub ff: usize,
+    pub layers: usize,
+    pub outputs: usize,
+}
+
+struct EncoderLayer {
+    norm1: LayerNorm,
+    in_proj: Linear,
+    out_proj: Linear,
+    norm2: LayerNorm,
+    ff1: Linear,
+    ff2: Linear,
+    heads: usize,
+    kernels: Kernels,
+}
+
+impl EncoderLayer {
+    fn new(cfg: &Config, kernels: Kernels, vb: VarBuilder) -> Result<EncoderLayer> {
+        Ok(EncoderLayer {
+            norm1: LayerNorm::new(cfg.d_model, kernels, vb.pp("norm1"))?,
+            in_proj: linear(cfg.d_model, 3 * cfg.d_model, vb.pp("self_attn.in_proj"))?,
+            out_proj: linear(cfg.d_model, cfg.d_model, vb.pp("self_attn.out_proj"))?,
+            norm2: LayerNorm::new(cfg.d_model, kernels, vb.pp("norm2"))?,
+            ff1: linear(cfg.d_model, cfg.ff, vb.pp("linear1"))?,
+            ff2: linear(cfg.ff, cfg.d_model, vb.pp("linear2"))?,
+            heads: cfg.heads,
+            kernels,
+        })
+    }
+
+    /// Multi-head self-attention over `[batch, steps, d]`.
+    fn attention(&self, x: &Tensor) -> Result<Tensor> {
+        let (b, t, d) = x.dims3()?;
+        let hd = d / self.heads;
+        let qkv = self.in_proj.forward(x)?; // [b, t, 3d]
+        let split = |i: usize| -> Result<Tensor> {
+            qkv.narrow(2, i * d, d)?
+                .reshape((b, t, self.heads, hd))?
+                .transpose(1, 2)?
+                .contiguous()
+        };
+        let (q, k, v) = (split(0)?, split(1)?, split(2)?); // [b, heads, t, hd]
+        let scores = (q.matmul(&k.t()?)? * (1.0 / (hd as f64).sqrt()))?;
+        let weights = match self.kernels {
+            Kernels::Composed => candle_nn::ops::softmax(&scores, D::Minus1)?,
+            Kernels::Fused => candle_nn::ops::softmax_last_dim(&scores)?,
+        };
+        let context = weights.matmul(&v)?.transpose(1, 2)?.reshape((b, t, d))?;
+        self.out_proj.forward(&context)
+    }
+}
+
+impl Module for EncoderLayer {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let x = (x + self.attention(&self.norm1.forward(x)?)?)?;
+        let ff = self.ff2.forward(&self.ff1.forward(&self.norm2.forward(&x)?)?.gelu_erf()?)?;
+        x + ff
+    }
+}
+
+pub struct TransformerForecaster {
+    embed: Linear,
+    layers: Vec<EncoderLayer>,
+    head: Linear,
+}
+
+impl TransformerForecaster {
+    pub fn new(cfg: Config, kernels: Kernels, vb: VarBuilder) -> Result<TransformerForecaster> {
+        Ok(TransformerForecaster {
+            embed: linear(cfg.features, cfg.d_model, vb.pp("embed"))?,
+            layers: (0..cfg.layers)
+                .map(|l| EncoderLayer::new(&cfg, kernels, vb.pp(format!("encoder.layers.{l}"))))
+                .collect::<Result<_>>()?,
+            head: linear(cfg.d_model, cfg.outputs, vb.pp("head"))?,
+        })
+    }
+}
+
+impl Module for TransformerForecaster {
+    /// `xs`: `[batch, seq_len, features]` → `[batch, outputs]`.
+    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        let mut x = self.embed.forward(xs)?;
+        for layer in &self.layers {
+            x = layer.forward(&x)?;
+        }
+        self.head.forward(&x.mean(1)?)
+    }
+}
