@@ -40,10 +40,14 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run a plan's cells and store their results under the results folder
-    #[command(after_help = "Example:\n  benchplan run plans/quickstart.toml --filter workload=matmul")]
+    #[command(
+        after_help = "Example:\n  benchplan run plans/quickstart.toml --filter workload=matmul"
+    )]
     Run(RunArgs),
     /// Print the expanded matrix, one line per cell, without running anything
-    #[command(after_help = "Example:\n  benchplan list plans/quickstart.toml --filter model=mlp-small")]
+    #[command(
+        after_help = "Example:\n  benchplan list plans/quickstart.toml --filter model=mlp-small"
+    )]
     List(ListArgs),
     /// Validate plans; print every problem found, with file, line and column
     #[command(after_help = "Example:\n  benchplan check plans/*.toml")]
@@ -120,12 +124,20 @@ fn run(args: RunArgs) -> Result<u8> {
     let plan = load(&args.plan)?;
     let cells = Filter::parse(&args.filters)?.apply(plan.cells().cloned().collect())?;
     if cells.is_empty() {
-        bail!("no cell of `{}` matches the filters; `benchplan list` shows the cells", args.plan.display());
+        bail!(
+            "no cell of `{}` matches the filters; `benchplan list` shows the cells",
+            args.plan.display()
+        );
     }
     if let Some(machine) = &args.machine {
         check_name("machine id", machine).map_err(|e| anyhow::anyhow!(e.replace('\n', "; ")))?;
     }
-    let meta = RunMetadata::collect(&args.plan, &plan.sha256, args.machine.as_deref(), &args.results);
+    let meta = RunMetadata::collect(
+        &args.plan,
+        &plan.sha256,
+        args.machine.as_deref(),
+        &args.results,
+    );
     let dir = result_set_dir(&args.results, &plan.name, &meta);
     let mut sink = ResultsSink::open(&dir, &plan.source)?;
     let mut progress = Progress::new();
@@ -138,10 +150,18 @@ fn run(args: RunArgs) -> Result<u8> {
         dir.display()
     );
     let observers: &mut [&mut dyn Observer] = &mut [&mut sink, &mut progress];
-    let summary = crate::runner::run(&plan, &cells, &meta, observers)
-        .with_context(|| format!("the run stopped; results measured so far are in `{}`", dir.display()))?;
+    let summary = crate::runner::run(&plan, &cells, &meta, observers).with_context(|| {
+        format!(
+            "the run stopped; results measured so far are in `{}`",
+            dir.display()
+        )
+    })?;
     eprintln!("results: {}", sink.cells_path().display());
-    Ok(if summary.failed > 0 { EXIT_CELLS_FAILED } else { EXIT_OK })
+    Ok(if summary.failed > 0 {
+        EXIT_CELLS_FAILED
+    } else {
+        EXIT_OK
+    })
 }
 
 fn list(args: ListArgs) -> Result<u8> {
@@ -150,7 +170,13 @@ fn list(args: ListArgs) -> Result<u8> {
     let exp_width = cells.iter().map(|c| c.experiment.len()).max().unwrap_or(0);
     let mut out = std::io::stdout().lock();
     for cell in &cells {
-        writeln!(out, "{}  {:<exp_width$}  {}", cell.id, cell.experiment, cell.key())?;
+        writeln!(
+            out,
+            "{}  {:<exp_width$}  {}",
+            cell.id,
+            cell.experiment,
+            cell.key()
+        )?;
     }
     writeln!(out, "{} cell(s)", cells.len())?;
     Ok(EXIT_OK)

@@ -141,17 +141,25 @@ mod tests {
     fn parses_devices_and_explains_mistakes() {
         assert_eq!(
             DeviceSpec::parse("cuda:1").unwrap(),
-            DeviceSpec { kind: DeviceKind::Cuda, ordinal: 1 }
+            DeviceSpec {
+                kind: DeviceKind::Cuda,
+                ordinal: 1
+            }
         );
         assert_eq!(DeviceSpec::parse("cpu").unwrap().to_string(), "cpu");
         assert_eq!(DeviceSpec::parse("cuda:0").unwrap().to_string(), "cuda");
-        assert!(DeviceSpec::parse("tpu").unwrap_err().contains("unknown device `tpu`"));
+        assert!(DeviceSpec::parse("tpu")
+            .unwrap_err()
+            .contains("unknown device `tpu`"));
         assert!(DeviceSpec::parse("cpu:1").is_err());
         assert!(DeviceSpec::parse("cuda:x").is_err());
     }
 
     #[test]
     fn cpu_is_always_built() {
-        assert!(DeviceSpec::parse("cpu").unwrap().check_supported_by_build().is_ok());
+        assert!(DeviceSpec::parse("cpu")
+            .unwrap()
+            .check_supported_by_build()
+            .is_ok());
     }
 }

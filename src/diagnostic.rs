@@ -64,7 +64,9 @@ pub struct FileErrors {
 }
 
 impl FileErrors {
-    pub fn new(path: &Path, source: &str, diagnostics: Vec<Diagnostic>) -> FileErrors {
+    /// Diagnostics are shown in the order of the file, those about the whole file last.
+    pub fn new(path: &Path, source: &str, mut diagnostics: Vec<Diagnostic>) -> FileErrors {
+        diagnostics.sort_by_key(|d| d.span.as_ref().map_or(usize::MAX, |s| s.start));
         FileErrors {
             path: path.to_owned(),
             source: source.to_owned(),
@@ -110,18 +112,36 @@ fn render(f: &mut fmt::Formatter<'_>, path: &Path, source: &str, d: &Diagnostic)
         Level::Warning => "warning",
     };
     writeln!(f, "{level}: {}", d.message)?;
-    match &d.span {
-        None => writeln!(f, "  --> {}", path.display())?,
-        Some(span) => {
-            let (line, col) = line_col(source, span.start);
-            writeln!(f, "  --> {}:{line}:{col}", path.display())?;
-            let text = source.lines().nth(line - 1).unwrap_or("").trim_end_matches('\r');
-            let gutter = line.to_string().len();
-            let pad = " ".repeat(gutter);
+    // The gutter is as wide as the line number, as in rustc's messages.
+    let located = d
+        .span
+        .as_ref()
+        .map(|span| (span, line_col(source, span.start)));
+    let pad = " ".repeat(located.map_or(1, |(_, (line, _))| line.to_string().len()));
+    match located {
+        None => writeln!(f, "{pad}--> {}", path.display())?,
+        Some((span, (line, col))) => {
+            writeln!(f, "{pad}--> {}:{line}:{col}", path.display())?;
+            // Control characters (a NUL, say) would garble the terminal: show a placeholder.
+            let text: String = source
+                .lines()
+                .nth(line - 1)
+                .unwrap_or("")
+                .trim_end_matches('\r')
+                .chars()
+                .map(|c| {
+                    if c.is_control() && c != '\t' {
+                        '\u{fffd}'
+                    } else {
+                        c
+                    }
+                })
+                .collect();
             // Underline to the span's end, or to the end of the line when the span runs on.
             let line_chars = text.chars().count();
             let span_end = floor_char_boundary(source, span.end.min(source.len()));
-            let span_chars = source[floor_char_boundary(source, span.start.min(source.len()))..span_end]
+            let span_chars = source
+                [floor_char_boundary(source, span.start.min(source.len()))..span_end]
                 .split('\n')
                 .next()
                 .unwrap_or("")
@@ -134,7 +154,7 @@ fn render(f: &mut fmt::Formatter<'_>, path: &Path, source: &str, d: &Diagnostic)
         }
     }
     if let Some(help) = &d.help {
-        writeln!(f, "  = help: {help}")?;
+        writeln!(f, "{pad} = help: {help}")?;
     }
     Ok(())
 }
@@ -163,7 +183,7 @@ mod tests {
         );
         assert_eq!(
             errors.to_string(),
-            "error: bad name\n  --> p.toml:2:8\n  |\n2 | name = 42\n  |        ^^\n  = help: quote it\n"
+            "error: bad name\n --> p.toml:2:8\n  |\n2 | name = 42\n  |        ^^\n  = help: quote it\n"
         );
     }
 }

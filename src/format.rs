@@ -19,8 +19,8 @@ pub fn duration_ms(ms: f64) -> String {
     format!("{} {unit}", significant(value))
 }
 
-/// A count per second with a metric prefix: `950/s`, `12.4k/s`, `3.10M/s`.
-pub fn rate(per_s: f64) -> String {
+/// A count per second with a metric prefix and a unit: `950 samples/s`, `12.4k samples/s`.
+pub fn rate(per_s: f64, unit: &str) -> String {
     if !per_s.is_finite() {
         return "–".to_owned();
     }
@@ -33,7 +33,7 @@ pub fn rate(per_s: f64) -> String {
     } else {
         (per_s, "")
     };
-    format!("{}{prefix}/s", significant(value))
+    format!("{}{prefix} {unit}/s", significant(value))
 }
 
 /// Bytes in binary units: `512 B`, `338 KiB`, `32.6 MiB`.
@@ -91,8 +91,8 @@ mod tests {
 
     #[test]
     fn rates_and_bytes() {
-        assert_eq!(rate(950.0), "950/s");
-        assert_eq!(rate(12_400.0), "12.4k/s");
+        assert_eq!(rate(950.0, "samples"), "950 samples/s");
+        assert_eq!(rate(12_400.0, "samples"), "12.4k samples/s");
         assert_eq!(bytes(512), "512 B");
         assert_eq!(bytes(346_176), "338 KiB");
         assert_eq!(bytes(34_234_432), "32.6 MiB");

@@ -56,9 +56,9 @@ impl Cell {
 
     /// A string parameter; the plan checks guarantee presence and type of required ones.
     pub fn str_param(&self, name: &str) -> &str {
-        self.get(name).and_then(ParamValue::as_str).unwrap_or_else(|| {
-            panic!("cell {} lacks string parameter `{name}`", self.id)
-        })
+        self.get(name)
+            .and_then(ParamValue::as_str)
+            .unwrap_or_else(|| panic!("cell {} lacks string parameter `{name}`", self.id))
     }
 
     /// A positive integer parameter, as a `usize`.
@@ -72,7 +72,11 @@ impl Cell {
 
 /// The stable id of a cell. Values are written in TOML form, so the string `"1"` and the
 /// integer `1` give different ids; fields are separated by a byte no name can contain.
-pub fn cell_id(experiment: &str, workload: WorkloadKind, params: &BTreeMap<String, ParamValue>) -> String {
+pub fn cell_id(
+    experiment: &str,
+    workload: WorkloadKind,
+    params: &BTreeMap<String, ParamValue>,
+) -> String {
     let mut canonical = format!("{experiment}\x1f{}", workload.name());
     for (k, v) in params {
         canonical.push('\x1f');
@@ -95,9 +99,18 @@ mod tests {
         let mut b = BTreeMap::new();
         b.insert("dtype".to_string(), ParamValue::Str("f32".into()));
         b.insert("n".to_string(), ParamValue::Int(1));
-        assert_eq!(cell_id("e", WorkloadKind::Matmul, &a), cell_id("e", WorkloadKind::Matmul, &b));
+        assert_eq!(
+            cell_id("e", WorkloadKind::Matmul, &a),
+            cell_id("e", WorkloadKind::Matmul, &b)
+        );
         b.insert("n".to_string(), ParamValue::Str("1".into()));
-        assert_ne!(cell_id("e", WorkloadKind::Matmul, &a), cell_id("e", WorkloadKind::Matmul, &b));
-        assert_ne!(cell_id("e", WorkloadKind::Matmul, &a), cell_id("f", WorkloadKind::Matmul, &a));
+        assert_ne!(
+            cell_id("e", WorkloadKind::Matmul, &a),
+            cell_id("e", WorkloadKind::Matmul, &b)
+        );
+        assert_ne!(
+            cell_id("e", WorkloadKind::Matmul, &a),
+            cell_id("f", WorkloadKind::Matmul, &a)
+        );
     }
 }

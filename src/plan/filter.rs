@@ -45,7 +45,7 @@ impl Filter {
                 "id" => Some(cell.id.clone()),
                 name => cell.get(name).map(ToString::to_string),
             };
-            actual.is_some_and(|a| accepted.iter().any(|v| *v == a))
+            actual.is_some_and(|a| accepted.contains(&a))
         })
     }
 
@@ -89,7 +89,12 @@ mod tests {
 
     #[test]
     fn same_key_is_or_different_keys_are_and() {
-        let cells = vec![cell("t", "a", 1), cell("t", "a", 32), cell("t", "b", 32), cell("u", "b", 1)];
+        let cells = vec![
+            cell("t", "a", 1),
+            cell("t", "a", 32),
+            cell("t", "b", 32),
+            cell("u", "b", 1),
+        ];
         let f = Filter::parse(&["model=a".into(), "model=b".into(), "batch=32".into()]).unwrap();
         let kept = f.apply(cells.clone()).unwrap();
         assert_eq!(kept.len(), 2);

@@ -16,9 +16,15 @@ pub type Entry = Vec<(String, ParamValue)>;
 #[derive(Debug, Clone)]
 pub enum Axis {
     /// One parameter and its values.
-    Single { name: String, values: Vec<ParamValue> },
+    Single {
+        name: String,
+        values: Vec<ParamValue>,
+    },
     /// Parameters that vary together: `rows[i]` holds the i-th value of every name.
-    Zip { names: Vec<String>, rows: Vec<Vec<ParamValue>> },
+    Zip {
+        names: Vec<String>,
+        rows: Vec<Vec<ParamValue>>,
+    },
 }
 
 impl Axis {
@@ -204,7 +210,10 @@ mod tests {
             ..Matrix::default()
         };
         assert_eq!(m.product_size(), 4);
-        assert_eq!(show(&m.expand().combos), ["a=1,b=x", "a=1,b=y", "a=2,b=x", "a=2,b=y"]);
+        assert_eq!(
+            show(&m.expand().combos),
+            ["a=1,b=x", "a=1,b=y", "a=2,b=x", "a=2,b=y"]
+        );
     }
 
     /// The worked example of GitHub's documentation ("Expanding or adding matrix
@@ -212,7 +221,10 @@ mod tests {
     #[test]
     fn include_follows_github_actions() {
         let m = Matrix {
-            axes: vec![single("fruit", &["apple", "pear"]), single("animal", &["cat", "dog"])],
+            axes: vec![
+                single("fruit", &["apple", "pear"]),
+                single("animal", &["cat", "dog"]),
+            ],
             exclude: vec![],
             include: vec![
                 entry(&[("color", "green")]),
@@ -249,7 +261,10 @@ mod tests {
     #[test]
     fn exclude_removes_every_matching_combination_before_include() {
         let m = Matrix {
-            axes: vec![single("os", &["mac", "linux"]), single("v", &["1", "2", "3"])],
+            axes: vec![
+                single("os", &["mac", "linux"]),
+                single("v", &["1", "2", "3"]),
+            ],
             exclude: vec![entry(&[("os", "mac"), ("v", "1")]), entry(&[("v", "3")])],
             include: vec![entry(&[("os", "mac"), ("v", "1")])],
         };

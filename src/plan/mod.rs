@@ -58,7 +58,8 @@ impl Plan {
     /// Reads and checks a plan file. A file that cannot be read is an `io` error with its path;
     /// a file with problems is a [`FileErrors`] listing all of them.
     pub fn load(path: &Path) -> Result<Plan> {
-        let bytes = std::fs::read(path).with_context(|| format!("cannot read plan `{}`", path.display()))?;
+        let bytes = std::fs::read(path)
+            .with_context(|| format!("cannot read plan `{}`", path.display()))?;
         Plan::from_bytes(path, &bytes)
     }
 
@@ -74,7 +75,10 @@ impl Plan {
                     path,
                     &valid,
                     vec![Diagnostic::new(
-                        format!("the file is not valid UTF-8 (byte {} is not)", e.valid_up_to()),
+                        format!(
+                            "the file is not valid UTF-8 (byte {} is not)",
+                            e.valid_up_to()
+                        ),
                         Some(at..at),
                     )
                     .with_help("save the plan as UTF-8 text")],
@@ -86,7 +90,8 @@ impl Plan {
             let message = e.message().trim_end().to_owned();
             FileErrors::new(path, &source, vec![toml_error(&message, e.span())])
         })?;
-        let checked = validate::check_plan(raw).map_err(|diags| FileErrors::new(path, &source, diags))?;
+        let checked =
+            validate::check_plan(raw).map_err(|diags| FileErrors::new(path, &source, diags))?;
         Ok(Plan {
             path: path.to_owned(),
             sha256,

@@ -50,8 +50,12 @@ impl ModelSpec {
     pub fn sample_shape(&self) -> Vec<usize> {
         match self {
             ModelSpec::Mlp { inputs, .. } => vec![*inputs],
-            ModelSpec::Lstm { seq_len, features, .. }
-            | ModelSpec::Transformer { seq_len, features, .. } => vec![*seq_len, *features],
+            ModelSpec::Lstm {
+                seq_len, features, ..
+            }
+            | ModelSpec::Transformer {
+                seq_len, features, ..
+            } => vec![*seq_len, *features],
         }
     }
 
@@ -66,10 +70,16 @@ impl ModelSpec {
 
 const KINDS: [(&str, &[&str], &[&str]); 3] = [
     ("mlp", &["inputs", "hidden", "outputs"], &[]),
-    ("lstm", &["features", "hidden_size", "layers", "seq_len", "outputs"], &[]),
+    (
+        "lstm",
+        &["features", "hidden_size", "layers", "seq_len", "outputs"],
+        &[],
+    ),
     (
         "transformer",
-        &["features", "d_model", "heads", "ff", "layers", "seq_len", "outputs"],
+        &[
+            "features", "d_model", "heads", "ff", "layers", "seq_len", "outputs",
+        ],
         &[],
     ),
 ];
@@ -79,7 +89,11 @@ const KINDS: [(&str, &[&str], &[&str]); 3] = [
 const MAX_DIM: i64 = 1 << 20;
 
 /// Checks one model declaration. `span` is the model's table, used when a key is missing.
-pub fn check_model(name: &str, raw: &RawModel, span: Range<usize>) -> Result<ModelSpec, Vec<Diagnostic>> {
+pub fn check_model(
+    name: &str,
+    raw: &RawModel,
+    span: Range<usize>,
+) -> Result<ModelSpec, Vec<Diagnostic>> {
     let kind = raw.kind.get_ref().as_str();
     let Some((_, required, optional)) = KINDS.iter().find(|(k, _, _)| *k == kind) else {
         return Err(vec![Diagnostic::new(
@@ -118,7 +132,10 @@ pub fn check_model(name: &str, raw: &RawModel, span: Range<usize>) -> Result<Mod
             Some(v) => {
                 errors.push(
                     Diagnostic::new(
-                        format!("`{key}` must be between 1 and {MAX_DIM}, not {}", v.get_ref()),
+                        format!(
+                            "`{key}` must be between 1 and {MAX_DIM}, not {}",
+                            v.get_ref()
+                        ),
                         Some(v.span()),
                     )
                     .with_help("model dimensions are positive whole numbers"),
@@ -135,9 +152,18 @@ pub fn check_model(name: &str, raw: &RawModel, span: Range<usize>) -> Result<Mod
             let hidden = raw
                 .hidden
                 .as_ref()
-                .map(|h| h.get_ref().iter().map(|v| dim(&Some(v.clone()), "hidden")).collect())
+                .map(|h| {
+                    h.get_ref()
+                        .iter()
+                        .map(|v| dim(&Some(v.clone()), "hidden"))
+                        .collect()
+                })
                 .unwrap_or_default();
-            ModelSpec::Mlp { inputs, hidden, outputs }
+            ModelSpec::Mlp {
+                inputs,
+                hidden,
+                outputs,
+            }
         }
         "lstm" => ModelSpec::Lstm {
             features: dim(&raw.features, "features"),
@@ -198,5 +224,8 @@ fn present_keys(raw: &RawModel) -> Vec<(&'static str, Range<usize>)> {
 }
 
 fn list(keys: &[&str]) -> String {
-    keys.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+    keys.iter()
+        .map(|k| format!("`{k}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

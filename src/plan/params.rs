@@ -19,7 +19,11 @@ pub enum WorkloadKind {
 }
 
 impl WorkloadKind {
-    pub const ALL: [WorkloadKind; 3] = [WorkloadKind::Matmul, WorkloadKind::Train, WorkloadKind::Infer];
+    pub const ALL: [WorkloadKind; 3] = [
+        WorkloadKind::Matmul,
+        WorkloadKind::Train,
+        WorkloadKind::Infer,
+    ];
 
     pub fn parse(name: &str) -> Option<WorkloadKind> {
         Self::ALL.into_iter().find(|w| w.name() == name)
@@ -207,8 +211,14 @@ macro_rules! measure_param {
 const MEASURE: [ParamDef; 5] = [
     measure_param!("warmup", "warm-up: a count or a duration"),
     measure_param!("iterations", "timed iterations: a count or a time budget"),
-    measure_param!("min_iterations", "least timed iterations under a time budget"),
-    measure_param!("max_iterations", "most timed iterations under a time budget"),
+    measure_param!(
+        "min_iterations",
+        "least timed iterations under a time budget"
+    ),
+    measure_param!(
+        "max_iterations",
+        "most timed iterations under a time budget"
+    ),
     measure_param!("timeout", "a cell running longer than this fails"),
 ];
 
@@ -287,7 +297,9 @@ mod tests {
         assert!(batch.check(&ParamValue::Str("32".into()), &[]).is_err());
         let model = WorkloadKind::Train.param("model").unwrap();
         assert!(model.check(&ParamValue::Str("a".into()), &["a"]).is_ok());
-        let err = model.check(&ParamValue::Str("b".into()), &["a"]).unwrap_err();
+        let err = model
+            .check(&ParamValue::Str("b".into()), &["a"])
+            .unwrap_err();
         assert!(err.contains("unknown model \"b\""), "{err}");
         let dtype = WorkloadKind::Matmul.param("dtype").unwrap();
         assert!(dtype.check(&ParamValue::Str("f64".into()), &[]).is_err());

@@ -68,6 +68,9 @@ pub struct RawExperiment {
     pub matrix: Spanned<RawMatrix>,
 }
 
+/// One axis (or zipped parameter): its name and its values.
+pub type RawAxis = (Spanned<String>, Spanned<Vec<Spanned<ParamValue>>>);
+
 /// One `key = value` of an include or exclude entry.
 pub type RawEntry = Vec<(Spanned<String>, Spanned<ParamValue>)>;
 
@@ -76,11 +79,11 @@ pub type RawEntry = Vec<(Spanned<String>, Spanned<ParamValue>)>;
 #[derive(Debug, Default)]
 pub struct RawMatrix {
     /// Axes in file order: name and values.
-    pub axes: Vec<(Spanned<String>, Spanned<Vec<Spanned<ParamValue>>>)>,
+    pub axes: Vec<RawAxis>,
     pub include: Vec<Spanned<RawEntry>>,
     pub exclude: Vec<Spanned<RawEntry>>,
     /// Groups of parameters that vary together: each key holds a list, all of one length.
-    pub zip: Vec<Spanned<Vec<(Spanned<String>, Spanned<Vec<Spanned<ParamValue>>>)>>>,
+    pub zip: Vec<Spanned<Vec<RawAxis>>>,
 }
 
 /// A table deserialized as an ordered list of pairs, so that file order (which sets the order
@@ -130,8 +133,9 @@ impl<'de> Deserialize<'de> for RawMatrix {
                 while let Some(key) = map.next_key::<Spanned<String>>()? {
                     match key.get_ref().as_str() {
                         "include" | "exclude" => {
-                            let entries: Vec<Spanned<Ordered<Spanned<String>, Spanned<ParamValue>>>> =
-                                map.next_value()?;
+                            let entries: Vec<
+                                Spanned<Ordered<Spanned<String>, Spanned<ParamValue>>>,
+                            > = map.next_value()?;
                             let entries = entries
                                 .into_iter()
                                 .map(|e| {
@@ -196,11 +200,12 @@ impl<'de> Deserialize<'de> for AxisValues {
 }
 
 /// One zip group: parameter name → its list of values.
-struct ZipGroup(Vec<(Spanned<String>, Spanned<Vec<Spanned<ParamValue>>>)>);
+struct ZipGroup(Vec<RawAxis>);
 
 impl<'de> Deserialize<'de> for ZipGroup {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let pairs: Ordered<Spanned<String>, Spanned<AxisValues>> = Ordered::deserialize(deserializer)?;
+        let pairs: Ordered<Spanned<String>, Spanned<AxisValues>> =
+            Ordered::deserialize(deserializer)?;
         Ok(ZipGroup(
             pairs
                 .0

@@ -77,7 +77,10 @@ pub fn check_plan(raw: RawPlan) -> Result<Checked, Vec<Diagnostic>> {
             .with_help("this benchplan reads `version = 1`"),
         );
     }
-    c.check(check_name("study name", raw.name.get_ref()), raw.name.span());
+    c.check(
+        check_name("study name", raw.name.get_ref()),
+        raw.name.span(),
+    );
 
     let mut models = Vec::new();
     for (name, model) in &raw.models {
@@ -88,7 +91,11 @@ pub fn check_plan(raw: RawPlan) -> Result<Checked, Vec<Diagnostic>> {
             Err(diags) => diags.into_iter().for_each(|d| c.error(d)),
         }
     }
-    let model_names: Vec<&str> = raw.models.iter().map(|(n, _)| n.get_ref().as_str()).collect();
+    let model_names: Vec<&str> = raw
+        .models
+        .iter()
+        .map(|(n, _)| n.get_ref().as_str())
+        .collect();
 
     let mut base = MeasureSettings::default();
     if let Some(m) = &raw.measure {
@@ -152,8 +159,11 @@ pub fn check_plan(raw: RawPlan) -> Result<Checked, Vec<Diagnostic>> {
         });
         if !used {
             c.warnings.push(
-                Diagnostic::warning(format!("model `{}` is used by no cell", name.get_ref()), Some(model.span()))
-                    .with_help("add it to a `model` axis, or remove it"),
+                Diagnostic::warning(
+                    format!("model `{}` is used by no cell", name.get_ref()),
+                    Some(model.span()),
+                )
+                .with_help("add it to a `model` axis, or remove it"),
             );
         }
     }
@@ -244,10 +254,10 @@ fn check_experiment(
                     Some(v) => {
                         params.insert(def.name.to_owned(), v);
                     }
-                    None if matches!(def.default, DefaultValue::Required) => {
-                        if !missing.contains(&def.name) {
-                            missing.push(def.name);
-                        }
+                    None if matches!(def.default, DefaultValue::Required)
+                        && !missing.contains(&def.name) =>
+                    {
+                        missing.push(def.name);
                     }
                     None => {}
                 },
@@ -299,10 +309,16 @@ fn lookup(
     if def.is_none() {
         c.error(
             Diagnostic::new(
-                format!("{context} `{}` is not a parameter of workload `{workload}`", key.get_ref()),
+                format!(
+                    "{context} `{}` is not a parameter of workload `{workload}`",
+                    key.get_ref()
+                ),
                 Some(key.span()),
             )
-            .with_help(format!("the parameters of `{workload}` are {}", param_list(workload))),
+            .with_help(format!(
+                "the parameters of `{workload}` are {}",
+                param_list(workload)
+            )),
         );
     }
     def
@@ -319,8 +335,11 @@ fn check_values(
 ) -> Option<Vec<ParamValue>> {
     if values.get_ref().is_empty() {
         c.error(
-            Diagnostic::new(format!("axis `{}` is empty", name.get_ref()), Some(values.span()))
-                .with_help("give it at least one value, or remove it to use the default"),
+            Diagnostic::new(
+                format!("axis `{}` is empty", name.get_ref()),
+                Some(values.span()),
+            )
+            .with_help("give it at least one value, or remove it to use the default"),
         );
         return None;
     }
@@ -331,7 +350,11 @@ fn check_values(
         if !allow_repeats && seen.contains(&v.get_ref()) {
             c.error(
                 Diagnostic::new(
-                    format!("value {} appears twice in axis `{}`", v.get_ref().to_toml(), name.get_ref()),
+                    format!(
+                        "value {} appears twice in axis `{}`",
+                        v.get_ref().to_toml(),
+                        name.get_ref()
+                    ),
                     Some(v.span()),
                 )
                 .with_help("list each value once"),
@@ -340,7 +363,13 @@ fn check_values(
         }
         seen.push(v.get_ref());
     }
-    ok.then(|| values.get_ref().iter().map(|v| v.get_ref().clone()).collect())
+    ok.then(|| {
+        values
+            .get_ref()
+            .iter()
+            .map(|v| v.get_ref().clone())
+            .collect()
+    })
 }
 
 fn check_matrix(
@@ -354,7 +383,9 @@ fn check_matrix(
     let mut axis_names: Vec<String> = Vec::new();
 
     for (key, values) in &raw_m.axes {
-        let Some(def) = lookup(c, workload, key, "axis") else { continue };
+        let Some(def) = lookup(c, workload, key, "axis") else {
+            continue;
+        };
         axis_names.push(key.get_ref().clone());
         if let Some(values) = check_values(c, def, key, values, models, false) {
             matrix.axes.push(Axis::Single {
@@ -411,8 +442,13 @@ fn check_matrix(
                 .collect::<Vec<_>>()
                 .join(", ");
             c.error(
-                Diagnostic::new(format!("zipped parameters differ in length: {described}"), Some(group.span()))
-                    .with_help("zipped parameters vary together, so each needs the same number of values"),
+                Diagnostic::new(
+                    format!("zipped parameters differ in length: {described}"),
+                    Some(group.span()),
+                )
+                .with_help(
+                    "zipped parameters vary together, so each needs the same number of values",
+                ),
             );
             ok = false;
         }
@@ -437,12 +473,19 @@ fn check_matrix(
             if !axis_names.contains(key.get_ref()) {
                 c.error(
                     Diagnostic::new(
-                        format!("exclude names `{}`, which is not an axis of this matrix", key.get_ref()),
+                        format!(
+                            "exclude names `{}`, which is not an axis of this matrix",
+                            key.get_ref()
+                        ),
                         Some(key.span()),
                     )
                     .with_help(format!(
                         "exclude can only name axes: {}",
-                        axis_names.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", ")
+                        axis_names
+                            .iter()
+                            .map(|a| format!("`{a}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     )),
                 );
                 continue;
@@ -462,7 +505,9 @@ fn check_matrix(
         }
         let mut out: Entry = Vec::new();
         for (key, value) in entry.get_ref() {
-            let Some(def) = lookup(c, workload, key, "include names") else { continue };
+            let Some(def) = lookup(c, workload, key, "include entry key") else {
+                continue;
+            };
             if c.check(def.check(value.get_ref(), models), value.span()) {
                 out.push((key.get_ref().clone(), value.get_ref().clone()));
             }
@@ -472,8 +517,11 @@ fn check_matrix(
 
     if matrix.axes.is_empty() && matrix.include.is_empty() && c.errors.is_empty() {
         c.error(
-            Diagnostic::new("the matrix has no axes and no include entries", Some(raw.span()))
-                .with_help("add at least one axis, e.g. `batch = [32]`"),
+            Diagnostic::new(
+                "the matrix has no axes and no include entries",
+                Some(raw.span()),
+            )
+            .with_help("add at least one axis, e.g. `batch = [32]`"),
         );
     }
     matrix

@@ -34,7 +34,12 @@ pub struct RunMetadata {
 
 impl RunMetadata {
     /// Collects metadata for a run of the plan at `plan_path` writing into `results_dir`.
-    pub fn collect(plan_path: &Path, plan_sha256: &str, machine: Option<&str>, results_dir: &Path) -> RunMetadata {
+    pub fn collect(
+        plan_path: &Path,
+        plan_sha256: &str,
+        machine: Option<&str>,
+        results_dir: &Path,
+    ) -> RunMetadata {
         let (git_commit, git_dirty) = git_state(plan_path, results_dir);
         let os = os_description();
         let arch = std::env::consts::ARCH.to_owned();
@@ -113,12 +118,25 @@ fn git_state(plan_path: &Path, results_dir: &Path) -> (String, bool) {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let Some(commit) = run(Command::new("git").arg("-C").arg(dir).args(["rev-parse", "HEAD"])) else {
+    let Some(commit) = run(Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["rev-parse", "HEAD"]))
+    else {
         return ("unknown".to_owned(), false);
     };
-    let top = run(Command::new("git").arg("-C").arg(dir).args(["rev-parse", "--show-toplevel"]));
+    let top = run(Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["rev-parse", "--show-toplevel"]));
     let mut status = Command::new("git");
-    status.arg("-C").arg(top.as_deref().unwrap_or(".")).args(["status", "--porcelain", "--untracked-files=no", "--", "."]);
+    status.arg("-C").arg(top.as_deref().unwrap_or(".")).args([
+        "status",
+        "--porcelain",
+        "--untracked-files=no",
+        "--",
+        ".",
+    ]);
     // Results written by earlier runs must not make the tree count as dirty.
     if let (Some(top), Ok(results)) = (&top, results_dir.canonicalize()) {
         if let Ok(rel) = results.strip_prefix(top) {
@@ -161,11 +179,13 @@ fn os_description() -> String {
         .ok()
         .map(|s| s.trim().to_owned())
         .or_else(|| run(Command::new("uname").arg("-r")));
-    let pretty = std::fs::read_to_string("/etc/os-release").ok().and_then(|text| {
-        text.lines()
-            .find_map(|l| l.strip_prefix("PRETTY_NAME="))
-            .map(|v| v.trim_matches('"').to_owned())
-    });
+    let pretty = std::fs::read_to_string("/etc/os-release")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find_map(|l| l.strip_prefix("PRETTY_NAME="))
+                .map(|v| v.trim_matches('"').to_owned())
+        });
     let pretty = pretty.or_else(|| {
         run(Command::new("sw_vers").arg("-productVersion")).map(|v| format!("macOS {v}"))
     });
@@ -212,8 +232,14 @@ mod tests {
     #[test]
     fn rfc3339_of_known_instants() {
         assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(UNIX_EPOCH + Duration::from_secs(951_782_400)), "2000-02-29T00:00:00Z");
-        assert_eq!(rfc3339(UNIX_EPOCH + Duration::from_secs(1_795_737_599)), "2026-11-26T23:59:59Z");
+        assert_eq!(
+            rfc3339(UNIX_EPOCH + Duration::from_secs(951_782_400)),
+            "2000-02-29T00:00:00Z"
+        );
+        assert_eq!(
+            rfc3339(UNIX_EPOCH + Duration::from_secs(1_795_737_599)),
+            "2026-11-26T23:59:59Z"
+        );
     }
 
     #[test]

@@ -16,7 +16,7 @@ use super::metadata::RunMetadata;
 use super::record::{CellRecord, Status};
 use crate::plan::ParamValue;
 
-/// Prefix of the parameter columns.
+/// Prefix of the parameter columns; no other column may start with it.
 pub const PARAM_PREFIX: &str = "param_";
 
 fn col<T>(name: &str, values: T) -> Column
@@ -40,7 +40,9 @@ pub fn to_dataframe(records: &[CellRecord]) -> Result<DataFrame> {
     };
     let strings = |f: fn(&CellRecord) -> &str| -> Vec<&str> { r.iter().map(f).collect() };
     let samples = |f: fn(&CellRecord) -> &Vec<f64>| -> Vec<Series> {
-        r.iter().map(|rec| Series::new("".into(), f(rec).as_slice())).collect()
+        r.iter()
+            .map(|rec| Series::new("".into(), f(rec).as_slice()))
+            .collect()
     };
 
     let mut columns = vec![
@@ -54,9 +56,20 @@ pub fn to_dataframe(records: &[CellRecord]) -> Result<DataFrame> {
     columns.extend([
         col("device_kind", strings(|x| &x.device_kind)),
         col("device_name", strings(|x| &x.device_name)),
-        col("status", r.iter().map(|x| x.status.name()).collect::<Vec<_>>()),
-        col("reason", r.iter().map(|x| x.reason.as_deref()).collect::<Vec<_>>()),
-        col("sample_count", r.iter().map(|x| x.samples_ms.len() as i64).collect::<Vec<_>>()),
+        col(
+            "status",
+            r.iter().map(|x| x.status.name()).collect::<Vec<_>>(),
+        ),
+        col(
+            "reason",
+            r.iter().map(|x| x.reason.as_deref()).collect::<Vec<_>>(),
+        ),
+        col(
+            "sample_count",
+            r.iter()
+                .map(|x| x.samples_ms.len() as i64)
+                .collect::<Vec<_>>(),
+        ),
         col("median_ms", stat(|s| s.median)),
         col("mean_ms", stat(|s| s.mean)),
         col("std_ms", stat(|s| s.std)),
@@ -66,25 +79,63 @@ pub fn to_dataframe(records: &[CellRecord]) -> Result<DataFrame> {
         col("p99_ms", stat(|s| s.p99)),
         col(
             "median_ci_low_ms",
-            summaries.iter().map(|s| s.as_ref().and_then(|s| s.median_ci).map(|c| c.0)).collect::<Vec<_>>(),
+            summaries
+                .iter()
+                .map(|s| s.as_ref().and_then(|s| s.median_ci).map(|c| c.0))
+                .collect::<Vec<_>>(),
         ),
         col(
             "median_ci_high_ms",
-            summaries.iter().map(|s| s.as_ref().and_then(|s| s.median_ci).map(|c| c.1)).collect::<Vec<_>>(),
+            summaries
+                .iter()
+                .map(|s| s.as_ref().and_then(|s| s.median_ci).map(|c| c.1))
+                .collect::<Vec<_>>(),
         ),
-        col("gflops", r.iter().map(CellRecord::gflops).collect::<Vec<_>>()),
-        col("samples_per_s", r.iter().map(CellRecord::samples_per_s).collect::<Vec<_>>()),
-        col("flops_per_iteration", r.iter().map(|x| x.flops_per_iteration).collect::<Vec<_>>()),
-        col("samples_per_iteration", r.iter().map(|x| opt_i64(x.samples_per_iteration)).collect::<Vec<_>>()),
-        col("param_count", r.iter().map(|x| opt_i64(x.param_count)).collect::<Vec<_>>()),
-        col("weight_bytes", r.iter().map(|x| opt_i64(x.weight_bytes)).collect::<Vec<_>>()),
+        col(
+            "gflops",
+            r.iter().map(CellRecord::gflops).collect::<Vec<_>>(),
+        ),
+        col(
+            "samples_per_s",
+            r.iter().map(CellRecord::samples_per_s).collect::<Vec<_>>(),
+        ),
+        col(
+            "flops_per_iteration",
+            r.iter().map(|x| x.flops_per_iteration).collect::<Vec<_>>(),
+        ),
+        col(
+            "samples_per_iteration",
+            r.iter()
+                .map(|x| opt_i64(x.samples_per_iteration))
+                .collect::<Vec<_>>(),
+        ),
+        col(
+            "model_parameters",
+            r.iter().map(|x| opt_i64(x.param_count)).collect::<Vec<_>>(),
+        ),
+        col(
+            "weight_bytes",
+            r.iter()
+                .map(|x| opt_i64(x.weight_bytes))
+                .collect::<Vec<_>>(),
+        ),
         Series::new("samples_ms".into(), samples(|x| &x.samples_ms)).into_column(),
-        Series::new("warmup_samples_ms".into(), samples(|x| &x.warmup_samples_ms)).into_column(),
+        Series::new(
+            "warmup_samples_ms".into(),
+            samples(|x| &x.warmup_samples_ms),
+        )
+        .into_column(),
         col("measure_settings", strings(|x| &x.measure_settings)),
         col("cell_started_at", strings(|x| &x.cell_started_at)),
-        col("cell_wall_s", r.iter().map(|x| x.cell_wall_s).collect::<Vec<_>>()),
+        col(
+            "cell_wall_s",
+            r.iter().map(|x| x.cell_wall_s).collect::<Vec<_>>(),
+        ),
         col("git_commit", strings(|x| &x.meta.git_commit)),
-        col("git_dirty", r.iter().map(|x| x.meta.git_dirty).collect::<Vec<_>>()),
+        col(
+            "git_dirty",
+            r.iter().map(|x| x.meta.git_dirty).collect::<Vec<_>>(),
+        ),
         col("plan_path", strings(|x| &x.meta.plan_path)),
         col("plan_sha256", strings(|x| &x.meta.plan_sha256)),
         col("hostname", strings(|x| &x.meta.hostname)),
@@ -92,7 +143,12 @@ pub fn to_dataframe(records: &[CellRecord]) -> Result<DataFrame> {
         col("os", strings(|x| &x.meta.os)),
         col("arch", strings(|x| &x.meta.arch)),
         col("cpu_model", strings(|x| &x.meta.cpu_model)),
-        col("cpu_cores", r.iter().map(|x| x.meta.cpu_cores as i64).collect::<Vec<_>>()),
+        col(
+            "cpu_cores",
+            r.iter()
+                .map(|x| x.meta.cpu_cores as i64)
+                .collect::<Vec<_>>(),
+        ),
         col("candle_version", strings(|x| &x.meta.candle_version)),
         col("benchplan_version", strings(|x| &x.meta.benchplan_version)),
         col("run_started_at", strings(|x| &x.meta.run_started_at)),
@@ -113,7 +169,13 @@ fn param_columns(records: &[CellRecord]) -> Result<Vec<Column>> {
         let column_name = format!("{PARAM_PREFIX}{name}");
         let all = |pred: fn(&ParamValue) -> bool| values.iter().flatten().all(|v| pred(v));
         let column = if all(|v| matches!(v, ParamValue::Int(_))) {
-            col(&column_name, values.iter().map(|v| v.and_then(ParamValue::as_int)).collect::<Vec<_>>())
+            col(
+                &column_name,
+                values
+                    .iter()
+                    .map(|v| v.and_then(ParamValue::as_int))
+                    .collect::<Vec<_>>(),
+            )
         } else if all(|v| matches!(v, ParamValue::Float(_))) {
             col(
                 &column_name,
@@ -137,7 +199,13 @@ fn param_columns(records: &[CellRecord]) -> Result<Vec<Column>> {
                     .collect::<Vec<_>>(),
             )
         } else {
-            col(&column_name, values.iter().map(|v| v.map(ToString::to_string)).collect::<Vec<_>>())
+            col(
+                &column_name,
+                values
+                    .iter()
+                    .map(|v| v.map(ToString::to_string))
+                    .collect::<Vec<_>>(),
+            )
         };
         columns.push(column);
     }
@@ -149,17 +217,27 @@ fn param_columns(records: &[CellRecord]) -> Result<Vec<Column>> {
 pub fn write_atomic(path: &Path, records: &[CellRecord]) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
-    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
     let mut df = to_dataframe(records)?;
     let result = (|| -> Result<()> {
-        let mut file = File::create(&tmp).with_context(|| format!("cannot create `{}`", tmp.display()))?;
-        anyhow::Context::with_context(ParquetWriter::new(&mut file).finish(&mut df), || format!("cannot write `{}`", tmp.display()))?;
-        file.sync_all().with_context(|| format!("cannot flush `{}`", tmp.display()))?;
-        std::fs::rename(&tmp, path).with_context(|| format!("cannot rename onto `{}`", path.display()))?;
+        let mut file =
+            File::create(&tmp).with_context(|| format!("cannot create `{}`", tmp.display()))?;
+        anyhow::Context::with_context(ParquetWriter::new(&mut file).finish(&mut df), || {
+            format!("cannot write `{}`", tmp.display())
+        })?;
+        file.sync_all()
+            .with_context(|| format!("cannot flush `{}`", tmp.display()))?;
+        std::fs::rename(&tmp, path)
+            .with_context(|| format!("cannot rename onto `{}`", path.display()))?;
         // Flushing a directory is how POSIX makes a rename durable; elsewhere it is a no-op.
         #[cfg(unix)]
-        File::open(dir).and_then(|d| d.sync_all()).with_context(|| format!("cannot flush `{}`", dir.display()))?;
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .with_context(|| format!("cannot flush `{}`", dir.display()))?;
         Ok(())
     })();
     if result.is_err() {
@@ -170,11 +248,13 @@ pub fn write_atomic(path: &Path, records: &[CellRecord]) -> Result<()> {
 
 /// Reads a result set written by [`write_atomic`]. The error names the file.
 pub fn read(path: &Path) -> Result<Vec<CellRecord>> {
-    let file = File::open(path).with_context(|| format!("cannot open results `{}`", path.display()))?;
+    let file =
+        File::open(path).with_context(|| format!("cannot open results `{}`", path.display()))?;
     let df = anyhow::Context::with_context(ParquetReader::new(file).finish(), || {
         format!("`{}` is not a readable Parquet file", path.display())
     })?;
-    from_dataframe(&df).with_context(|| format!("`{}` is not a benchplan result set", path.display()))
+    from_dataframe(&df)
+        .with_context(|| format!("`{}` is not a benchplan result set", path.display()))
 }
 
 /// Converts a result table back into records.
@@ -187,7 +267,11 @@ pub fn from_dataframe(df: &DataFrame) -> Result<Vec<CellRecord>> {
         }
     };
     let strs = |name: &str| -> Result<Vec<Option<String>>> {
-        Ok(get(name)?.str()?.iter().map(|v| v.map(str::to_owned)).collect())
+        Ok(get(name)?
+            .str()?
+            .iter()
+            .map(|v| v.map(str::to_owned))
+            .collect())
     };
     let req_strs = |name: &str| -> Result<Vec<String>> {
         strs(name)?
@@ -220,7 +304,7 @@ pub fn from_dataframe(df: &DataFrame) -> Result<Vec<CellRecord>> {
     let warmup = lists("warmup_samples_ms")?;
     let flops = f64s("flops_per_iteration")?;
     let per_iter = i64s("samples_per_iteration")?;
-    let param_count = i64s("param_count")?;
+    let param_count = i64s("model_parameters")?;
     let weight_bytes = i64s("weight_bytes")?;
     let settings = req_strs("measure_settings")?;
     let started = req_strs("cell_started_at")?;
@@ -241,14 +325,23 @@ pub fn from_dataframe(df: &DataFrame) -> Result<Vec<CellRecord>> {
 
     let mut params: Vec<BTreeMap<String, ParamValue>> = vec![BTreeMap::new(); n];
     for column in df.columns() {
-        let Some(name) = column.name().strip_prefix(PARAM_PREFIX) else { continue };
+        let Some(name) = column.name().strip_prefix(PARAM_PREFIX) else {
+            continue;
+        };
         let s = column.as_materialized_series();
         let values: Vec<Option<ParamValue>> = match s.dtype() {
             DataType::Int64 => s.i64()?.iter().map(|v| v.map(ParamValue::Int)).collect(),
             DataType::Float64 => s.f64()?.iter().map(|v| v.map(ParamValue::Float)).collect(),
             DataType::Boolean => s.bool()?.iter().map(|v| v.map(ParamValue::Bool)).collect(),
-            DataType::String => s.str()?.iter().map(|v| v.map(|x| ParamValue::Str(x.to_owned()))).collect(),
-            other => bail!("parameter column `{}` has unsupported type {other}", column.name()),
+            DataType::String => s
+                .str()?
+                .iter()
+                .map(|v| v.map(|x| ParamValue::Str(x.to_owned())))
+                .collect(),
+            other => bail!(
+                "parameter column `{}` has unsupported type {other}",
+                column.name()
+            ),
         };
         for (row, v) in values.into_iter().enumerate() {
             if let Some(v) = v {
@@ -268,7 +361,8 @@ pub fn from_dataframe(df: &DataFrame) -> Result<Vec<CellRecord>> {
             params: std::mem::take(&mut params[i]),
             device_kind: device_kind[i].clone(),
             device_name: device_name[i].clone(),
-            status: Status::parse(&status[i]).with_context(|| format!("unknown status `{}`", status[i]))?,
+            status: Status::parse(&status[i])
+                .with_context(|| format!("unknown status `{}`", status[i]))?,
             reason: reason[i].clone(),
             samples_ms: samples[i].clone(),
             warmup_samples_ms: warmup[i].clone(),
@@ -328,7 +422,10 @@ pub(crate) mod tests {
             workload: "train".into(),
             cell_id: id.into(),
             cell_key: "k".into(),
-            params: params.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
+            params: params
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
             device_kind: "cpu".into(),
             device_name: "Test CPU".into(),
             status: Status::Ok,
@@ -350,7 +447,11 @@ pub(crate) mod tests {
     fn parquet_round_trip_keeps_every_field() {
         let dir = std::env::temp_dir().join(format!("benchplan-store-{}", std::process::id()));
         let path = dir.join("cells.parquet");
-        let mut failed = record("b", &[("n", ParamValue::Int(5)), ("tf32", ParamValue::Bool(true))], vec![]);
+        let mut failed = record(
+            "b",
+            &[("n", ParamValue::Int(5)), ("tf32", ParamValue::Bool(true))],
+            vec![],
+        );
         failed.status = Status::Failed;
         failed.reason = Some("out of memory".into());
         failed.flops_per_iteration = Some(250.0);
@@ -358,23 +459,37 @@ pub(crate) mod tests {
         let records = vec![
             record(
                 "a",
-                &[("model", ParamValue::Str("mlp".into())), ("batch", ParamValue::Int(32))],
+                &[
+                    ("model", ParamValue::Str("mlp".into())),
+                    ("batch", ParamValue::Int(32)),
+                ],
                 vec![1.0, 2.0, 3.0],
             ),
             failed,
-            record("c", &[("lr", ParamValue::Float(0.5)), ("batch", ParamValue::Int(8))], vec![4.0; 7]),
+            record(
+                "c",
+                &[
+                    ("lr", ParamValue::Float(0.5)),
+                    ("batch", ParamValue::Int(8)),
+                ],
+                vec![4.0; 7],
+            ),
         ];
         write_atomic(&path, &records).unwrap();
         let back = read(&path).unwrap();
         assert_eq!(back, records);
-        let leftovers: Vec<_> = std::fs::read_dir(&dir).unwrap().filter_map(|e| e.ok()).collect();
+        let leftovers: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .collect();
         assert_eq!(leftovers.len(), 1, "no temporary file is left behind");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn a_file_that_is_not_parquet_is_named_in_the_error() {
-        let path = std::env::temp_dir().join(format!("benchplan-bad-{}.parquet", std::process::id()));
+        let path =
+            std::env::temp_dir().join(format!("benchplan-bad-{}.parquet", std::process::id()));
         std::fs::write(&path, b"not parquet at all").unwrap();
         let err = format!("{:#}", read(&path).unwrap_err());
         assert!(err.contains(&path.display().to_string()), "{err}");

@@ -17,12 +17,25 @@ pub struct RunSummary {
 }
 
 pub enum Event<'a> {
-    Started { total: usize },
-    CellStarted { index: usize, cell: &'a Cell },
+    Started {
+        total: usize,
+    },
+    CellStarted {
+        index: usize,
+        cell: &'a Cell,
+    },
     /// After each timed iteration: the samples so far (milliseconds).
-    Sample { cell: &'a Cell, samples_ms: &'a [f64] },
-    CellFinished { index: usize, record: &'a CellRecord },
-    Finished { summary: &'a RunSummary },
+    Sample {
+        cell: &'a Cell,
+        samples_ms: &'a [f64],
+    },
+    CellFinished {
+        index: usize,
+        record: &'a CellRecord,
+    },
+    Finished {
+        summary: &'a RunSummary,
+    },
 }
 
 pub trait Observer {

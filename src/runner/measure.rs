@@ -78,7 +78,8 @@ pub fn measure(
         let done = match settings.iterations {
             Budget::Iterations(k) => n >= k,
             Budget::Time(d) => {
-                n >= settings.max_iterations || (n >= settings.min_iterations && budget_start.elapsed() >= d)
+                n >= settings.max_iterations
+                    || (n >= settings.min_iterations && budget_start.elapsed() >= d)
             }
         };
         if done {
@@ -128,26 +129,56 @@ mod tests {
 
     #[test]
     fn counts_are_exact() {
-        let mut b = Scripted { calls: 0, fail_at: None };
+        let mut b = Scripted {
+            calls: 0,
+            fail_at: None,
+        };
         let s = settings(Budget::Iterations(3), Budget::Iterations(7));
         let mut seen = 0;
-        let out = measure(&mut b, &Device::Cpu, &s, Instant::now(), &mut |x| seen = x.len()).unwrap();
-        assert_eq!((out.warmup_ms.len(), out.timed_ms.len(), b.calls, seen), (3, 7, 10, 7));
+        let out = measure(&mut b, &Device::Cpu, &s, Instant::now(), &mut |x| {
+            seen = x.len()
+        })
+        .unwrap();
+        assert_eq!(
+            (out.warmup_ms.len(), out.timed_ms.len(), b.calls, seen),
+            (3, 7, 10, 7)
+        );
     }
 
     #[test]
     fn a_time_budget_respects_min_and_max() {
-        let mut b = Scripted { calls: 0, fail_at: None };
+        let mut b = Scripted {
+            calls: 0,
+            fail_at: None,
+        };
         // A zero-length budget still takes the minimum; a long one stops at the maximum.
         let s = settings(Budget::Iterations(0), Budget::Time(Duration::ZERO));
-        assert_eq!(measure(&mut b, &Device::Cpu, &s, Instant::now(), &mut |_| {}).unwrap().timed_ms.len(), 5);
-        let s = settings(Budget::Iterations(0), Budget::Time(Duration::from_secs(3600)));
-        assert_eq!(measure(&mut b, &Device::Cpu, &s, Instant::now(), &mut |_| {}).unwrap().timed_ms.len(), 50);
+        assert_eq!(
+            measure(&mut b, &Device::Cpu, &s, Instant::now(), &mut |_| {})
+                .unwrap()
+                .timed_ms
+                .len(),
+            5
+        );
+        let s = settings(
+            Budget::Iterations(0),
+            Budget::Time(Duration::from_secs(3600)),
+        );
+        assert_eq!(
+            measure(&mut b, &Device::Cpu, &s, Instant::now(), &mut |_| {})
+                .unwrap()
+                .timed_ms
+                .len(),
+            50
+        );
     }
 
     #[test]
     fn errors_and_timeouts_keep_what_was_measured() {
-        let mut b = Scripted { calls: 0, fail_at: Some(6) };
+        let mut b = Scripted {
+            calls: 0,
+            fail_at: Some(6),
+        };
         let s = settings(Budget::Iterations(2), Budget::Iterations(10));
         match measure(&mut b, &Device::Cpu, &s, Instant::now(), &mut |_| {}) {
             Err(Stopped::Error(msg, samples)) => {
@@ -156,10 +187,16 @@ mod tests {
             }
             other => panic!("expected an error, got {other:?}"),
         }
-        let mut b = Scripted { calls: 0, fail_at: None };
+        let mut b = Scripted {
+            calls: 0,
+            fail_at: None,
+        };
         let mut s = settings(Budget::Iterations(0), Budget::Iterations(10));
         s.timeout = Duration::from_millis(1);
         let long_ago = Instant::now() - Duration::from_secs(1);
-        assert!(matches!(measure(&mut b, &Device::Cpu, &s, long_ago, &mut |_| {}), Err(Stopped::Timeout(..))));
+        assert!(matches!(
+            measure(&mut b, &Device::Cpu, &s, long_ago, &mut |_| {}),
+            Err(Stopped::Timeout(..))
+        ));
     }
 }

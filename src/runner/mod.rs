@@ -26,7 +26,12 @@ use events::{Event, Observer, RunSummary};
 use measure::{measure, Samples, Stopped};
 
 /// Runs `cells` of `plan` in order and reports to `observers`.
-pub fn run(plan: &Plan, cells: &[Cell], meta: &RunMetadata, observers: &mut [&mut dyn Observer]) -> Result<RunSummary> {
+pub fn run(
+    plan: &Plan,
+    cells: &[Cell],
+    meta: &RunMetadata,
+    observers: &mut [&mut dyn Observer],
+) -> Result<RunSummary> {
     let started = Instant::now();
     let mut emit = |event: Event| -> Result<()> {
         for o in observers.iter_mut() {
@@ -56,7 +61,10 @@ pub fn run(plan: &Plan, cells: &[Cell], meta: &RunMetadata, observers: &mut [&mu
             Status::Failed => summary.failed += 1,
             Status::Skipped => summary.skipped += 1,
         }
-        emit(Event::CellFinished { index, record: &record })?;
+        emit(Event::CellFinished {
+            index,
+            record: &record,
+        })?;
     }
     summary.wall_s = started.elapsed().as_secs_f64();
     emit(Event::Finished { summary: &summary })?;
@@ -88,7 +96,8 @@ fn run_cell(
 ) -> CellRecord {
     let cell_start = Instant::now();
     let started_at = rfc3339(SystemTime::now());
-    let spec = DeviceSpec::parse(cell.str_param("device")).expect("devices are checked with the plan");
+    let spec =
+        DeviceSpec::parse(cell.str_param("device")).expect("devices are checked with the plan");
     let outcome = match open_device(devices, spec) {
         Err(e) => Outcome {
             status: Status::Failed,
@@ -97,7 +106,9 @@ fn run_cell(
             info: BenchInfo::default(),
         },
         Ok(device) => {
-            let attempt = catch_unwind(AssertUnwindSafe(|| measure_cell(plan, cell, &device, cell_start, on_sample)));
+            let attempt = catch_unwind(AssertUnwindSafe(|| {
+                measure_cell(plan, cell, &device, cell_start, on_sample)
+            }));
             attempt.unwrap_or_else(|payload| Outcome {
                 status: Status::Failed,
                 reason: Some(format!("panicked: {}", panic_message(payload))),
@@ -130,7 +141,10 @@ fn run_cell(
     }
 }
 
-fn open_device(devices: &mut HashMap<DeviceSpec, Device>, spec: DeviceSpec) -> candle_core::Result<Device> {
+fn open_device(
+    devices: &mut HashMap<DeviceSpec, Device>,
+    spec: DeviceSpec,
+) -> candle_core::Result<Device> {
     if let Some(d) = devices.get(&spec) {
         return Ok(d.clone());
     }

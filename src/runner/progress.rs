@@ -24,9 +24,11 @@ impl Progress {
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
             bar.set_style(
-                ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:25} {pos}/{len} {wide_msg}")
-                    .expect("valid template")
-                    .progress_chars("=> "),
+                ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {bar:25} {pos}/{len} {wide_msg}",
+                )
+                .expect("valid template")
+                .progress_chars("=> "),
             );
             bar.enable_steady_tick(Duration::from_millis(200));
             bar
@@ -57,7 +59,13 @@ impl Default for Progress {
 /// One line describing a finished cell.
 pub fn cell_line(index: usize, total: usize, record: &CellRecord) -> String {
     let width = total.to_string().len();
-    let head = format!("[{:>width$}/{total}] {:<7} {} {}", index + 1, record.status.name(), record.experiment, record.cell_key);
+    let head = format!(
+        "[{:>width$}/{total}] {:<7} {} {}",
+        index + 1,
+        record.status.name(),
+        record.experiment,
+        record.cell_key
+    );
     match (record.status, record.summary()) {
         (Status::Ok, Some(s)) => {
             let spread = s
@@ -67,11 +75,22 @@ pub fn cell_line(index: usize, total: usize, record: &CellRecord) -> String {
             let throughput = record
                 .gflops()
                 .map(|g| format!(", {g:.1} GFLOP/s"))
-                .or_else(|| record.samples_per_s().map(|r| format!(", {} samples", rate(r))))
+                .or_else(|| {
+                    record
+                        .samples_per_s()
+                        .map(|r| format!(", {}", rate(r, "samples")))
+                })
                 .unwrap_or_default();
-            format!("{head}: median {}{spread} (n={}){throughput}", duration_ms(s.median), s.count)
+            format!(
+                "{head}: median {}{spread} (n={}){throughput}",
+                duration_ms(s.median),
+                s.count
+            )
         }
-        _ => format!("{head}: {}", record.reason.as_deref().unwrap_or("no samples")),
+        _ => format!(
+            "{head}: {}",
+            record.reason.as_deref().unwrap_or("no samples")
+        ),
     }
 }
 

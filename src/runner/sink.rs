@@ -43,7 +43,11 @@ impl ResultsSink {
     }
 
     fn upsert(&mut self, record: &CellRecord) {
-        match self.records.iter_mut().find(|r| r.cell_id == record.cell_id) {
+        match self
+            .records
+            .iter_mut()
+            .find(|r| r.cell_id == record.cell_id)
+        {
             Some(old) => *old = record.clone(),
             None => self.records.push(record.clone()),
         }
@@ -54,8 +58,9 @@ impl Observer for ResultsSink {
     fn on_event(&mut self, event: &Event) -> Result<()> {
         match event {
             Event::Started { .. } => {
-                std::fs::create_dir_all(&self.dir)
-                    .with_context(|| format!("cannot create the results folder `{}`", self.dir.display()))?;
+                std::fs::create_dir_all(&self.dir).with_context(|| {
+                    format!("cannot create the results folder `{}`", self.dir.display())
+                })?;
                 let copy = self.dir.join(PLAN_COPY);
                 std::fs::write(&copy, &self.plan_source)
                     .with_context(|| format!("cannot write `{}`", copy.display()))?;

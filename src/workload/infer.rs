@@ -34,7 +34,11 @@ pub fn build(cell: &Cell, plan: &Plan, device: &Device) -> Result<(Forward, Benc
     let seed = seed_of(cell);
     let batch = cell.usize_param("batch");
     let weights = SeededInit::weights(seed, |vb| models::build(spec, vb, Kernels::Composed))?;
-    let model = models::build(spec, to_inference(&weights, dtype, device)?, Kernels::Composed)?;
+    let model = models::build(
+        spec,
+        to_inference(&weights, dtype, device)?,
+        Kernels::Composed,
+    )?;
     let mut input_shape = vec![batch];
     input_shape.extend(spec.sample_shape());
     let inputs = normal_tensor(&input_shape, seed, "inputs", dtype, device)?;

@@ -66,7 +66,13 @@ pub fn seed_of(cell: &Cell) -> u64 {
 
 /// A tensor of N(0, 1) values from the seeded stream `name`, in `dtype` on `device`.
 /// Drawn on the CPU in f32 and converted, so every device and dtype sees the same values.
-pub fn normal_tensor(shape: &[usize], seed: u64, name: &str, dtype: DType, device: &Device) -> Result<Tensor> {
+pub fn normal_tensor(
+    shape: &[usize],
+    seed: u64,
+    name: &str,
+    dtype: DType,
+    device: &Device,
+) -> Result<Tensor> {
     let n = shape.iter().product();
     let values = Rng::for_stream(seed, name).normal_vec(n, 0.0, 1.0);
     Ok(Tensor::from_vec(values, shape, &Device::Cpu)?

@@ -51,12 +51,22 @@ pub fn build(cell: &Cell, plan: &Plan, device: &Device) -> Result<(TrainStep, Be
     let batch = cell.usize_param("batch");
     let weights = SeededInit::weights(seed, |vb| models::build(spec, vb, Kernels::Composed))?;
     let varmap = to_varmap(&weights, dtype, device)?;
-    let model = models::build(spec, VarBuilder::from_varmap(&varmap, dtype, device), Kernels::Composed)?;
+    let model = models::build(
+        spec,
+        VarBuilder::from_varmap(&varmap, dtype, device),
+        Kernels::Composed,
+    )?;
     let optimizer = AdamW::new(varmap.all_vars(), ADAMW)?;
     let mut input_shape = vec![batch];
     input_shape.extend(spec.sample_shape());
     let inputs = normal_tensor(&input_shape, seed, "inputs", dtype, device)?;
-    let targets = normal_tensor(&[batch, spec.outputs()], seed, "targets", DType::F32, device)?;
+    let targets = normal_tensor(
+        &[batch, spec.outputs()],
+        seed,
+        "targets",
+        DType::F32,
+        device,
+    )?;
     let params = parameter_count(&weights);
     let info = BenchInfo {
         samples_per_iteration: Some(batch as u64),
@@ -64,7 +74,15 @@ pub fn build(cell: &Cell, plan: &Plan, device: &Device) -> Result<(TrainStep, Be
         weight_bytes: Some(params * dtype.size_in_bytes() as u64),
         ..BenchInfo::default()
     };
-    Ok((TrainStep { model, optimizer, inputs, targets }, info))
+    Ok((
+        TrainStep {
+            model,
+            optimizer,
+            inputs,
+            targets,
+        },
+        info,
+    ))
 }
 
 pub fn prepare(cell: &Cell, plan: &Plan, device: &Device) -> Result<Prepared> {
@@ -83,11 +101,21 @@ pub fn gradient_coverage(cell: &Cell, plan: &Plan) -> Result<Vec<(String, bool)>
     let batch = cell.usize_param("batch");
     let weights = SeededInit::weights(seed, |vb| models::build(spec, vb, Kernels::Composed))?;
     let varmap = to_varmap(&weights, DType::F32, &Device::Cpu)?;
-    let model = models::build(spec, VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu), Kernels::Composed)?;
+    let model = models::build(
+        spec,
+        VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu),
+        Kernels::Composed,
+    )?;
     let mut input_shape = vec![batch];
     input_shape.extend(spec.sample_shape());
     let inputs = normal_tensor(&input_shape, seed, "inputs", DType::F32, &Device::Cpu)?;
-    let targets = normal_tensor(&[batch, spec.outputs()], seed, "targets", DType::F32, &Device::Cpu)?;
+    let targets = normal_tensor(
+        &[batch, spec.outputs()],
+        seed,
+        "targets",
+        DType::F32,
+        &Device::Cpu,
+    )?;
     let loss = candle_nn::loss::mse(&model.forward(&inputs)?, &targets)?;
     let grads = loss.backward()?;
     let data = varmap.data().lock().expect("varmap lock");

@@ -98,12 +98,19 @@ impl SimpleBackend for SeededInit {
 }
 
 /// Trainable copies of `weights` in `dtype` on `device`, in a `VarMap` for the optimizer.
-pub fn to_varmap(weights: &HashMap<String, Tensor>, dtype: DType, device: &Device) -> Result<VarMap> {
+pub fn to_varmap(
+    weights: &HashMap<String, Tensor>,
+    dtype: DType,
+    device: &Device,
+) -> Result<VarMap> {
     let varmap = VarMap::new();
     {
         let mut data = varmap.data().lock().expect("varmap lock");
         for (name, t) in weights {
-            data.insert(name.clone(), Var::from_tensor(&t.to_dtype(dtype)?.to_device(device)?)?);
+            data.insert(
+                name.clone(),
+                Var::from_tensor(&t.to_dtype(dtype)?.to_device(device)?)?,
+            );
         }
     }
     Ok(varmap)

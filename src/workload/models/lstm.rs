@@ -24,17 +24,34 @@ pub struct Lstm {
 }
 
 impl Lstm {
-    pub fn new(features: usize, hidden: usize, layers: usize, outputs: usize, vb: VarBuilder) -> Result<Lstm> {
+    pub fn new(
+        features: usize,
+        hidden: usize,
+        layers: usize,
+        outputs: usize,
+        vb: VarBuilder,
+    ) -> Result<Lstm> {
         // PyTorch initializes every LSTM parameter from U(−1/√hidden, 1/√hidden).
         let bound = 1.0 / (hidden as f64).sqrt();
-        let init = Init::Uniform { lo: -bound, up: bound };
+        let init = Init::Uniform {
+            lo: -bound,
+            up: bound,
+        };
         let lstm_vb = vb.pp("lstm");
         let layers = (0..layers)
             .map(|l| {
                 let input = if l == 0 { features } else { hidden };
                 Ok(LstmLayer {
-                    w_ih: lstm_vb.get_with_hints((4 * hidden, input), &format!("weight_ih_l{l}"), init)?,
-                    w_hh: lstm_vb.get_with_hints((4 * hidden, hidden), &format!("weight_hh_l{l}"), init)?,
+                    w_ih: lstm_vb.get_with_hints(
+                        (4 * hidden, input),
+                        &format!("weight_ih_l{l}"),
+                        init,
+                    )?,
+                    w_hh: lstm_vb.get_with_hints(
+                        (4 * hidden, hidden),
+                        &format!("weight_hh_l{l}"),
+                        init,
+                    )?,
                     b_ih: lstm_vb.get_with_hints(4 * hidden, &format!("bias_ih_l{l}"), init)?,
                     b_hh: lstm_vb.get_with_hints(4 * hidden, &format!("bias_hh_l{l}"), init)?,
                 })
@@ -97,7 +114,9 @@ impl Module for Lstm {
             }
             last_h = h;
         }
-        let last = last_h.ok_or_else(|| candle_core::Error::Msg("LSTM with no layers or no time steps".into()))?;
+        let last = last_h.ok_or_else(|| {
+            candle_core::Error::Msg("LSTM with no layers or no time steps".into())
+        })?;
         self.head.forward(&last)
     }
 }

@@ -29,8 +29,12 @@ impl Module for LayerNorm {
         match self.kernels {
             // Not candle_nn::LayerNorm: it takes the fused path (no backward) whenever its
             // input is contiguous, which silently leaves these parameters without gradients.
-            Kernels::Composed => candle_nn::ops::layer_norm_slow(xs, &self.weight, &self.bias, self.eps),
-            Kernels::Fused => candle_nn::ops::layer_norm(&xs.contiguous()?, &self.weight, &self.bias, self.eps),
+            Kernels::Composed => {
+                candle_nn::ops::layer_norm_slow(xs, &self.weight, &self.bias, self.eps)
+            }
+            Kernels::Fused => {
+                candle_nn::ops::layer_norm(&xs.contiguous()?, &self.weight, &self.bias, self.eps)
+            }
         }
     }
 }

@@ -1,0 +1,234 @@
+//! `benchplan run`, `list` and `check` through the real binary, on a tiny plan.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use benchplan::results::{store, Status};
+
+const PLAN: &str = r#"
+version = 1
+name = "tiny"
+
+[measure]
+warmup = 1
+iterations = 5
+
+[models.mlp]
+kind = "mlp"
+inputs = 4
+hidden = [8]
+outputs = 2
+
+[[experiments]]
+name = "mm"
+workload = "matmul"
+[experiments.matrix]
+n = [16, 32]
+
+[[experiments]]
+name = "train"
+workload = "train"
+[experiments.matrix]
+model = ["mlp"]
+batch = [2]
+
+[[experiments]]
+name = "too-slow"
+workload = "matmul"
+measure = { timeout = "1us" }
+[experiments.matrix]
+n = [8]
+"#;
+
+/// A scratch folder holding the plan; removed when dropped.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("benchplan-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("plan.toml"), PLAN).unwrap();
+        Scratch(dir)
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_benchplan"))
+            .args(args)
+            .current_dir(&self.0)
+            .env_remove("BENCHPLAN_MACHINE")
+            .output()
+            .unwrap()
+    }
+
+    fn cells_file(&self) -> PathBuf {
+        // Outside a git repository the commit folder is `nogit`.
+        self.0.join("results/tiny/test-machine/nogit/cells.parquet")
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn a_run_records_every_cell_and_goes_on_past_a_failure() {
+    let s = Scratch::new("run");
+    let out = s.run(&["run", "plan.toml", "--machine", "test-machine"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "one cell times out, so exit 1:\n{stderr}"
+    );
+    assert!(
+        stderr.contains("4 cells: 3 ok, 1 failed, 0 skipped"),
+        "{stderr}"
+    );
+    // Not a terminal: one plain line per cell.
+    assert!(
+        stderr.contains("[1/4] ok      mm n=16 dtype=f32 device=cpu seed=0: median"),
+        "{stderr}"
+    );
+
+    let records = store::read(&s.cells_file()).unwrap();
+    assert_eq!(records.len(), 4);
+    for r in &records {
+        assert_eq!(r.study, "tiny");
+        assert_eq!(r.meta.machine, "test-machine");
+        assert_eq!(r.meta.git_commit, "unknown");
+        assert_eq!(r.meta.plan_sha256.len(), 64);
+    }
+    let ok: Vec<_> = records.iter().filter(|r| r.status == Status::Ok).collect();
+    assert_eq!(ok.len(), 3);
+    for r in &ok {
+        assert_eq!(r.samples_ms.len(), 5, "{}", r.cell_key);
+        assert_eq!(r.warmup_samples_ms.len(), 1);
+        assert!(r.samples_ms.iter().all(|&x| x > 0.0));
+    }
+    let mm16 = records
+        .iter()
+        .find(|r| r.cell_key.starts_with("n=16"))
+        .unwrap();
+    assert_eq!(mm16.flops_per_iteration, Some(2.0 * 16f64.powi(3)));
+    assert!(mm16.gflops().unwrap() > 0.0);
+    let train = records.iter().find(|r| r.workload == "train").unwrap();
+    assert_eq!(train.param_count, Some(4 * 8 + 8 + 8 * 2 + 2));
+    assert_eq!(train.samples_per_iteration, Some(2));
+    let failed = records.iter().find(|r| r.status == Status::Failed).unwrap();
+    assert_eq!(failed.experiment, "too-slow");
+    assert!(
+        failed.reason.as_deref().unwrap().starts_with("timed out"),
+        "{:?}",
+        failed.reason
+    );
+    assert!(
+        s.cells_file().with_file_name("plan.toml").exists(),
+        "the plan is kept with its results"
+    );
+}
+
+#[test]
+fn a_filtered_rerun_updates_only_its_cells() {
+    let s = Scratch::new("rerun");
+    let out = s.run(&[
+        "run",
+        "plan.toml",
+        "--machine",
+        "test-machine",
+        "--filter",
+        "experiment=mm",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let first = store::read(&s.cells_file()).unwrap();
+    assert_eq!(first.len(), 2);
+    let out = s.run(&[
+        "run",
+        "plan.toml",
+        "--machine",
+        "test-machine",
+        "--filter",
+        "n=32",
+        "--filter",
+        "experiment=mm",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let second = store::read(&s.cells_file()).unwrap();
+    assert_eq!(second.len(), 2, "the re-run cell replaces its row");
+    let id = |rs: &[benchplan::results::CellRecord], key: &str| {
+        rs.iter()
+            .find(|r| r.cell_key.starts_with(key))
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(
+        id(&first, "n=16"),
+        id(&second, "n=16"),
+        "untouched cell keeps its row"
+    );
+    assert!(id(&second, "n=32").meta.run_started_at >= id(&first, "n=32").meta.run_started_at);
+    assert_eq!(id(&first, "n=32").cell_id, id(&second, "n=32").cell_id);
+}
+
+#[test]
+fn list_prints_ids_and_a_count_and_check_accepts_the_plan() {
+    let s = Scratch::new("list");
+    let out = s.run(&["list", "plan.toml", "--filter", "workload=matmul"]);
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = text(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 4, "{stdout}");
+    assert!(
+        lines[0].ends_with("mm        n=16 dtype=f32 device=cpu seed=0"),
+        "{stdout}"
+    );
+    assert_eq!(
+        lines[0].split_whitespace().next().unwrap().len(),
+        16,
+        "a 16-digit id first"
+    );
+    assert_eq!(lines[3], "3 cell(s)");
+    let out = s.run(&["check", "plan.toml"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        text(&out.stdout),
+        "ok: plan.toml: 3 experiment(s), 4 cell(s)\n"
+    );
+}
+
+#[test]
+fn bad_input_writes_nothing_and_exits_2() {
+    let s = Scratch::new("bad");
+    std::fs::write(
+        s.0.join("bad.toml"),
+        PLAN.replace("n = [16, 32]", "n = [16, \"big\"]"),
+    )
+    .unwrap();
+    let out = s.run(&["run", "bad.toml", "--machine", "test-machine"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("`n` must be a whole number, not a string"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(
+        !s.0.join("results").exists(),
+        "no partial results for a bad plan"
+    );
+    let out = s.run(&["run", "plan.toml", "--filter", "colour=red"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("filter key `colour`"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = s.run(&["run", "plan.toml", "--machine", "../escape"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!Path::new(&s.0).join("escape").exists());
+}
