@@ -136,3 +136,163 @@ fn toml_error(message: &str, span: Option<Range<usize>>) -> Diagnostic {
         None => d,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::measure::Budget;
+    use super::*;
+
+    fn parse(text: &str) -> Plan {
+        Plan::from_bytes(Path::new("t.toml"), text.as_bytes()).unwrap_or_else(|e| panic!("{e:#}"))
+    }
+
+    fn ids(plan: &Plan) -> std::collections::BTreeMap<String, String> {
+        plan.cells().map(|c| (c.key(), c.id.clone())).collect()
+    }
+
+    const MODEL: &str = "[models.m]\nkind = \"mlp\"\ninputs = 4\nhidden = [8]\noutputs = 2\n";
+
+    #[test]
+    fn ids_survive_reordered_axes_and_new_experiments() {
+        let a = parse(&format!(
+            "version = 1\nname = \"s\"\n{MODEL}\n[[experiments]]\nname = \"t\"\nworkload = \"train\"\n[experiments.matrix]\nmodel = [\"m\"]\nbatch = [1, 2]\ndtype = [\"f32\", \"bf16\"]\n"
+        ));
+        let b = parse(&format!(
+            "version = 1\nname = \"s\"\n{MODEL}\n[[experiments]]\nname = \"mm\"\nworkload = \"matmul\"\n[experiments.matrix]\nn = [8]\n\n[[experiments]]\nname = \"t\"\nworkload = \"train\"\nmeasure = {{ iterations = 99 }}\n[experiments.matrix]\ndtype = [\"bf16\", \"f32\"]\nbatch = [2, 1]\nmodel = [\"m\"]\n"
+        ));
+        let (ia, ib) = (ids(&a), ids(&b));
+        assert_eq!(ia.len(), 4);
+        for (key, id) in &ia {
+            assert_eq!(ib.get(key), Some(id), "{key} changed id");
+        }
+        // Axis order sets cell order: the first axis is outermost.
+        let order: Vec<String> = b
+            .cells()
+            .filter(|c| c.experiment == "t")
+            .map(Cell::key)
+            .collect();
+        assert!(
+            order[0].contains("batch=2") && order[0].contains("dtype=bf16"),
+            "{order:?}"
+        );
+        assert!(
+            order[1].contains("batch=1") && order[1].contains("dtype=bf16"),
+            "{order:?}"
+        );
+    }
+
+    #[test]
+    fn defaults_fill_in_and_settings_layer_down_to_the_cell() {
+        let plan = parse(&format!(
+            r#"version = 1
+name = "s"
+[measure]
+warmup = "1s"
+iterations = 50
+{MODEL}
+[[experiments]]
+name = "i"
+workload = "infer"
+measure = {{ timeout = "30s" }}
+[experiments.matrix]
+model = ["m"]
+[[experiments.matrix.zip]]
+batch = [1, 64]
+iterations = [100, "5s"]
+"#
+        ));
+        let cells: Vec<&Cell> = plan.cells().collect();
+        assert_eq!(cells.len(), 2);
+        let first = cells[0];
+        assert_eq!(first.key(), "model=m batch=1 dtype=f32 device=cpu seed=0");
+        assert_eq!(
+            first.measure.warmup,
+            Budget::Time(Duration::from_secs(1)),
+            "from the plan"
+        );
+        assert_eq!(
+            first.measure.timeout,
+            Duration::from_secs(30),
+            "from the experiment"
+        );
+        assert_eq!(
+            first.measure.iterations,
+            Budget::Iterations(100),
+            "from the cell"
+        );
+        assert_eq!(
+            cells[1].measure.iterations,
+            Budget::Time(Duration::from_secs(5))
+        );
+        assert!(
+            !first.params.contains_key("iterations"),
+            "settings are not identity"
+        );
+    }
+
+    #[test]
+    fn include_and_exclude_work_through_the_plan_syntax() {
+        let plan = parse(
+            r#"version = 1
+name = "s"
+[[experiments]]
+name = "mm"
+workload = "matmul"
+[experiments.matrix]
+n = [64, 128]
+dtype = ["f32", "bf16"]
+exclude = [{ n = 128, dtype = "bf16" }]
+include = [{ n = 64, seed = 7 }, { n = 4096, dtype = "f32" }]
+"#,
+        );
+        let keys: Vec<String> = plan.cells().map(Cell::key).collect();
+        assert_eq!(
+            keys,
+            [
+                "n=64 dtype=f32 device=cpu seed=7",
+                "n=64 dtype=bf16 device=cpu seed=7",
+                "n=128 dtype=f32 device=cpu seed=0",
+                "n=4096 dtype=f32 device=cpu seed=0",
+            ]
+        );
+        assert!(plan.warnings.is_empty());
+    }
+
+    #[test]
+    fn likely_mistakes_are_warnings_not_errors() {
+        let plan = parse(&format!(
+            r#"version = 1
+name = "s"
+{MODEL}
+[[experiments]]
+name = "mm"
+workload = "matmul"
+[experiments.matrix]
+n = [64]
+exclude = [{{ n = 65 }}]
+include = [{{ n = 64, dtype = "f32" }}]
+"#
+        ));
+        let text = plan.render_warnings();
+        assert!(text.contains("removes no cell"), "{text}");
+        assert!(text.contains("model `m` is used by no cell"), "{text}");
+        assert_eq!(plan.cells().count(), 1);
+    }
+
+    #[test]
+    fn a_matrix_too_large_is_refused_by_its_size() {
+        let values: Vec<String> = (1..=1000).map(|i| i.to_string()).collect();
+        let axis = values.join(", ");
+        let text = format!(
+            "version = 1\nname = \"s\"\n[[experiments]]\nname = \"mm\"\nworkload = \"matmul\"\n[experiments.matrix]\nn = [{axis}]\nseed = [{axis}]\niterations = [{axis}]\n"
+        );
+        let err = Plan::from_bytes(Path::new("t.toml"), text.as_bytes()).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("expands to 1000000000 cells, more than the limit"),
+            "{err}"
+        );
+    }
+}
