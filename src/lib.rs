@@ -6,6 +6,7 @@
 //! the command line.
 
 pub mod cli;
+pub mod data;
 pub mod device;
 pub mod diagnostic;
 pub mod format;
