@@ -11,8 +11,13 @@ pub mod device;
 pub mod diagnostic;
 pub mod format;
 pub mod hash;
+pub mod memory;
 pub mod plan;
 pub mod results;
 pub mod runner;
 pub mod stats;
 pub mod workload;
+
+/// Every binary built on this library counts its host allocations (see [`memory`]).
+#[global_allocator]
+static ALLOCATOR: memory::CountingAlloc = memory::CountingAlloc;

@@ -92,10 +92,7 @@ fn a_run_records_every_cell_and_goes_on_past_a_failure() {
         "{stderr}"
     );
     // Not a terminal: one plain line per cell.
-    assert!(
-        stderr.contains("[1/4] ok      mm n=16 dtype=f32 device=cpu seed=0: median"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("[1/4] ok      mm n=16: median"), "{stderr}");
 
     let records = store::read(&s.cells_file()).unwrap();
     assert_eq!(records.len(), 4);
@@ -184,10 +181,7 @@ fn list_prints_ids_and_a_count_and_check_accepts_the_plan() {
     let stdout = text(&out.stdout);
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 4, "{stdout}");
-    assert!(
-        lines[0].ends_with("mm        n=16 dtype=f32 device=cpu seed=0"),
-        "{stdout}"
-    );
+    assert!(lines[0].ends_with("mm        n=16"), "{stdout}");
     assert_eq!(
         lines[0].split_whitespace().next().unwrap().len(),
         16,

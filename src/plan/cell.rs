@@ -1,12 +1,14 @@
 //! A cell: one point of an experiment's matrix, with its resolved parameters, measurement
 //! settings and a stable id.
 //!
-//! The id is a hash of the experiment name, the workload and the identity parameters (sorted by
-//! name, defaults filled in). It does not depend on where the cell sits in the matrix, on the
-//! order of the axes, on other experiments, or on measurement settings, so results of the same
-//! cell can be matched across commits, machines and edits of the plan.
+//! The id is a hash of the experiment name, the workload and the identity parameters whose
+//! values differ from their defaults, sorted by name. It does not depend on where the cell sits
+//! in the matrix, on the order of the axes, on other experiments, on measurement settings, on
+//! whether a default was written out, or on parameters added to the workload later (they come
+//! with defaults), so results of the same cell can be matched across commits, machines and
+//! edits of the plan.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::measure::MeasureSettings;
 use super::params::WorkloadKind;
@@ -21,6 +23,8 @@ pub struct Cell {
     pub workload: WorkloadKind,
     /// Identity parameters, defaults filled in.
     pub params: BTreeMap<String, ParamValue>,
+    /// The parameters the plan set for this cell (the others took their defaults).
+    pub explicit: BTreeSet<String>,
     pub measure: MeasureSettings,
 }
 
@@ -29,6 +33,7 @@ impl Cell {
         experiment: &str,
         workload: WorkloadKind,
         params: BTreeMap<String, ParamValue>,
+        explicit: BTreeSet<String>,
         measure: MeasureSettings,
     ) -> Cell {
         Cell {
@@ -36,15 +41,18 @@ impl Cell {
             experiment: experiment.to_owned(),
             workload,
             params,
+            explicit,
             measure,
         }
     }
 
-    /// The parameters in the workload's display order: `model=mlp-small batch=32 …`.
+    /// The parameters the plan set, in the workload's display order: `model=mlp-small batch=32`.
+    /// Defaults are left out (every row also has a column per parameter, defaults included).
     pub fn key(&self) -> String {
         self.workload
             .params()
             .iter()
+            .filter(|p| self.explicit.contains(p.name) || p.default_value().is_none())
             .filter_map(|p| self.params.get(p.name).map(|v| format!("{}={v}", p.name)))
             .collect::<Vec<_>>()
             .join(" ")
@@ -78,7 +86,10 @@ pub fn cell_id(
     params: &BTreeMap<String, ParamValue>,
 ) -> String {
     let mut canonical = format!("{experiment}\x1f{}", workload.name());
-    for (k, v) in params {
+    let is_default = |k: &str, v: &ParamValue| {
+        workload.param(k).and_then(|p| p.default_value()).as_ref() == Some(v)
+    };
+    for (k, v) in params.iter().filter(|(k, v)| !is_default(k, v)) {
         canonical.push('\x1f');
         canonical.push_str(k);
         canonical.push('=');
@@ -90,6 +101,23 @@ pub fn cell_id(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn defaults_do_not_enter_the_id() {
+        let mut a = BTreeMap::new();
+        a.insert("n".to_string(), ParamValue::Int(1));
+        let mut b = a.clone();
+        b.insert("dtype".to_string(), ParamValue::Str("f32".into()));
+        assert_eq!(
+            cell_id("e", WorkloadKind::Matmul, &a),
+            cell_id("e", WorkloadKind::Matmul, &b)
+        );
+        b.insert("dtype".to_string(), ParamValue::Str("bf16".into()));
+        assert_ne!(
+            cell_id("e", WorkloadKind::Matmul, &a),
+            cell_id("e", WorkloadKind::Matmul, &b)
+        );
+    }
 
     #[test]
     fn ids_depend_on_values_not_on_insertion_order() {

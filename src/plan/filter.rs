@@ -84,7 +84,14 @@ mod tests {
         let mut p = BTreeMap::new();
         p.insert("model".into(), ParamValue::Str(model.into()));
         p.insert("batch".into(), ParamValue::Int(batch));
-        Cell::new(exp, WorkloadKind::Train, p, MeasureSettings::default())
+        let explicit = p.keys().cloned().collect();
+        Cell::new(
+            exp,
+            WorkloadKind::Train,
+            p,
+            explicit,
+            MeasureSettings::default(),
+        )
     }
 
     #[test]

@@ -23,6 +23,9 @@ pub use model::ModelSpec;
 pub use params::WorkloadKind;
 pub use value::ParamValue;
 
+use std::sync::Arc;
+
+use crate::data::{Dataset, DatasetSpec, SourceSpec};
 use crate::diagnostic::{Diagnostic, FileErrors};
 
 /// A checked plan, tied to the file it came from.
@@ -37,6 +40,10 @@ pub struct Plan {
     pub description: String,
     /// Models in file order.
     pub models: Vec<(String, ModelSpec)>,
+    /// Data sources, paths resolved against the plan's folder.
+    pub sources: Vec<SourceSpec>,
+    /// Datasets, built (and so checked) when the plan is loaded.
+    pub datasets: Vec<(DatasetSpec, Arc<Dataset>)>,
     pub experiments: Vec<Experiment>,
     /// Likely mistakes that do not stop the plan from running.
     pub warnings: Vec<Diagnostic>,
@@ -90,8 +97,9 @@ impl Plan {
             let message = e.message().trim_end().to_owned();
             FileErrors::new(path, &source, vec![toml_error(&message, e.span())])
         })?;
-        let checked =
-            validate::check_plan(raw).map_err(|diags| FileErrors::new(path, &source, diags))?;
+        let plan_dir = path.parent().unwrap_or(Path::new(""));
+        let checked = validate::check_plan(raw, plan_dir)
+            .map_err(|diags| FileErrors::new(path, &source, diags))?;
         Ok(Plan {
             path: path.to_owned(),
             sha256,
@@ -99,6 +107,8 @@ impl Plan {
             name: checked.name,
             description: checked.description,
             models: checked.models,
+            sources: checked.sources,
+            datasets: checked.datasets,
             experiments: checked.experiments,
             warnings: checked.warnings,
         })
@@ -111,6 +121,13 @@ impl Plan {
 
     pub fn model(&self, name: &str) -> Option<&ModelSpec> {
         self.models.iter().find(|(n, _)| n == name).map(|(_, m)| m)
+    }
+
+    pub fn dataset(&self, name: &str) -> Option<&Arc<Dataset>> {
+        self.datasets
+            .iter()
+            .find(|(s, _)| s.name == name)
+            .map(|(_, d)| d)
     }
 
     /// The warnings rendered like errors, for stderr.
@@ -206,7 +223,12 @@ iterations = [100, "5s"]
         let cells: Vec<&Cell> = plan.cells().collect();
         assert_eq!(cells.len(), 2);
         let first = cells[0];
-        assert_eq!(first.key(), "model=m batch=1 dtype=f32 device=cpu seed=0");
+        assert_eq!(
+            first.key(),
+            "model=m batch=1",
+            "defaults are not part of the key"
+        );
+        assert_eq!(first.params["dtype"], ParamValue::Str("f32".into()));
         assert_eq!(
             first.measure.warmup,
             Budget::Time(Duration::from_secs(1)),
@@ -251,10 +273,10 @@ include = [{ n = 64, seed = 7 }, { n = 4096, dtype = "f32" }]
         assert_eq!(
             keys,
             [
-                "n=64 dtype=f32 device=cpu seed=7",
-                "n=64 dtype=bf16 device=cpu seed=7",
-                "n=128 dtype=f32 device=cpu seed=0",
-                "n=4096 dtype=f32 device=cpu seed=0",
+                "n=64 dtype=f32 seed=7",
+                "n=64 dtype=bf16 seed=7",
+                "n=128 dtype=f32",
+                "n=4096 dtype=f32",
             ]
         );
         assert!(plan.warnings.is_empty());

@@ -16,6 +16,10 @@ pub enum WorkloadKind {
     Train,
     /// One forward pass without gradient tracking (§4).
     Infer,
+    /// One batch from the multi-threaded loader (§7).
+    Dataload,
+    /// One end-to-end training iteration, timed per stage (§8).
+    Pipeline,
 }
 
 impl WorkloadKind {
@@ -34,6 +38,8 @@ impl WorkloadKind {
             WorkloadKind::Matmul => "matmul",
             WorkloadKind::Train => "train",
             WorkloadKind::Infer => "infer",
+            WorkloadKind::Dataload => "dataload",
+            WorkloadKind::Pipeline => "pipeline",
         }
     }
 
@@ -43,6 +49,8 @@ impl WorkloadKind {
             WorkloadKind::Matmul => MATMUL,
             WorkloadKind::Train => TRAIN,
             WorkloadKind::Infer => INFER,
+            WorkloadKind::Dataload => DATALOAD,
+            WorkloadKind::Pipeline => PIPELINE,
         }
     }
 
@@ -70,6 +78,18 @@ pub enum ParamKind {
     Device,
     /// The name of a model declared in the plan.
     Model,
+    /// `random`, or the name of a dataset declared in the plan.
+    Data,
+    /// The name of a dataset declared in the plan.
+    Dataset,
+    /// A whole number in `0..=max`.
+    Count { max: i64 },
+    /// A float ≥ 0.
+    NonNegative,
+    /// `true` or `false`.
+    Bool,
+    /// One of a fixed set of strings.
+    Choice(&'static [&'static str]),
     /// A measurement setting (not part of a cell's identity).
     Measure,
 }
@@ -81,8 +101,25 @@ pub enum DefaultValue {
     Required,
     Int(i64),
     Str(&'static str),
+    Float(f64),
+    Bool(bool),
     /// Taken from the measurement settings; not stored as a parameter.
     FromSettings,
+}
+
+/// Names declared in the plan that parameter values may refer to.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Names<'a> {
+    pub models: &'a [&'a str],
+    pub datasets: &'a [&'a str],
+}
+
+fn name_list(names: &[&str]) -> String {
+    names
+        .iter()
+        .map(|m| format!("`{m}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// One parameter a workload takes.
@@ -105,13 +142,16 @@ impl ParamDef {
         match self.default {
             DefaultValue::Int(i) => Some(ParamValue::Int(i)),
             DefaultValue::Str(s) => Some(ParamValue::Str(s.to_owned())),
+            DefaultValue::Float(x) => Some(ParamValue::Float(x)),
+            DefaultValue::Bool(b) => Some(ParamValue::Bool(b)),
             DefaultValue::Required | DefaultValue::FromSettings => None,
         }
     }
 
-    /// Checks one value. `models` is the list of model names the plan declares.
+    /// Checks one value against the names the plan declares.
     /// `Err` holds the problem and, after a `\n`, what to do about it.
-    pub fn check(&self, value: &ParamValue, models: &[&str]) -> Result<(), String> {
+    pub fn check(&self, value: &ParamValue, names: Names) -> Result<(), String> {
+        let models = names.models;
         let name = self.name;
         match self.kind {
             ParamKind::PositiveInt { max } => match value {
@@ -156,15 +196,50 @@ impl ParamDef {
                     if models.is_empty() {
                         "declare it in the plan, e.g. `[models.NAME]` with `kind = \"mlp\"`".to_owned()
                     } else {
-                        format!(
-                            "declare it under `[models.NAME]`, or use one of: {}",
-                            models
-                                .iter()
-                                .map(|m| format!("`{m}`"))
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        )
+                        format!("declare it under `[models.NAME]`, or use one of: {}", name_list(models))
                     }
+                )),
+            },
+            ParamKind::Data | ParamKind::Dataset => match value.as_str() {
+                Some("random") if self.kind == ParamKind::Data => Ok(()),
+                Some(d) if names.datasets.contains(&d) => Ok(()),
+                _ => {
+                    let random = if self.kind == ParamKind::Data { "`random`, or " } else { "" };
+                    Err(format!(
+                        "unknown dataset {}\nuse {random}a dataset declared under `[datasets.NAME]`{}",
+                        value.to_toml(),
+                        if names.datasets.is_empty() {
+                            String::new()
+                        } else {
+                            format!(": {}", name_list(names.datasets))
+                        }
+                    ))
+                }
+            },
+            ParamKind::Count { max } => match value {
+                ParamValue::Int(n) if (0..=max).contains(n) => Ok(()),
+                other => Err(format!(
+                    "`{name}` must be a whole number from 0 to {max}, not {}\nuse e.g. `{name} = [0, 2]`",
+                    other.to_toml()
+                )),
+            },
+            ParamKind::NonNegative => match value {
+                ParamValue::Float(x) if *x >= 0.0 && x.is_finite() => Ok(()),
+                other => Err(format!(
+                    "`{name}` must be a number ≥ 0 written with a decimal point, not {}\nuse e.g. `{name} = [0.0, 0.01]`",
+                    other.to_toml()
+                )),
+            },
+            ParamKind::Bool => match value {
+                ParamValue::Bool(_) => Ok(()),
+                other => Err(format!("`{name}` must be `true` or `false`, not {}\nwrite it without quotes", other.to_toml())),
+            },
+            ParamKind::Choice(choices) => match value.as_str() {
+                Some(v) if choices.contains(&v) => Ok(()),
+                _ => Err(format!(
+                    "`{name}` cannot be {}\nuse one of {}",
+                    value.to_toml(),
+                    name_list(choices)
                 )),
             },
             ParamKind::Measure => check_measure_value(name, value),
@@ -222,6 +297,43 @@ const MEASURE: [ParamDef; 5] = [
     measure_param!("timeout", "a cell running longer than this fails"),
 ];
 
+const DATA: ParamDef = ParamDef {
+    name: "data",
+    kind: ParamKind::Data,
+    default: DefaultValue::Str("random"),
+    help: "inputs: `random` (seeded N(0, 1)), or a dataset declared under `[datasets.NAME]`",
+};
+const DATASET: ParamDef = ParamDef {
+    name: "data",
+    kind: ParamKind::Dataset,
+    default: DefaultValue::Required,
+    help: "a dataset declared under `[datasets.NAME]`",
+};
+const WORKERS: ParamDef = ParamDef {
+    name: "workers",
+    kind: ParamKind::Count { max: 256 },
+    default: DefaultValue::Int(1),
+    help: "loader threads assembling batches; 0 assembles them in the consumer's thread",
+};
+const PREFETCH: ParamDef = ParamDef {
+    name: "prefetch",
+    kind: ParamKind::Count { max: 1024 },
+    default: DefaultValue::Int(2),
+    help: "finished batches the loader's queue holds; 0 for no read-ahead",
+};
+const SHUFFLE: ParamDef = ParamDef {
+    name: "shuffle",
+    kind: ParamKind::Bool,
+    default: DefaultValue::Bool(true),
+    help: "visit windows in a seeded random order each epoch",
+};
+const JITTER: ParamDef = ParamDef {
+    name: "jitter",
+    kind: ParamKind::NonNegative,
+    default: DefaultValue::Float(0.0),
+    help: "standard deviation of Gaussian noise added to inputs (augmentation); 0.0 for none",
+};
+
 const MATMUL: &[ParamDef] = &[
     ParamDef {
         name: "n",
@@ -248,6 +360,7 @@ const TRAIN: &[ParamDef] = &[
         help: "samples per step",
     },
     DTYPE,
+    DATA,
     DEVICE,
     SEED,
     MEASURE[0],
@@ -266,6 +379,19 @@ const INFER: &[ParamDef] = &[
         help: "samples per forward pass",
     },
     DTYPE,
+    ParamDef {
+        name: "quant",
+        kind: ParamKind::Choice(&["none", "q8_0", "q4_0"]),
+        default: DefaultValue::Str("none"),
+        help: "quantize Linear weights to a GGML block format (8-bit or 4-bit)",
+    },
+    ParamDef {
+        name: "kernels",
+        kind: ParamKind::Choice(&["composed", "fused"]),
+        default: DefaultValue::Str("composed"),
+        help: "layer norm and softmax from elementary ops, or candle's fused kernels",
+    },
+    DATA,
     DEVICE,
     SEED,
     MEASURE[0],
@@ -273,6 +399,23 @@ const INFER: &[ParamDef] = &[
     MEASURE[2],
     MEASURE[3],
     MEASURE[4],
+];
+
+const BATCH32: ParamDef = ParamDef {
+    name: "batch",
+    kind: ParamKind::PositiveInt { max: 1 << 20 },
+    default: DefaultValue::Int(32),
+    help: "samples per batch",
+};
+
+const DATALOAD: &[ParamDef] = &[
+    DATASET, BATCH32, WORKERS, PREFETCH, SHUFFLE, JITTER, DEVICE, SEED, MEASURE[0], MEASURE[1],
+    MEASURE[2], MEASURE[3], MEASURE[4],
+];
+
+const PIPELINE: &[ParamDef] = &[
+    MODEL, DATASET, BATCH32, WORKERS, PREFETCH, SHUFFLE, JITTER, DTYPE, DEVICE, SEED, MEASURE[0],
+    MEASURE[1], MEASURE[2], MEASURE[3], MEASURE[4],
 ];
 
 #[cfg(test)]
@@ -292,16 +435,33 @@ mod tests {
     #[test]
     fn values_are_checked_by_kind() {
         let batch = WorkloadKind::Train.param("batch").unwrap();
-        assert!(batch.check(&ParamValue::Int(32), &[]).is_ok());
-        assert!(batch.check(&ParamValue::Int(0), &[]).is_err());
-        assert!(batch.check(&ParamValue::Str("32".into()), &[]).is_err());
+        let none = Names::default();
+        assert!(batch.check(&ParamValue::Int(32), none).is_ok());
+        assert!(batch.check(&ParamValue::Int(0), none).is_err());
+        assert!(batch.check(&ParamValue::Str("32".into()), none).is_err());
         let model = WorkloadKind::Train.param("model").unwrap();
-        assert!(model.check(&ParamValue::Str("a".into()), &["a"]).is_ok());
+        let names = Names {
+            models: &["a"],
+            datasets: &["d"],
+        };
+        assert!(model.check(&ParamValue::Str("a".into()), names).is_ok());
         let err = model
-            .check(&ParamValue::Str("b".into()), &["a"])
+            .check(&ParamValue::Str("b".into()), names)
             .unwrap_err();
         assert!(err.contains("unknown model \"b\""), "{err}");
         let dtype = WorkloadKind::Matmul.param("dtype").unwrap();
-        assert!(dtype.check(&ParamValue::Str("f64".into()), &[]).is_err());
+        assert!(dtype.check(&ParamValue::Str("f64".into()), none).is_err());
+        let data = WorkloadKind::Train.param("data").unwrap();
+        assert!(data.check(&ParamValue::Str("random".into()), names).is_ok());
+        assert!(data.check(&ParamValue::Str("d".into()), names).is_ok());
+        let data = WorkloadKind::Dataload.param("data").unwrap();
+        assert!(
+            data.check(&ParamValue::Str("random".into()), names)
+                .is_err(),
+            "dataload needs real data"
+        );
+        let quant = WorkloadKind::Infer.param("quant").unwrap();
+        assert!(quant.check(&ParamValue::Str("q4_0".into()), none).is_ok());
+        assert!(quant.check(&ParamValue::Str("q3".into()), none).is_err());
     }
 }

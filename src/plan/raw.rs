@@ -29,6 +29,12 @@ pub struct RawPlan {
     /// Models by name, with their architecture parameters.
     #[serde(default, deserialize_with = "ordered_table")]
     pub models: Vec<(Spanned<String>, Spanned<RawModel>)>,
+    /// Data sources by name: one column of one CSV file.
+    #[serde(default, deserialize_with = "ordered_table")]
+    pub sources: Vec<(Spanned<String>, Spanned<RawSource>)>,
+    /// Datasets by name, built from sources.
+    #[serde(default, deserialize_with = "ordered_table")]
+    pub datasets: Vec<(Spanned<String>, Spanned<RawDataset>)>,
     #[serde(default)]
     pub experiments: Vec<RawExperiment>,
 }
@@ -53,6 +59,32 @@ pub struct RawModel {
     pub ff: Option<Spanned<i64>>,
     // all
     pub outputs: Option<Spanned<i64>>,
+}
+
+/// `[sources.NAME]`: a value column of a CSV file, with its date column.
+#[derive(Debug, DeriveDeserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSource {
+    /// Path of the CSV file, relative to the plan's folder.
+    pub file: Spanned<String>,
+    /// Column holding ISO dates (`YYYY-MM-DD`).
+    pub date: Spanned<String>,
+    /// Column holding the values.
+    pub column: Spanned<String>,
+}
+
+/// `[datasets.NAME]`: windows over aligned sources.
+#[derive(Debug, DeriveDeserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDataset {
+    /// Feature expressions: source names or functions of them.
+    pub features: Spanned<Vec<Spanned<String>>>,
+    /// The series each window's `horizon` next values are taken from.
+    pub target: Spanned<String>,
+    pub seq_len: Spanned<i64>,
+    pub horizon: Spanned<i64>,
+    /// Fraction of rows, the latest, held out for validation (default 0.2).
+    pub validation: Option<Spanned<f64>>,
 }
 
 /// One experiment: a workload and the matrix of its parameters.

@@ -11,11 +11,15 @@ use super::cell::Cell;
 use super::matrix::{Axis, Entry, Matrix};
 use super::measure::{check_measure_value, MeasureSettings, RawMeasure};
 use super::model::{check_model, ModelSpec};
-use super::params::{DefaultValue, ParamDef, WorkloadKind};
-use super::raw::{RawExperiment, RawMatrix, RawPlan};
+use super::params::{DefaultValue, Names, ParamDef, WorkloadKind};
+use super::raw::{RawDataset, RawExperiment, RawMatrix, RawPlan};
 use super::value::ParamValue;
 use super::Experiment;
+use crate::data::features::Feature;
+use crate::data::{Dataset, DatasetSpec, SourceSpec};
 use crate::diagnostic::Diagnostic;
+use std::path::Path;
+use std::sync::Arc;
 
 /// Matrices beyond this many cells are refused up front, by their size.
 pub const MAX_CELLS: u64 = 1_000_000;
@@ -25,6 +29,8 @@ pub struct Checked {
     pub name: String,
     pub description: String,
     pub models: Vec<(String, ModelSpec)>,
+    pub sources: Vec<SourceSpec>,
+    pub datasets: Vec<(DatasetSpec, Arc<Dataset>)>,
     pub experiments: Vec<Experiment>,
     pub warnings: Vec<Diagnostic>,
 }
@@ -65,7 +71,8 @@ pub fn check_name(what: &str, name: &str) -> Result<(), String> {
     Ok(())
 }
 
-pub fn check_plan(raw: RawPlan) -> Result<Checked, Vec<Diagnostic>> {
+/// Checks a plan. `plan_dir` is the folder data files are relative to.
+pub fn check_plan(raw: RawPlan, plan_dir: &Path) -> Result<Checked, Vec<Diagnostic>> {
     let mut c = Collector::default();
 
     if *raw.version.get_ref() != 1 {
@@ -97,6 +104,61 @@ pub fn check_plan(raw: RawPlan) -> Result<Checked, Vec<Diagnostic>> {
         .map(|(n, _)| n.get_ref().as_str())
         .collect();
 
+    let mut sources = Vec::new();
+    for (name, src) in &raw.sources {
+        let s = src.get_ref();
+        if !c.check(check_name("source name", name.get_ref()), name.span()) {
+            continue;
+        }
+        let spec = SourceSpec::new(
+            name.get_ref(),
+            s.file.get_ref(),
+            s.date.get_ref(),
+            s.column.get_ref(),
+            plan_dir,
+        );
+        if !spec.path.is_file() {
+            c.error(
+                Diagnostic::new(
+                    format!(
+                        "source `{}`: file `{}` does not exist",
+                        name.get_ref(),
+                        spec.path.display()
+                    ),
+                    Some(s.file.span()),
+                )
+                .with_help("paths are relative to the folder of the plan file"),
+            );
+            continue;
+        }
+        sources.push(spec);
+    }
+    let mut datasets = Vec::new();
+    for (name, ds) in &raw.datasets {
+        if !c.check(check_name("dataset name", name.get_ref()), name.span()) {
+            continue;
+        }
+        if let Some(spec) = check_dataset(&mut c, name.get_ref(), ds.get_ref(), &raw, &sources) {
+            match Dataset::build(&spec, &sources) {
+                Ok(d) => datasets.push((spec, Arc::new(d))),
+                Err(e) => c.error(
+                    Diagnostic::new(
+                        format!("dataset `{}` cannot be built: {e:#}", name.get_ref()),
+                        Some(ds.span()),
+                    )
+                    .with_help(
+                        "check the sources it uses, and its seq_len, horizon and validation",
+                    ),
+                ),
+            }
+        }
+    }
+    let dataset_names: Vec<&str> = datasets.iter().map(|(d, _)| d.name.as_str()).collect();
+    let names = Names {
+        models: &model_names,
+        datasets: &dataset_names,
+    };
+
     let mut base = MeasureSettings::default();
     if let Some(m) = &raw.measure {
         apply_measure(&mut c, &mut base, m);
@@ -120,7 +182,7 @@ pub fn check_plan(raw: RawPlan) -> Result<Checked, Vec<Diagnostic>> {
                     .with_help("give each experiment its own name: names take part in cell ids and result rows"),
             );
         }
-        if let Some(e) = check_experiment(&mut c, exp, &model_names, &base) {
+        if let Some(e) = check_experiment(&mut c, exp, names, &base) {
             total = total.saturating_add(e.cells.len() as u64);
             experiments.push(e);
         }
@@ -168,6 +230,8 @@ pub fn check_plan(raw: RawPlan) -> Result<Checked, Vec<Diagnostic>> {
         }
     }
 
+    check_model_data_pairs(&mut c, &experiments, &models, &datasets);
+
     if !c.errors.is_empty() {
         return Err(c.errors);
     }
@@ -175,9 +239,155 @@ pub fn check_plan(raw: RawPlan) -> Result<Checked, Vec<Diagnostic>> {
         name: raw.name.into_inner(),
         description: raw.description.unwrap_or_default(),
         models,
+        sources,
+        datasets,
         experiments,
         warnings: c.warnings,
     })
+}
+
+fn check_dataset(
+    c: &mut Collector,
+    name: &str,
+    raw: &RawDataset,
+    plan: &RawPlan,
+    sources: &[SourceSpec],
+) -> Option<DatasetSpec> {
+    let errors_before = c.errors.len();
+    let mut parse = |text: &Spanned<String>| -> Option<Feature> {
+        match Feature::parse(text.get_ref()) {
+            Err(e) => {
+                c.check(Err(e), text.span());
+                None
+            }
+            Ok(f) => {
+                for src in f.sources() {
+                    if !sources.iter().any(|s| s.name == src) {
+                        let declared = plan.sources.iter().any(|(n, _)| n.get_ref() == src);
+                        if !declared {
+                            c.error(
+                                Diagnostic::new(format!("dataset `{name}` uses source `{src}`, which is not declared"), Some(text.span()))
+                                    .with_help(format!("declare it: `[sources.{src}]` with `file`, `date` and `column`")),
+                            );
+                        }
+                        return None;
+                    }
+                }
+                Some(f)
+            }
+        }
+    };
+    let features: Vec<Feature> = raw
+        .features
+        .get_ref()
+        .iter()
+        .filter_map(&mut parse)
+        .collect();
+    let target = parse(&raw.target);
+    if raw.features.get_ref().is_empty() {
+        c.error(
+            Diagnostic::new(
+                format!("dataset `{name}` has no features"),
+                Some(raw.features.span()),
+            )
+            .with_help("list at least one, e.g. `features = [\"wti\"]`"),
+        );
+    }
+    let mut positive = |v: &Spanned<i64>, key: &str| -> usize {
+        if (1..=100_000).contains(v.get_ref()) {
+            *v.get_ref() as usize
+        } else {
+            c.error(
+                Diagnostic::new(
+                    format!("`{key}` must be between 1 and 100000, not {}", v.get_ref()),
+                    Some(v.span()),
+                )
+                .with_help("use a positive whole number of rows"),
+            );
+            1
+        }
+    };
+    let seq_len = positive(&raw.seq_len, "seq_len");
+    let horizon = positive(&raw.horizon, "horizon");
+    let validation = match &raw.validation {
+        None => 0.2,
+        Some(v) if *v.get_ref() > 0.0 && *v.get_ref() < 1.0 => *v.get_ref(),
+        Some(v) => {
+            c.error(
+                Diagnostic::new(
+                    format!(
+                        "`validation` must be a fraction between 0 and 1, not {}",
+                        v.get_ref()
+                    ),
+                    Some(v.span()),
+                )
+                .with_help("e.g. `validation = 0.2` holds out the latest 20% of rows"),
+            );
+            0.2
+        }
+    };
+    (c.errors.len() == errors_before).then(|| DatasetSpec {
+        name: name.to_owned(),
+        features,
+        target: target.expect("no errors"),
+        seq_len,
+        horizon,
+        validation,
+    })
+}
+
+/// A model fed from a dataset must take its windows and predict its horizon.
+fn check_model_data_pairs(
+    c: &mut Collector,
+    experiments: &[Experiment],
+    models: &[(String, ModelSpec)],
+    datasets: &[(DatasetSpec, Arc<Dataset>)],
+) {
+    for e in experiments {
+        let mut reported = HashSet::new();
+        for cell in &e.cells {
+            let (Some(ParamValue::Str(m)), Some(ParamValue::Str(d))) =
+                (cell.get("model"), cell.get("data"))
+            else {
+                continue;
+            };
+            let (Some((_, model)), Some((ds, _))) = (
+                models.iter().find(|(n, _)| n == m),
+                datasets.iter().find(|(s, _)| &s.name == d),
+            ) else {
+                continue;
+            };
+            let (f, t, h) = (ds.features.len(), ds.seq_len, ds.horizon);
+            let fits = match model {
+                ModelSpec::Mlp {
+                    inputs, outputs, ..
+                } => *inputs == t * f && *outputs == h,
+                ModelSpec::Lstm {
+                    features,
+                    seq_len,
+                    outputs,
+                    ..
+                }
+                | ModelSpec::Transformer {
+                    features,
+                    seq_len,
+                    outputs,
+                    ..
+                } => *features == f && *seq_len == t && *outputs == h,
+            };
+            if !fits && reported.insert((m.clone(), d.clone())) {
+                c.error(
+                    Diagnostic::new(
+                        format!("experiment `{}` feeds model `{m}` from dataset `{d}`, whose windows do not fit it", e.name),
+                        Some(e.name_span.clone()),
+                    )
+                    .with_help(format!(
+                        "`{d}` gives {t} steps × {f} features and {h} targets; an mlp needs inputs = steps × features, others features and seq_len equal, and outputs = horizon. Exclude the pair or declare a matching dataset"
+                    )),
+                );
+            }
+        }
+    }
 }
 
 fn apply_measure(c: &mut Collector, settings: &mut MeasureSettings, raw: &RawMeasure) {
@@ -191,7 +401,7 @@ fn apply_measure(c: &mut Collector, settings: &mut MeasureSettings, raw: &RawMea
 fn check_experiment(
     c: &mut Collector,
     raw: &RawExperiment,
-    models: &[&str],
+    names: Names,
     base: &MeasureSettings,
 ) -> Option<Experiment> {
     let name = raw.name.get_ref();
@@ -214,7 +424,7 @@ fn check_experiment(
         apply_measure(c, &mut measure, m);
     }
     let errors_before = c.errors.len();
-    let matrix = check_matrix(c, workload, &raw.matrix, models);
+    let matrix = check_matrix(c, workload, &raw.matrix, names);
     if c.errors.len() > errors_before || !name_ok {
         return None;
     }
@@ -264,7 +474,12 @@ fn check_experiment(
                 (None, false) => {}
             }
         }
-        cells.push(Cell::new(name, workload, params, cell_measure));
+        let explicit = combo
+            .keys()
+            .filter(|k| params.contains_key(*k))
+            .cloned()
+            .collect();
+        cells.push(Cell::new(name, workload, params, explicit, cell_measure));
     }
     for param in &missing {
         c.error(
@@ -330,7 +545,7 @@ fn check_values(
     def: &ParamDef,
     name: &Spanned<String>,
     values: &Spanned<Vec<Spanned<ParamValue>>>,
-    models: &[&str],
+    names: Names,
     allow_repeats: bool,
 ) -> Option<Vec<ParamValue>> {
     if values.get_ref().is_empty() {
@@ -346,7 +561,7 @@ fn check_values(
     let mut ok = true;
     let mut seen: Vec<&ParamValue> = Vec::new();
     for v in values.get_ref() {
-        ok &= c.check(def.check(v.get_ref(), models), v.span());
+        ok &= c.check(def.check(v.get_ref(), names), v.span());
         if !allow_repeats && seen.contains(&v.get_ref()) {
             c.error(
                 Diagnostic::new(
@@ -376,7 +591,7 @@ fn check_matrix(
     c: &mut Collector,
     workload: WorkloadKind,
     raw: &Spanned<RawMatrix>,
-    models: &[&str],
+    names: Names,
 ) -> Matrix {
     let raw_m = raw.get_ref();
     let mut matrix = Matrix::default();
@@ -387,7 +602,7 @@ fn check_matrix(
             continue;
         };
         axis_names.push(key.get_ref().clone());
-        if let Some(values) = check_values(c, def, key, values, models, false) {
+        if let Some(values) = check_values(c, def, key, values, names, false) {
             matrix.axes.push(Axis::Single {
                 name: key.get_ref().clone(),
                 values,
@@ -404,7 +619,7 @@ fn check_matrix(
             );
             continue;
         }
-        let mut names = Vec::new();
+        let mut zip_names = Vec::new();
         let mut columns = Vec::new();
         let mut ok = true;
         for (key, values) in pairs {
@@ -425,9 +640,9 @@ fn check_matrix(
             }
             axis_names.push(key.get_ref().clone());
             // Zipped columns may repeat a value (e.g. the same iteration count for two sizes).
-            match check_values(c, def, key, values, models, true) {
+            match check_values(c, def, key, values, names, true) {
                 Some(v) => {
-                    names.push(key.get_ref().clone());
+                    zip_names.push(key.get_ref().clone());
                     columns.push(v);
                 }
                 None => ok = false,
@@ -435,7 +650,7 @@ fn check_matrix(
         }
         let lengths: Vec<usize> = columns.iter().map(Vec::len).collect();
         if lengths.windows(2).any(|w| w[0] != w[1]) {
-            let described = names
+            let described = zip_names
                 .iter()
                 .zip(&lengths)
                 .map(|(n, l)| format!("`{n}` has {l}"))
@@ -456,7 +671,10 @@ fn check_matrix(
             let rows = (0..lengths[0])
                 .map(|i| columns.iter().map(|col| col[i].clone()).collect())
                 .collect();
-            matrix.axes.push(Axis::Zip { names, rows });
+            matrix.axes.push(Axis::Zip {
+                names: zip_names,
+                rows,
+            });
         }
     }
 
@@ -508,7 +726,7 @@ fn check_matrix(
             let Some(def) = lookup(c, workload, key, "include entry key") else {
                 continue;
             };
-            if c.check(def.check(value.get_ref(), models), value.span()) {
+            if c.check(def.check(value.get_ref(), names), value.span()) {
                 out.push((key.get_ref().clone(), value.get_ref().clone()));
             }
         }

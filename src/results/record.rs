@@ -76,8 +76,24 @@ pub struct CellRecord {
     pub samples_per_iteration: Option<u64>,
     /// Scalars in the model's weights, as built.
     pub param_count: Option<u64>,
-    /// Bytes of the model's weights in the cell's dtype.
+    /// Bytes the model's weights occupy as built (dtype and quantization included); exact.
     pub weight_bytes: Option<u64>,
+    /// Bytes of the optimizer's state, as held by the optimizer.
+    pub optimizer_state_bytes: Option<u64>,
+    /// Peak host bytes allocated during one forward pass (measured; CPU cells).
+    pub activation_bytes: Option<u64>,
+    /// Peak resident set size of the process during the cell (Linux: reset per cell).
+    pub peak_rss_bytes: Option<u64>,
+    /// Bytes allocated on the accelerator, where the backend reports them.
+    pub device_allocated_bytes: Option<u64>,
+    /// Process CPU time (all threads) per timed iteration, milliseconds.
+    pub cpu_ms_per_iteration: Option<f64>,
+    /// Process CPU time over wall time during the timed iterations (2.0 = two cores busy).
+    pub cpu_utilization: Option<f64>,
+    /// Relative L2 distance of the predictions from the f32 baseline's, for optimized cells.
+    pub prediction_error: Option<f64>,
+    /// Per-stage samples (milliseconds) of staged workloads, in stage order.
+    pub stages: Vec<(String, Vec<f64>)>,
     /// The measurement settings the cell ran with.
     pub measure_settings: String,
     /// When the cell started, RFC 3339 UTC.

@@ -39,6 +39,12 @@ pub fn to_dataframe(records: &[CellRecord]) -> Result<DataFrame> {
         summaries.iter().map(|s| s.as_ref().map(f)).collect()
     };
     let strings = |f: fn(&CellRecord) -> &str| -> Vec<&str> { r.iter().map(f).collect() };
+    let bytes_col = |name: &str, f: fn(&CellRecord) -> Option<u64>| {
+        col(name, r.iter().map(|x| opt_i64(f(x))).collect::<Vec<_>>())
+    };
+    let figure_col = |name: &str, f: fn(&CellRecord) -> Option<f64>| {
+        col(name, r.iter().map(f).collect::<Vec<_>>())
+    };
     let samples = |f: fn(&CellRecord) -> &Vec<f64>| -> Vec<Series> {
         r.iter()
             .map(|rec| Series::new("".into(), f(rec).as_slice()))
@@ -119,6 +125,13 @@ pub fn to_dataframe(records: &[CellRecord]) -> Result<DataFrame> {
                 .map(|x| opt_i64(x.weight_bytes))
                 .collect::<Vec<_>>(),
         ),
+        bytes_col("optimizer_state_bytes", |x| x.optimizer_state_bytes),
+        bytes_col("activation_bytes", |x| x.activation_bytes),
+        bytes_col("peak_rss_bytes", |x| x.peak_rss_bytes),
+        bytes_col("device_allocated_bytes", |x| x.device_allocated_bytes),
+        figure_col("cpu_ms_per_iteration", |x| x.cpu_ms_per_iteration),
+        figure_col("cpu_utilization", |x| x.cpu_utilization),
+        figure_col("prediction_error", |x| x.prediction_error),
         Series::new("samples_ms".into(), samples(|x| &x.samples_ms)).into_column(),
         Series::new(
             "warmup_samples_ms".into(),
@@ -153,7 +166,40 @@ pub fn to_dataframe(records: &[CellRecord]) -> Result<DataFrame> {
         col("benchplan_version", strings(|x| &x.meta.benchplan_version)),
         col("run_started_at", strings(|x| &x.meta.run_started_at)),
     ]);
+    columns.extend(stage_columns(r));
     Ok(DataFrame::new(r.len(), columns)?)
+}
+
+/// Prefix and suffix of the per-stage sample columns: `stage_forward_ms`.
+const STAGE_PREFIX: &str = "stage_";
+const STAGE_SUFFIX: &str = "_ms";
+
+/// One `list<double>` column per stage name across all records, in first-seen order; null
+/// for records without that stage.
+fn stage_columns(records: &[CellRecord]) -> Vec<Column> {
+    let mut names: Vec<&str> = Vec::new();
+    for r in records {
+        for (name, _) in &r.stages {
+            if !names.contains(&name.as_str()) {
+                names.push(name);
+            }
+        }
+    }
+    names
+        .into_iter()
+        .map(|name| {
+            let values: Vec<Option<Series>> = records
+                .iter()
+                .map(|r| {
+                    r.stages
+                        .iter()
+                        .find(|(n, _)| n == name)
+                        .map(|(_, s)| Series::new("".into(), s.as_slice()))
+                })
+                .collect();
+            Series::new(format!("{STAGE_PREFIX}{name}{STAGE_SUFFIX}").into(), values).into_column()
+        })
+        .collect()
 }
 
 /// One column per parameter name across all records, typed by the values it holds: integer,
@@ -306,6 +352,32 @@ pub fn from_dataframe(df: &DataFrame) -> Result<Vec<CellRecord>> {
     let per_iter = i64s("samples_per_iteration")?;
     let param_count = i64s("model_parameters")?;
     let weight_bytes = i64s("weight_bytes")?;
+    let optimizer_state_bytes = i64s("optimizer_state_bytes")?;
+    let activation_bytes = i64s("activation_bytes")?;
+    let peak_rss_bytes = i64s("peak_rss_bytes")?;
+    let device_allocated_bytes = i64s("device_allocated_bytes")?;
+    let cpu_ms = f64s("cpu_ms_per_iteration")?;
+    let cpu_util = f64s("cpu_utilization")?;
+    let prediction_error = f64s("prediction_error")?;
+    let mut stages: Vec<Vec<(String, Vec<f64>)>> = vec![Vec::new(); n];
+    for column in df.columns() {
+        let Some(stage) = column
+            .name()
+            .strip_prefix(STAGE_PREFIX)
+            .and_then(|s| s.strip_suffix(STAGE_SUFFIX))
+        else {
+            continue;
+        };
+        let list = column.as_materialized_series().list()?;
+        for (row, stages) in stages.iter_mut().enumerate() {
+            if let Some(s) = list.get_as_series(row) {
+                stages.push((
+                    stage.to_owned(),
+                    s.f64()?.iter().map(|v| v.unwrap_or(f64::NAN)).collect(),
+                ));
+            }
+        }
+    }
     let settings = req_strs("measure_settings")?;
     let started = req_strs("cell_started_at")?;
     let wall = f64s("cell_wall_s")?;
@@ -370,6 +442,14 @@ pub fn from_dataframe(df: &DataFrame) -> Result<Vec<CellRecord>> {
             samples_per_iteration: per_iter[i].map(|v| v as u64),
             param_count: param_count[i].map(|v| v as u64),
             weight_bytes: weight_bytes[i].map(|v| v as u64),
+            optimizer_state_bytes: optimizer_state_bytes[i].map(|v| v as u64),
+            activation_bytes: activation_bytes[i].map(|v| v as u64),
+            peak_rss_bytes: peak_rss_bytes[i].map(|v| v as u64),
+            device_allocated_bytes: device_allocated_bytes[i].map(|v| v as u64),
+            cpu_ms_per_iteration: cpu_ms[i],
+            cpu_utilization: cpu_util[i],
+            prediction_error: prediction_error[i],
+            stages: std::mem::take(&mut stages[i]),
             measure_settings: settings[i].clone(),
             cell_started_at: started[i].clone(),
             cell_wall_s: wall[i].unwrap_or(f64::NAN),
@@ -436,6 +516,14 @@ pub(crate) mod tests {
             samples_per_iteration: Some(32),
             param_count: Some(86_544),
             weight_bytes: Some(346_176),
+            optimizer_state_bytes: Some(692_352),
+            activation_bytes: Some(4096),
+            peak_rss_bytes: Some(1 << 30),
+            device_allocated_bytes: None,
+            cpu_ms_per_iteration: Some(1.25),
+            cpu_utilization: Some(1.9),
+            prediction_error: None,
+            stages: vec![],
             measure_settings: "warmup=3".into(),
             cell_started_at: "2026-11-26T00:00:01Z".into(),
             cell_wall_s: 1.5,
@@ -456,6 +544,11 @@ pub(crate) mod tests {
         failed.reason = Some("out of memory".into());
         failed.flops_per_iteration = Some(250.0);
         failed.samples_per_iteration = None;
+        failed.prediction_error = Some(0.003);
+        failed.stages = vec![
+            ("load".into(), vec![0.5, 0.25]),
+            ("forward".into(), vec![2.0, 3.0]),
+        ];
         let records = vec![
             record(
                 "a",

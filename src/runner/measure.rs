@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use candle_core::Device;
 
 use crate::device::synchronize;
+use crate::memory::cpu_time_ms;
 use crate::plan::measure::{Budget, MeasureSettings};
 use crate::workload::Bench;
 
@@ -14,6 +15,10 @@ use crate::workload::Bench;
 pub struct Samples {
     pub warmup_ms: Vec<f64>,
     pub timed_ms: Vec<f64>,
+    /// Process CPU time (all threads) over the timed iterations, milliseconds.
+    pub timed_cpu_ms: Option<f64>,
+    /// Wall time of the timed iterations as a whole, milliseconds.
+    pub timed_wall_ms: f64,
 }
 
 /// Why measuring stopped early. Samples taken before that are kept.
@@ -72,6 +77,8 @@ pub fn measure(
         }
     }
 
+    bench.begin_timed();
+    let cpu_start = cpu_time_ms();
     let budget_start = Instant::now();
     loop {
         let n = samples.timed_ms.len() as u64;
@@ -94,6 +101,8 @@ pub fn measure(
         }
         on_sample(&samples.timed_ms);
     }
+    samples.timed_wall_ms = millis(budget_start.elapsed());
+    samples.timed_cpu_ms = cpu_start.zip(cpu_time_ms()).map(|(a, b)| b - a);
     Ok(samples)
 }
 

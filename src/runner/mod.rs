@@ -17,6 +17,7 @@ use anyhow::Result;
 use candle_core::Device;
 
 use crate::device::{hardware_name, DeviceSpec};
+use crate::memory;
 use crate::plan::measure::format_duration;
 use crate::plan::{Cell, Plan};
 use crate::results::metadata::rfc3339;
@@ -77,6 +78,34 @@ struct Outcome {
     reason: Option<String>,
     samples: Samples,
     info: BenchInfo,
+    stages: Vec<(String, Vec<f64>)>,
+}
+
+impl Outcome {
+    fn failed(reason: String) -> Outcome {
+        Outcome {
+            status: Status::Failed,
+            reason: Some(reason),
+            samples: Samples::default(),
+            info: BenchInfo::default(),
+            stages: Vec::new(),
+        }
+    }
+}
+
+/// Whether an error says the backend lacks an operation or dtype, rather than that something
+/// went wrong: such a cell is `skipped` with the reason, and the run stays green.
+fn is_unsupported(message: &str) -> bool {
+    let m = message.to_lowercase();
+    [
+        "unsupported dtype",
+        "not implemented",
+        "no cuda implementation",
+        "no metal implementation",
+        "not supported",
+    ]
+    .iter()
+    .any(|p| m.contains(p))
 }
 
 fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
@@ -98,25 +127,33 @@ fn run_cell(
     let started_at = rfc3339(SystemTime::now());
     let spec =
         DeviceSpec::parse(cell.str_param("device")).expect("devices are checked with the plan");
+    let rss_is_per_cell = memory::reset_peak_rss();
     let outcome = match open_device(devices, spec) {
-        Err(e) => Outcome {
-            status: Status::Failed,
-            reason: Some(format!("cannot open device `{spec}`: {e}")),
-            samples: Samples::default(),
-            info: BenchInfo::default(),
-        },
+        Err(e) => Outcome::failed(format!("cannot open device `{spec}`: {e}")),
         Ok(device) => {
             let attempt = catch_unwind(AssertUnwindSafe(|| {
                 measure_cell(plan, cell, &device, cell_start, on_sample)
             }));
-            attempt.unwrap_or_else(|payload| Outcome {
-                status: Status::Failed,
-                reason: Some(format!("panicked: {}", panic_message(payload))),
-                samples: Samples::default(),
-                info: BenchInfo::default(),
+            attempt.unwrap_or_else(|payload| {
+                Outcome::failed(format!("panicked: {}", panic_message(payload)))
             })
         }
     };
+    // Without a per-cell reset (outside Linux) the figure is the process's peak so far: an
+    // upper bound, recorded because nothing better exists there.
+    let peak_rss_bytes =
+        memory::peak_rss_bytes().filter(|_| rss_is_per_cell || cfg!(not(target_os = "linux")));
+    let n = outcome.samples.timed_ms.len();
+    let cpu_ms_per_iteration = outcome
+        .samples
+        .timed_cpu_ms
+        .filter(|_| n > 0)
+        .map(|c| c / n as f64);
+    let cpu_utilization = outcome
+        .samples
+        .timed_cpu_ms
+        .filter(|_| outcome.samples.timed_wall_ms > 0.0)
+        .map(|c| c / outcome.samples.timed_wall_ms);
     CellRecord {
         study: plan.name.clone(),
         experiment: cell.experiment.clone(),
@@ -134,6 +171,14 @@ fn run_cell(
         samples_per_iteration: outcome.info.samples_per_iteration,
         param_count: outcome.info.param_count,
         weight_bytes: outcome.info.weight_bytes,
+        optimizer_state_bytes: outcome.info.optimizer_state_bytes,
+        activation_bytes: outcome.info.activation_bytes,
+        peak_rss_bytes,
+        device_allocated_bytes: None,
+        cpu_ms_per_iteration,
+        cpu_utilization,
+        prediction_error: outcome.info.prediction_error,
+        stages: outcome.stages,
         measure_settings: cell.measure.describe(),
         cell_started_at: started_at,
         cell_wall_s: cell_start.elapsed().as_secs_f64(),
@@ -160,40 +205,47 @@ fn measure_cell(
     cell_start: Instant,
     on_sample: &mut dyn FnMut(&[f64]),
 ) -> Outcome {
+    let device_name = cell.str_param("device");
     let prepared = match workload::prepare(cell, plan, device) {
         Ok(p) => p,
         Err(e) => {
-            return Outcome {
-                status: Status::Failed,
-                reason: Some(format!("set-up failed: {e:#}")),
-                samples: Samples::default(),
-                info: BenchInfo::default(),
-            }
+            let message = format!("{e:#}");
+            return if is_unsupported(&message) {
+                Outcome {
+                    status: Status::Skipped,
+                    ..Outcome::failed(format!("not supported on `{device_name}`: {message}"))
+                }
+            } else {
+                Outcome::failed(format!("set-up failed: {message}"))
+            };
         }
     };
     let mut bench = prepared.bench;
-    match measure(bench.as_mut(), device, &cell.measure, cell_start, on_sample) {
-        Ok(samples) => Outcome {
-            status: Status::Ok,
-            reason: None,
+    let result = measure(bench.as_mut(), device, &cell.measure, cell_start, on_sample);
+    let stages = bench.stages();
+    let (status, reason, samples) = match result {
+        Ok(samples) => (Status::Ok, None, samples),
+        Err(Stopped::Error(message, samples)) if is_unsupported(&message) => (
+            Status::Skipped,
+            Some(format!("not supported on `{device_name}`: {message}")),
             samples,
-            info: prepared.info,
-        },
-        Err(Stopped::Error(message, samples)) => Outcome {
-            status: Status::Failed,
-            reason: Some(message),
-            samples,
-            info: prepared.info,
-        },
-        Err(Stopped::Timeout(limit, samples)) => Outcome {
-            status: Status::Failed,
-            reason: Some(format!(
+        ),
+        Err(Stopped::Error(message, samples)) => (Status::Failed, Some(message), samples),
+        Err(Stopped::Timeout(limit, samples)) => (
+            Status::Failed,
+            Some(format!(
                 "timed out: still running after {} ({} samples kept); raise `timeout` or lower `iterations`",
                 format_duration(limit),
                 samples.timed_ms.len()
             )),
             samples,
-            info: prepared.info,
-        },
+        ),
+    };
+    Outcome {
+        status,
+        reason,
+        samples,
+        info: prepared.info,
+        stages,
     }
 }

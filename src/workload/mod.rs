@@ -3,9 +3,13 @@
 //!
 //! Everything goes through a `candle_core::Device`, so the same code runs on CPU, CUDA and Metal.
 
+pub mod dataload;
 pub mod infer;
+pub mod inputs;
 pub mod matmul;
 pub mod models;
+pub mod optim;
+pub mod pipeline;
 pub mod rng;
 pub mod train;
 pub mod weights;
@@ -20,9 +24,18 @@ use rng::Rng;
 pub trait Bench {
     /// Runs one iteration. The runner synchronizes the device around it.
     fn iterate(&mut self) -> candle_core::Result<()>;
+
+    /// Called once between warm-up and the timed iterations.
+    fn begin_timed(&mut self) {}
+
+    /// Per-stage samples (milliseconds) of the timed iterations, for staged workloads.
+    fn stages(&self) -> Vec<(String, Vec<f64>)> {
+        Vec::new()
+    }
 }
 
-/// Facts about a prepared cell that turn times into derived figures.
+/// Facts about a prepared cell that turn times into derived figures, and what the cell costs
+/// besides time.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct BenchInfo {
     /// Floating-point operations of one iteration, where the count is exact (matmul).
@@ -31,8 +44,16 @@ pub struct BenchInfo {
     pub samples_per_iteration: Option<u64>,
     /// Scalars in the model's weights, as built.
     pub param_count: Option<u64>,
-    /// Bytes of the model's weights in the cell's dtype (exact by construction).
+    /// Bytes the model's weights occupy as built (dtype and quantization included).
     pub weight_bytes: Option<u64>,
+    /// Bytes of the optimizer's state (AdamW's two moments).
+    pub optimizer_state_bytes: Option<u64>,
+    /// Peak host bytes allocated during one forward pass above the level before it
+    /// (training: with the graph kept for backward). CPU cells only.
+    pub activation_bytes: Option<u64>,
+    /// Relative L2 distance of the predictions from those of the f32 baseline of the same
+    /// cell on the same inputs; for cells that change precision, quantization or kernels.
+    pub prediction_error: Option<f64>,
 }
 
 pub struct Prepared {
@@ -46,6 +67,8 @@ pub fn prepare(cell: &Cell, plan: &Plan, device: &Device) -> Result<Prepared> {
         WorkloadKind::Matmul => matmul::prepare(cell, device),
         WorkloadKind::Train => train::prepare(cell, plan, device),
         WorkloadKind::Infer => infer::prepare(cell, plan, device),
+        WorkloadKind::Dataload => dataload::prepare(cell, plan, device),
+        WorkloadKind::Pipeline => pipeline::prepare(cell, plan, device),
     }
 }
 
@@ -87,4 +110,23 @@ pub fn model_of<'p>(cell: &Cell, plan: &'p Plan) -> Result<&'p crate::plan::Mode
         Some(m) => Ok(m),
         None => bail!("model `{name}` is not declared in the plan"),
     }
+}
+
+/// ‖a − b‖ / ‖b‖ over all elements, computed in f32 on the CPU.
+pub fn relative_l2(a: &Tensor, b: &Tensor) -> Result<f64> {
+    let a = a
+        .to_dtype(DType::F32)?
+        .to_device(&Device::Cpu)?
+        .flatten_all()?;
+    let b = b
+        .to_dtype(DType::F32)?
+        .to_device(&Device::Cpu)?
+        .flatten_all()?;
+    let diff = (&a - &b)?.sqr()?.sum_all()?.to_scalar::<f32>()? as f64;
+    let norm = b.sqr()?.sum_all()?.to_scalar::<f32>()? as f64;
+    Ok(if norm > 0.0 {
+        (diff / norm).sqrt()
+    } else {
+        diff.sqrt()
+    })
 }

@@ -1,14 +1,19 @@
 //! `train`: one training step — forward, MSE loss against a target of the output's shape,
 //! backward, AdamW step (lr 1e-3, betas 0.9/0.999, eps 1e-8, weight decay 0.01) — WORKLOADS.md §3.
 //! Gradients are cleared by construction: candle computes a fresh gradient store per backward.
+//! With `dtype` bf16 or f16 the weights and activations are in half precision and the loss in
+//! f32 (mixed precision).
 
 use anyhow::Result;
-use candle_core::{DType, Device, Module, Tensor};
-use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarBuilder};
+use candle_core::{DType, Device, Tensor};
+use candle_nn::{ParamsAdamW, VarBuilder};
 
-use super::models::{self, Kernels};
-use super::weights::{parameter_count, to_varmap, SeededInit};
-use super::{dtype_of, model_of, normal_tensor, seed_of, Bench, BenchInfo, Prepared};
+use super::inputs::{batches, Batches, Source};
+use super::models::{self, Build, Model};
+use super::optim::AdamW;
+use super::weights::{parameter_count, to_inference, to_varmap, SeededInit};
+use super::{dtype_of, model_of, relative_l2, seed_of, Bench, BenchInfo, Prepared};
+use crate::memory;
 use crate::plan::{Cell, Plan};
 
 pub const ADAMW: ParamsAdamW = ParamsAdamW {
@@ -19,27 +24,48 @@ pub const ADAMW: ParamsAdamW = ParamsAdamW {
     weight_decay: 0.01,
 };
 
-/// A model with its optimizer and one fixed batch.
+/// A model with its optimizer and the batches it cycles through.
 pub struct TrainStep {
-    model: Box<dyn Module>,
+    model: Box<dyn Model>,
     optimizer: AdamW,
-    inputs: Tensor,
-    /// Kept in f32: with half-precision weights the loss is still taken in f32.
-    targets: Tensor,
+    batches: Batches,
+    next: usize,
 }
 
 impl TrainStep {
-    /// The loss of the current batch (forward only), in f32.
+    /// The loss of batch `i` (forward only), in f32.
+    pub fn loss_of(&self, i: usize) -> candle_core::Result<Tensor> {
+        let predictions = self
+            .model
+            .forward(&self.batches.inputs[i])?
+            .to_dtype(DType::F32)?;
+        candle_nn::loss::mse(&predictions, &self.batches.targets[i])
+    }
+
+    /// The loss of the first batch.
     pub fn loss(&self) -> candle_core::Result<Tensor> {
-        let predictions = self.model.forward(&self.inputs)?.to_dtype(DType::F32)?;
-        candle_nn::loss::mse(&predictions, &self.targets)
+        self.loss_of(0)
     }
 }
 
 impl Bench for TrainStep {
     fn iterate(&mut self) -> candle_core::Result<()> {
-        let loss = self.loss()?;
+        let loss = self.loss_of(self.next)?;
+        self.next = (self.next + 1) % self.batches.inputs.len();
         self.optimizer.backward_step(&loss)
+    }
+}
+
+/// The inputs a model cell reads: `data = "random"` or a dataset of the plan.
+pub fn source_of<'p>(cell: &Cell, plan: &'p Plan, training: bool) -> Source<'p> {
+    match cell.get("data").and_then(|v| v.as_str()) {
+        Some(name) if name != "random" => Source::Data {
+            dataset: plan
+                .dataset(name)
+                .expect("datasets are checked with the plan"),
+            training,
+        },
+        _ => Source::Random,
     }
 }
 
@@ -49,37 +75,65 @@ pub fn build(cell: &Cell, plan: &Plan, device: &Device) -> Result<(TrainStep, Be
     let dtype = dtype_of(cell)?;
     let seed = seed_of(cell);
     let batch = cell.usize_param("batch");
-    let weights = SeededInit::weights(seed, |vb| models::build(spec, vb, Kernels::Composed))?;
+    let weights = SeededInit::weights(seed, |vb| models::build(spec, vb, Build::TRAINING))?;
     let varmap = to_varmap(&weights, dtype, device)?;
     let model = models::build(
         spec,
         VarBuilder::from_varmap(&varmap, dtype, device),
-        Kernels::Composed,
+        Build::TRAINING,
     )?;
     let optimizer = AdamW::new(varmap.all_vars(), ADAMW)?;
-    let mut input_shape = vec![batch];
-    input_shape.extend(spec.sample_shape());
-    let inputs = normal_tensor(&input_shape, seed, "inputs", dtype, device)?;
-    let targets = normal_tensor(
-        &[batch, spec.outputs()],
+    let batches = batches(
+        spec,
+        source_of(cell, plan, true),
+        batch,
         seed,
-        "targets",
-        DType::F32,
+        dtype,
         device,
     )?;
-    let params = parameter_count(&weights);
+
+    // Activation memory: the peak of one forward pass whose graph is kept for backward.
+    let activation_bytes = if device.is_cpu() {
+        let (loss, peak) = memory::peak_during(|| {
+            let predictions = model.forward(&batches.inputs[0]);
+            predictions
+                .and_then(|p| candle_nn::loss::mse(&p.to_dtype(DType::F32)?, &batches.targets[0]))
+        });
+        loss?;
+        Some(peak)
+    } else {
+        None
+    };
+    // Mixed precision's cost: how far the half-precision forward is from the f32 one.
+    let prediction_error = if dtype != DType::F32 {
+        let baseline = models::build(
+            spec,
+            to_inference(&weights, DType::F32, device)?,
+            Build::TRAINING,
+        )?;
+        let x32 = batches.inputs[0].to_dtype(DType::F32)?;
+        Some(relative_l2(
+            &model.forward(&batches.inputs[0])?,
+            &baseline.forward(&x32)?,
+        )?)
+    } else {
+        None
+    };
     let info = BenchInfo {
         samples_per_iteration: Some(batch as u64),
-        param_count: Some(params),
-        weight_bytes: Some(params * dtype.size_in_bytes() as u64),
+        param_count: Some(parameter_count(&weights)),
+        weight_bytes: Some(model.weight_bytes() as u64),
+        optimizer_state_bytes: Some(optimizer.state_bytes()),
+        activation_bytes,
+        prediction_error,
         ..BenchInfo::default()
     };
     Ok((
         TrainStep {
             model,
             optimizer,
-            inputs,
-            targets,
+            batches,
+            next: 0,
         },
         info,
     ))
@@ -99,24 +153,22 @@ pub fn gradient_coverage(cell: &Cell, plan: &Plan) -> Result<Vec<(String, bool)>
     let spec = model_of(cell, plan)?;
     let seed = seed_of(cell);
     let batch = cell.usize_param("batch");
-    let weights = SeededInit::weights(seed, |vb| models::build(spec, vb, Kernels::Composed))?;
+    let weights = SeededInit::weights(seed, |vb| models::build(spec, vb, Build::TRAINING))?;
     let varmap = to_varmap(&weights, DType::F32, &Device::Cpu)?;
     let model = models::build(
         spec,
         VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu),
-        Kernels::Composed,
+        Build::TRAINING,
     )?;
-    let mut input_shape = vec![batch];
-    input_shape.extend(spec.sample_shape());
-    let inputs = normal_tensor(&input_shape, seed, "inputs", DType::F32, &Device::Cpu)?;
-    let targets = normal_tensor(
-        &[batch, spec.outputs()],
+    let b = batches(
+        spec,
+        source_of(cell, plan, true),
+        batch,
         seed,
-        "targets",
         DType::F32,
         &Device::Cpu,
     )?;
-    let loss = candle_nn::loss::mse(&model.forward(&inputs)?, &targets)?;
+    let loss = candle_nn::loss::mse(&model.forward(&b.inputs[0])?, &b.targets[0])?;
     let grads = loss.backward()?;
     let data = varmap.data().lock().expect("varmap lock");
     let mut coverage: Vec<(String, bool)> = data

@@ -7,12 +7,16 @@
 //! arithmetic per step. Gate order and the two bias vectors follow PyTorch (i, f, g, o), so
 //! the parameter count matches WORKLOADS.md.
 
+use candle_core::quantized::GgmlDType;
 use candle_core::{Module, Result, Tensor, D};
-use candle_nn::{linear, Init, Linear, VarBuilder};
+use candle_nn::{Init, VarBuilder};
+
+use super::dense::{Dense, Proj};
+use super::Model;
 
 struct LstmLayer {
-    w_ih: Tensor,
-    w_hh: Tensor,
+    w_ih: Proj,
+    w_hh: Proj,
     b_ih: Tensor,
     b_hh: Tensor,
 }
@@ -20,7 +24,7 @@ struct LstmLayer {
 pub struct Lstm {
     layers: Vec<LstmLayer>,
     hidden: usize,
-    head: Linear,
+    head: Dense,
 }
 
 impl Lstm {
@@ -30,6 +34,7 @@ impl Lstm {
         layers: usize,
         outputs: usize,
         vb: VarBuilder,
+        quant: Option<GgmlDType>,
     ) -> Result<Lstm> {
         // PyTorch initializes every LSTM parameter from U(−1/√hidden, 1/√hidden).
         let bound = 1.0 / (hidden as f64).sqrt();
@@ -42,15 +47,21 @@ impl Lstm {
             .map(|l| {
                 let input = if l == 0 { features } else { hidden };
                 Ok(LstmLayer {
-                    w_ih: lstm_vb.get_with_hints(
-                        (4 * hidden, input),
-                        &format!("weight_ih_l{l}"),
-                        init,
+                    w_ih: Proj::new(
+                        lstm_vb.get_with_hints(
+                            (4 * hidden, input),
+                            &format!("weight_ih_l{l}"),
+                            init,
+                        )?,
+                        quant,
                     )?,
-                    w_hh: lstm_vb.get_with_hints(
-                        (4 * hidden, hidden),
-                        &format!("weight_hh_l{l}"),
-                        init,
+                    w_hh: Proj::new(
+                        lstm_vb.get_with_hints(
+                            (4 * hidden, hidden),
+                            &format!("weight_hh_l{l}"),
+                            init,
+                        )?,
+                        quant,
                     )?,
                     b_ih: lstm_vb.get_with_hints(4 * hidden, &format!("bias_ih_l{l}"), init)?,
                     b_hh: lstm_vb.get_with_hints(4 * hidden, &format!("bias_hh_l{l}"), init)?,
@@ -60,7 +71,7 @@ impl Lstm {
         Ok(Lstm {
             layers,
             hidden,
-            head: linear(hidden, outputs, vb.pp("head"))?,
+            head: Dense::new(hidden, outputs, vb.pp("head"), quant)?,
         })
     }
 }
@@ -76,12 +87,11 @@ impl Module for Lstm {
             let in_dim = input.dim(D::Minus1)?;
             // All time steps' input projections at once: [batch·steps, in] · W_ihᵀ.
             let bias = (&layer.b_ih + &layer.b_hh)?;
-            let projected = input
-                .reshape((batch * steps, in_dim))?
-                .matmul(&layer.w_ih.t()?)?
+            let projected = layer
+                .w_ih
+                .forward(&input.reshape((batch * steps, in_dim))?)?
                 .broadcast_add(&bias)?
                 .reshape((batch, steps, 4 * h_size))?;
-            let w_hh_t = layer.w_hh.t()?;
             let mut h: Option<Tensor> = None;
             let mut c: Option<Tensor> = None;
             let keep_sequence = l + 1 < self.layers.len();
@@ -90,7 +100,7 @@ impl Module for Lstm {
                 let x_t = projected.narrow(1, t, 1)?.squeeze(1)?;
                 // At t = 0 the state is zero, so h·W_hhᵀ is skipped rather than computed.
                 let gates = match &h {
-                    Some(h) => (x_t + h.matmul(&w_hh_t)?)?,
+                    Some(h) => (x_t + layer.w_hh.forward(h)?)?,
                     None => x_t,
                 };
                 let sig = candle_nn::ops::sigmoid(&gates)?;
@@ -118,5 +128,16 @@ impl Module for Lstm {
             candle_core::Error::Msg("LSTM with no layers or no time steps".into())
         })?;
         self.head.forward(&last)
+    }
+}
+
+impl Model for Lstm {
+    fn weight_bytes(&self) -> usize {
+        let size = |t: &Tensor| t.elem_count() * t.dtype().size_in_bytes();
+        self.layers
+            .iter()
+            .map(|l| l.w_ih.bytes() + l.w_hh.bytes() + size(&l.b_ih) + size(&l.b_hh))
+            .sum::<usize>()
+            + self.head.bytes()
     }
 }

@@ -1,10 +1,12 @@
 //! The models of WORKLOADS.md §2, built with candle-nn from a [`ModelSpec`] declared in the plan.
 
+mod dense;
 mod lstm;
 mod mlp;
 mod norm;
 mod transformer;
 
+use candle_core::quantized::GgmlDType;
 use candle_core::{Module, Result};
 use candle_nn::VarBuilder;
 
@@ -24,21 +26,48 @@ pub enum Kernels {
     Fused,
 }
 
+/// How a model is built: kernels and the quantization of its Linear weights (inference only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Build {
+    pub kernels: Kernels,
+    pub quant: Option<GgmlDType>,
+}
+
+impl Build {
+    /// What training needs: composed kernels, float weights.
+    pub const TRAINING: Build = Build {
+        kernels: Kernels::Composed,
+        quant: None,
+    };
+}
+
+/// A model: a forward pass, and the bytes its weights occupy as built.
+pub trait Model: Module {
+    fn weight_bytes(&self) -> usize;
+}
+
 /// Builds the model that `spec` declares, taking its weights from `vb`.
-pub fn build(spec: &ModelSpec, vb: VarBuilder, kernels: Kernels) -> Result<Box<dyn Module>> {
+pub fn build(spec: &ModelSpec, vb: VarBuilder, how: Build) -> Result<Box<dyn Model>> {
     Ok(match spec {
         ModelSpec::Mlp {
             inputs,
             hidden,
             outputs,
-        } => Box::new(Mlp::new(*inputs, hidden, *outputs, vb)?),
+        } => Box::new(Mlp::new(*inputs, hidden, *outputs, vb, how.quant)?),
         ModelSpec::Lstm {
             features,
             hidden_size,
             layers,
             outputs,
             ..
-        } => Box::new(Lstm::new(*features, *hidden_size, *layers, *outputs, vb)?),
+        } => Box::new(Lstm::new(
+            *features,
+            *hidden_size,
+            *layers,
+            *outputs,
+            vb,
+            how.quant,
+        )?),
         ModelSpec::Transformer {
             features,
             d_model,
@@ -56,7 +85,7 @@ pub fn build(spec: &ModelSpec, vb: VarBuilder, kernels: Kernels) -> Result<Box<d
                 layers: *layers,
                 outputs: *outputs,
             },
-            kernels,
+            how,
             vb,
         )?),
     })

@@ -24,6 +24,12 @@ impl LayerNorm {
     }
 }
 
+impl LayerNorm {
+    pub fn bytes(&self) -> usize {
+        (self.weight.elem_count() + self.bias.elem_count()) * self.weight.dtype().size_in_bytes()
+    }
+}
+
 impl Module for LayerNorm {
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
         match self.kernels {

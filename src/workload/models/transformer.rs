@@ -7,10 +7,11 @@
 //! `nn.MultiheadAttention`, which gives the same parameter count.
 
 use candle_core::{Module, Result, Tensor, D};
-use candle_nn::{linear, Linear, VarBuilder};
+use candle_nn::VarBuilder;
 
+use super::dense::Dense;
 use super::norm::LayerNorm;
-use super::Kernels;
+use super::{Build, Kernels, Model};
 
 #[derive(Debug, Clone, Copy)]
 pub struct Config {
@@ -24,27 +25,37 @@ pub struct Config {
 
 struct EncoderLayer {
     norm1: LayerNorm,
-    in_proj: Linear,
-    out_proj: Linear,
+    in_proj: Dense,
+    out_proj: Dense,
     norm2: LayerNorm,
-    ff1: Linear,
-    ff2: Linear,
+    ff1: Dense,
+    ff2: Dense,
     heads: usize,
     kernels: Kernels,
 }
 
 impl EncoderLayer {
-    fn new(cfg: &Config, kernels: Kernels, vb: VarBuilder) -> Result<EncoderLayer> {
+    fn new(cfg: &Config, how: Build, vb: VarBuilder) -> Result<EncoderLayer> {
+        let (d, q) = (cfg.d_model, how.quant);
         Ok(EncoderLayer {
-            norm1: LayerNorm::new(cfg.d_model, kernels, vb.pp("norm1"))?,
-            in_proj: linear(cfg.d_model, 3 * cfg.d_model, vb.pp("self_attn.in_proj"))?,
-            out_proj: linear(cfg.d_model, cfg.d_model, vb.pp("self_attn.out_proj"))?,
-            norm2: LayerNorm::new(cfg.d_model, kernels, vb.pp("norm2"))?,
-            ff1: linear(cfg.d_model, cfg.ff, vb.pp("linear1"))?,
-            ff2: linear(cfg.ff, cfg.d_model, vb.pp("linear2"))?,
+            norm1: LayerNorm::new(d, how.kernels, vb.pp("norm1"))?,
+            in_proj: Dense::new(d, 3 * d, vb.pp("self_attn.in_proj"), q)?,
+            out_proj: Dense::new(d, d, vb.pp("self_attn.out_proj"), q)?,
+            norm2: LayerNorm::new(d, how.kernels, vb.pp("norm2"))?,
+            ff1: Dense::new(d, cfg.ff, vb.pp("linear1"), q)?,
+            ff2: Dense::new(cfg.ff, d, vb.pp("linear2"), q)?,
             heads: cfg.heads,
-            kernels,
+            kernels: how.kernels,
         })
+    }
+
+    fn weight_bytes(&self) -> usize {
+        self.norm1.bytes()
+            + self.in_proj.bytes()
+            + self.out_proj.bytes()
+            + self.norm2.bytes()
+            + self.ff1.bytes()
+            + self.ff2.bytes()
     }
 
     /// Multi-head self-attention over `[batch, steps, d]`.
@@ -80,19 +91,19 @@ impl Module for EncoderLayer {
 }
 
 pub struct TransformerForecaster {
-    embed: Linear,
+    embed: Dense,
     layers: Vec<EncoderLayer>,
-    head: Linear,
+    head: Dense,
 }
 
 impl TransformerForecaster {
-    pub fn new(cfg: Config, kernels: Kernels, vb: VarBuilder) -> Result<TransformerForecaster> {
+    pub fn new(cfg: Config, how: Build, vb: VarBuilder) -> Result<TransformerForecaster> {
         Ok(TransformerForecaster {
-            embed: linear(cfg.features, cfg.d_model, vb.pp("embed"))?,
+            embed: Dense::new(cfg.features, cfg.d_model, vb.pp("embed"), how.quant)?,
             layers: (0..cfg.layers)
-                .map(|l| EncoderLayer::new(&cfg, kernels, vb.pp(format!("encoder.layers.{l}"))))
+                .map(|l| EncoderLayer::new(&cfg, how, vb.pp(format!("encoder.layers.{l}"))))
                 .collect::<Result<_>>()?,
-            head: linear(cfg.d_model, cfg.outputs, vb.pp("head"))?,
+            head: Dense::new(cfg.d_model, cfg.outputs, vb.pp("head"), how.quant)?,
         })
     }
 }
@@ -105,5 +116,17 @@ impl Module for TransformerForecaster {
             x = layer.forward(&x)?;
         }
         self.head.forward(&x.mean(1)?)
+    }
+}
+
+impl Model for TransformerForecaster {
+    fn weight_bytes(&self) -> usize {
+        self.embed.bytes()
+            + self
+                .layers
+                .iter()
+                .map(EncoderLayer::weight_bytes)
+                .sum::<usize>()
+            + self.head.bytes()
     }
 }
