@@ -29,12 +29,27 @@ fn every_shipped_plan_checks_cleanly() {
 #[test]
 fn the_seed_plan_expresses_the_canonical_shapes() {
     let plan = Plan::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/seed.toml")).unwrap();
-    let ns: Vec<i64> = plan
+    let ns: std::collections::BTreeSet<i64> = plan
         .cells()
         .filter(|c| c.experiment == "matmul")
         .filter_map(|c| c.get("n").and_then(|v| v.as_int()))
         .collect();
-    assert_eq!(ns, [1000, 5000, 10000]);
+    assert_eq!(ns.into_iter().collect::<Vec<_>>(), [1000, 5000, 10000]);
+    let workloads: std::collections::BTreeSet<&str> =
+        plan.cells().map(|c| c.workload.name()).collect();
+    assert_eq!(
+        workloads.into_iter().collect::<Vec<_>>(),
+        ["dataload", "infer", "matmul", "pipeline", "train"],
+        "every section of WORKLOADS.md"
+    );
+    for cell in plan.cells().filter(|c| c.get("model").is_some()) {
+        let data = cell.get("data").and_then(|v| v.as_str());
+        assert!(
+            matches!(data, Some("energy" | "wti-lags")),
+            "{} reads real data, not {data:?}",
+            cell.key()
+        );
+    }
     for model in [
         "mlp-small",
         "mlp-medium",

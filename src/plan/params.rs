@@ -23,10 +23,12 @@ pub enum WorkloadKind {
 }
 
 impl WorkloadKind {
-    pub const ALL: [WorkloadKind; 3] = [
+    pub const ALL: [WorkloadKind; 5] = [
         WorkloadKind::Matmul,
         WorkloadKind::Train,
         WorkloadKind::Infer,
+        WorkloadKind::Dataload,
+        WorkloadKind::Pipeline,
     ];
 
     pub fn parse(name: &str) -> Option<WorkloadKind> {

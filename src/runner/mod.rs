@@ -93,6 +93,19 @@ impl Outcome {
     }
 }
 
+/// An error message without the backtrace candle appends when `RUST_BACKTRACE` is set: a
+/// result row keeps what happened, not where in candle it happened.
+fn clean_message(message: &str) -> String {
+    let is_frame = |l: &str| {
+        let t = l.trim_start();
+        t.eq_ignore_ascii_case("stack backtrace:")
+            || t.split_once(':')
+                .is_some_and(|(n, _)| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+    };
+    let kept: Vec<&str> = message.lines().take_while(|l| !is_frame(l)).collect();
+    kept.join("\n").trim().to_owned()
+}
+
 /// Whether an error says the backend lacks an operation or dtype, rather than that something
 /// went wrong: such a cell is `skipped` with the reason, and the run stays green.
 fn is_unsupported(message: &str) -> bool {
@@ -209,7 +222,7 @@ fn measure_cell(
     let prepared = match workload::prepare(cell, plan, device) {
         Ok(p) => p,
         Err(e) => {
-            let message = format!("{e:#}");
+            let message = clean_message(&format!("{e:#}"));
             return if is_unsupported(&message) {
                 Outcome {
                     status: Status::Skipped,
@@ -223,6 +236,10 @@ fn measure_cell(
     let mut bench = prepared.bench;
     let result = measure(bench.as_mut(), device, &cell.measure, cell_start, on_sample);
     let stages = bench.stages();
+    let result = result.map_err(|stopped| match stopped {
+        Stopped::Error(message, samples) => Stopped::Error(clean_message(&message), samples),
+        other => other,
+    });
     let (status, reason, samples) = match result {
         Ok(samples) => (Status::Ok, None, samples),
         Err(Stopped::Error(message, samples)) if is_unsupported(&message) => (
@@ -247,5 +264,19 @@ fn measure_cell(
         samples,
         info: prepared.info,
         stages,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backtraces_are_cut_from_reasons() {
+        let m = "unsupported dtype BF16 for op matmul\n   0: candle_core::error::Error::bt\n   1: foo\n";
+        assert_eq!(clean_message(m), "unsupported dtype BF16 for op matmul");
+        assert_eq!(clean_message("a: b\nc"), "a: b\nc");
+        assert!(is_unsupported("unsupported dtype BF16 for op matmul"));
+        assert!(!is_unsupported("shape mismatch in matmul"));
     }
 }
