@@ -153,7 +153,13 @@ pub fn check_plan(raw: RawPlan, plan_dir: &Path) -> Result<Checked, Vec<Diagnost
             }
         }
     }
-    let dataset_names: Vec<&str> = datasets.iter().map(|(d, _)| d.name.as_str()).collect();
+    // Declared names, built or not: a dataset that failed to build is reported once, where it
+    // is declared, not again at every cell that uses it.
+    let dataset_names: Vec<&str> = raw
+        .datasets
+        .iter()
+        .map(|(n, _)| n.get_ref().as_str())
+        .collect();
     let names = Names {
         models: &model_names,
         datasets: &dataset_names,
@@ -326,10 +332,16 @@ fn check_dataset(
             0.2
         }
     };
-    (c.errors.len() == errors_before).then(|| DatasetSpec {
+    // An expression naming a source that could not be used (its file is missing, reported
+    // there) leaves the dataset unbuildable without an error of its own.
+    let unresolved = features.len() < raw.features.get_ref().len() || target.is_none();
+    if c.errors.len() > errors_before || unresolved {
+        return None;
+    }
+    Some(DatasetSpec {
         name: name.to_owned(),
         features,
-        target: target.expect("no errors"),
+        target: target?,
         seq_len,
         horizon,
         validation,
