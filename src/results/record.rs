@@ -116,9 +116,12 @@ impl CellRecord {
         Some(self.flops_per_iteration? / median_s / 1e9)
     }
 
-    /// Samples per second at the median time.
+    /// Throughput: samples processed over the total time of the timed iterations (that is, at
+    /// the mean time, not the median). For steady work the two agree; for a source that
+    /// delivers in bursts, such as a loader with a queue, most waits are near zero and the
+    /// median wait says nothing about the rate.
     pub fn samples_per_s(&self) -> Option<f64> {
-        let median_s = self.summary()?.median / 1e3;
-        Some(self.samples_per_iteration? as f64 / median_s)
+        let mean_s = self.summary()?.mean / 1e3;
+        Some(self.samples_per_iteration? as f64 / mean_s)
     }
 }
