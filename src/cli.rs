@@ -52,6 +52,30 @@ enum Command {
     /// Validate plans; print every problem found, with file, line and column
     #[command(after_help = "Example:\n  benchplan check plans/*.toml")]
     Check(CheckArgs),
+    /// Render the Markdown report of stored results (never runs a cell)
+    #[command(
+        after_help = "By default, one report per study: results/<study>/REPORT.md from the study's newest result set.\n\nExample:\n  benchplan report --study seed"
+    )]
+    Report(ReportArgs),
+}
+
+#[derive(Args, Debug)]
+struct ReportArgs {
+    /// Folder that holds result sets
+    #[arg(long, value_name = "DIR", default_value = "results")]
+    results: PathBuf,
+    /// Report only these studies (repeatable; default: every study with results)
+    #[arg(long, value_name = "NAME")]
+    study: Vec<String>,
+    /// Report this result set instead: a cells.parquet file or its folder
+    #[arg(long, value_name = "PATH", conflicts_with = "study")]
+    set: Option<PathBuf>,
+    /// Template to render (default: templates/report.md.j2 if present, else the built-in one)
+    #[arg(long, value_name = "FILE")]
+    template: Option<PathBuf>,
+    /// Where to write the report (default: REPORT.md beside the study's result sets; `-` for stdout)
+    #[arg(long, short, value_name = "FILE")]
+    output: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -92,6 +116,7 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run(args),
         Command::List(args) => list(args),
         Command::Check(args) => check(args),
+        Command::Report(args) => report(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -199,4 +224,63 @@ fn check(args: CheckArgs) -> Result<u8> {
         }
     }
     Ok(if failed > 0 { EXIT_ERROR } else { EXIT_OK })
+}
+
+fn report(args: ReportArgs) -> Result<u8> {
+    use crate::report::{newest, render, result_sets, studies, Report, ResultSet, TemplateSource};
+    let template = TemplateSource::choose(args.template.as_deref());
+    let mut jobs: Vec<(ResultSet, Vec<crate::results::CellRecord>, PathBuf)> = Vec::new();
+    if let Some(set) = &args.set {
+        let set = ResultSet::at(set)?;
+        let records = crate::results::store::read(&set.cells)?;
+        let out = set.dir().join("REPORT.md");
+        jobs.push((set, records, out));
+    } else {
+        let names = if args.study.is_empty() {
+            studies(&args.results)?
+        } else {
+            args.study.clone()
+        };
+        if names.is_empty() {
+            bail!(
+                "no results under `{}`; run a plan first (`benchplan run PLAN`)",
+                args.results.display()
+            );
+        }
+        if args.output.is_some() && names.len() > 1 {
+            bail!(
+                "`--output` names one file, but {} studies have results; pick one with `--study`",
+                names.len()
+            );
+        }
+        for study in names {
+            let sets = result_sets(&args.results, &study)?;
+            let Some((set, records)) = newest(&sets)? else {
+                bail!(
+                    "study `{study}` has no result sets under `{}`",
+                    args.results.join(&study).display()
+                );
+            };
+            jobs.push((set, records, args.results.join(&study).join("REPORT.md")));
+        }
+    }
+    for (set, records, default_out) in jobs {
+        let view = Report::build(
+            &records,
+            &set.description(),
+            &set.cells.display().to_string(),
+        )
+        .with_context(|| format!("`{}` holds no cells", set.cells.display()))?;
+        let text = render(&view, &template)?;
+        match args.output.as_deref() {
+            Some(p) if p == Path::new("-") => print!("{text}"),
+            other => {
+                let out = other.map(Path::to_path_buf).unwrap_or(default_out);
+                std::fs::write(&out, &text)
+                    .with_context(|| format!("cannot write `{}`", out.display()))?;
+                eprintln!("report: {} (from {})", out.display(), set.cells.display());
+            }
+        }
+    }
+    Ok(EXIT_OK)
 }

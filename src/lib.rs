@@ -13,6 +13,7 @@ pub mod format;
 pub mod hash;
 pub mod memory;
 pub mod plan;
+pub mod report;
 pub mod results;
 pub mod runner;
 pub mod stats;
