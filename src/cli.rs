@@ -271,11 +271,21 @@ fn report(args: ReportArgs) -> Result<u8> {
             &set.cells.display().to_string(),
         )
         .with_context(|| format!("`{}` holds no cells", set.cells.display()))?;
-        let text = render(&view, &template)?;
         match args.output.as_deref() {
-            Some(p) if p == Path::new("-") => print!("{text}"),
+            Some(p) if p == Path::new("-") => print!("{}", render(&view, &template)?),
             other => {
                 let out = other.map(Path::to_path_buf).unwrap_or(default_out);
+                // Charts go beside the report, named after it, so several reports can share a folder.
+                let dir = out
+                    .parent()
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .unwrap_or(Path::new("."));
+                let stem = out
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let charts = crate::report::charts::draw_all(&view, dir, &format!("{stem}-"))?;
+                let text = crate::report::render_with_charts(&view, &charts, &template)?;
                 std::fs::write(&out, &text)
                     .with_context(|| format!("cannot write `{}`", out.display()))?;
                 eprintln!("report: {} (from {})", out.display(), set.cells.display());

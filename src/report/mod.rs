@@ -2,9 +2,11 @@
 //! [`view`] prepares the tables, [`filters`] format figures, this module finds result sets and
 //! renders. Nothing here runs a cell.
 
+pub mod charts;
 pub mod filters;
 pub mod view;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -46,8 +48,17 @@ impl TemplateSource {
 }
 
 /// Renders `report` with the template. A template error names the template, the line and the
-/// problem.
+/// problem. `charts` are the chart files drawn beside the report, by key.
 pub fn render(report: &Report, template: &TemplateSource) -> Result<String> {
+    render_with_charts(report, &BTreeMap::new(), template)
+}
+
+/// As [`render`], with charts for the template to embed (`charts.<key>.file`).
+pub fn render_with_charts(
+    report: &Report,
+    charts: &BTreeMap<String, charts::Chart>,
+    template: &TemplateSource,
+) -> Result<String> {
     let mut env = Environment::new();
     filters::register(&mut env);
     env.set_trim_blocks(true);
@@ -74,8 +85,8 @@ pub fn render(report: &Report, template: &TemplateSource) -> Result<String> {
         }
     };
     let tmpl = env.get_template(&name).map_err(|e| template_error(&e))?;
-    tmpl.render(minijinja::Value::from_serialize(report))
-        .map_err(|e| template_error(&e))
+    let ctx = minijinja::context! { charts => charts, ..minijinja::Value::from_serialize(report) };
+    tmpl.render(ctx).map_err(|e| template_error(&e))
 }
 
 fn template_error(e: &minijinja::Error) -> anyhow::Error {

@@ -396,7 +396,10 @@ fn model_rows(ok: &[&CellRecord], workload: &str) -> Vec<ModelRow> {
 fn optimization_rows(ok: &[&CellRecord]) -> Vec<OptimizationRow> {
     let mut rows = Vec::new();
     // Model cells only: matrix products of each dtype stand side by side under tensor operations.
-    for r in ok.iter().filter(|r| !is_baseline(r) && r.params.contains_key("model")) {
+    for r in ok
+        .iter()
+        .filter(|r| !is_baseline(r) && r.params.contains_key("model"))
+    {
         let sig = signature(r, true, false);
         // The baseline: same configuration with the optimization keys at their baselines,
         // preferably from the same experiment.
