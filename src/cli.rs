@@ -269,6 +269,7 @@ fn report(args: ReportArgs) -> Result<u8> {
             &records,
             &set.description(),
             &set.cells.display().to_string(),
+            &set.prices(),
         )
         .with_context(|| format!("`{}` holds no cells", set.cells.display()))?;
         match args.output.as_deref() {

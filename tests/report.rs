@@ -210,6 +210,7 @@ fn the_default_template_matches_its_snapshot() {
         &records(),
         "A deterministic study for the snapshot.",
         "results/snap/cells.parquet",
+        &[("cpu".to_string(), 0.50)].into_iter().collect(),
     )
     .unwrap();
     let text = render(&view, &template()).unwrap();
@@ -232,7 +233,11 @@ fn sections_without_data_are_left_out() {
         .into_iter()
         .filter(|r| r.workload == "matmul")
         .collect();
-    let text = render(&Report::build(&only_matmul, "", "x").unwrap(), &template()).unwrap();
+    let text = render(
+        &Report::build(&only_matmul, "", "x", &Default::default()).unwrap(),
+        &template(),
+    )
+    .unwrap();
     assert!(text.contains("## Tensor operations"));
     for absent in [
         "## Training",
@@ -272,7 +277,13 @@ fn the_committed_results_render_without_error() {
     assert!(!sets.is_empty(), "results/ holds committed result sets");
     for cells in sets {
         let records = store::read(&cells).unwrap();
-        let view = Report::build(&records, "", &cells.display().to_string()).unwrap();
+        let view = Report::build(
+            &records,
+            "",
+            &cells.display().to_string(),
+            &Default::default(),
+        )
+        .unwrap();
         let text = render(&view, &template()).unwrap();
         assert!(text.contains("## "), "{}", cells.display());
         assert!(

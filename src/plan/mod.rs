@@ -44,6 +44,8 @@ pub struct Plan {
     pub sources: Vec<SourceSpec>,
     /// Datasets, built (and so checked) when the plan is loaded.
     pub datasets: Vec<(DatasetSpec, Arc<Dataset>)>,
+    /// Price per hour by device name, for the report's cost figures.
+    pub device_prices: Vec<(String, f64)>,
     pub experiments: Vec<Experiment>,
     /// Likely mistakes that do not stop the plan from running.
     pub warnings: Vec<Diagnostic>,
@@ -109,6 +111,7 @@ impl Plan {
             models: checked.models,
             sources: checked.sources,
             datasets: checked.datasets,
+            device_prices: checked.device_prices,
             experiments: checked.experiments,
             warnings: checked.warnings,
         })

@@ -35,6 +35,9 @@ pub struct RawPlan {
     /// Datasets by name, built from sources.
     #[serde(default, deserialize_with = "ordered_table")]
     pub datasets: Vec<(Spanned<String>, Spanned<RawDataset>)>,
+    /// Facts about devices, by device name (`cpu`, `cuda`, `metal`): their price.
+    #[serde(default, deserialize_with = "ordered_table")]
+    pub devices: Vec<(Spanned<String>, Spanned<RawDevice>)>,
     #[serde(default)]
     pub experiments: Vec<RawExperiment>,
 }
@@ -71,6 +74,14 @@ pub struct RawSource {
     pub date: Spanned<String>,
     /// Column holding the values.
     pub column: Spanned<String>,
+}
+
+/// `[devices.NAME]`: what a device costs, for the report's cost per million samples.
+#[derive(Debug, DeriveDeserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDevice {
+    /// Price of an hour of this device (any currency; the report shows the same unit).
+    pub price_per_hour: Spanned<f64>,
 }
 
 /// `[datasets.NAME]`: windows over aligned sources.

@@ -31,6 +31,8 @@ pub struct Checked {
     pub models: Vec<(String, ModelSpec)>,
     pub sources: Vec<SourceSpec>,
     pub datasets: Vec<(DatasetSpec, Arc<Dataset>)>,
+    /// Price per hour by device name.
+    pub device_prices: Vec<(String, f64)>,
     pub experiments: Vec<Experiment>,
     pub warnings: Vec<Diagnostic>,
 }
@@ -238,6 +240,26 @@ pub fn check_plan(raw: RawPlan, plan_dir: &Path) -> Result<Checked, Vec<Diagnost
 
     check_model_data_pairs(&mut c, &experiments, &models, &datasets);
 
+    let mut device_prices = Vec::new();
+    for (name, dev) in &raw.devices {
+        let ok = c.check(
+            crate::device::DeviceSpec::parse(name.get_ref()).map(|_| ()),
+            name.span(),
+        );
+        let price = *dev.get_ref().price_per_hour.get_ref();
+        if !(price.is_finite() && price >= 0.0) {
+            c.error(
+                Diagnostic::new(
+                    format!("`price_per_hour` must be a number ≥ 0, not {price}"),
+                    Some(dev.get_ref().price_per_hour.span()),
+                )
+                .with_help("e.g. `price_per_hour = 2.49`"),
+            );
+        } else if ok {
+            device_prices.push((name.get_ref().clone(), price));
+        }
+    }
+
     if !c.errors.is_empty() {
         return Err(c.errors);
     }
@@ -247,6 +269,7 @@ pub fn check_plan(raw: RawPlan, plan_dir: &Path) -> Result<Checked, Vec<Diagnost
         models,
         sources,
         datasets,
+        device_prices,
         experiments,
         warnings: c.warnings,
     })

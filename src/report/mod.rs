@@ -121,6 +121,31 @@ impl ResultSet {
             .unwrap_or_default()
     }
 
+    /// The plan's device prices (`[devices.NAME] price_per_hour`), from the plan kept with the
+    /// results. Read leniently: a report never fails for want of a price.
+    pub fn prices(&self) -> BTreeMap<String, f64> {
+        let table = std::fs::read_to_string(self.dir().join(PLAN_COPY))
+            .ok()
+            .and_then(|t| t.parse::<toml::Table>().ok());
+        let Some(devices) = table
+            .as_ref()
+            .and_then(|t| t.get("devices"))
+            .and_then(|d| d.as_table())
+        else {
+            return BTreeMap::new();
+        };
+        devices
+            .iter()
+            .filter_map(|(name, d)| {
+                let price = d.get("price_per_hour")?;
+                let price = price
+                    .as_float()
+                    .or_else(|| price.as_integer().map(|i| i as f64))?;
+                Some((name.clone(), price))
+            })
+            .collect()
+    }
+
     /// `--set PATH`: a cells file, or a result-set folder holding one.
     pub fn at(path: &Path) -> Result<ResultSet> {
         let cells = if path.is_dir() {

@@ -75,6 +75,19 @@ pub struct DeviceFigure {
     pub activation_bytes: Option<u64>,
     /// The CPU's median time over this device's, for accelerators measured beside a CPU.
     pub speedup_over_cpu: Option<f64>,
+    /// What a million samples cost at this throughput, where the plan prices the device.
+    pub cost_per_million_samples: Option<f64>,
+}
+
+/// A device of the result set, side by side with the others.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeviceView {
+    pub device: String,
+    /// The hardware behind it (CPU model or GPU name).
+    pub name: String,
+    pub cells: usize,
+    pub ok: usize,
+    pub price_per_hour: Option<f64>,
 }
 
 /// A model configuration measured on one or more devices (training or inference).
@@ -189,7 +202,9 @@ pub struct Report {
     pub ok: usize,
     pub failed: usize,
     pub skipped: usize,
-    pub devices: Vec<String>,
+    pub devices: Vec<DeviceView>,
+    /// Whether any device has a price, so templates can show cost columns.
+    pub priced: bool,
     pub matmul: Vec<MatmulRow>,
     pub training: Vec<ModelRow>,
     pub inference: Vec<ModelRow>,
@@ -249,17 +264,34 @@ fn is_baseline(r: &CellRecord) -> bool {
 
 impl Report {
     /// Builds the view of one result set. `description` comes from the plan kept with it.
-    pub fn build(records: &[CellRecord], description: &str, results_path: &str) -> Option<Report> {
+    /// `prices` are the plan's prices per hour by device name.
+    pub fn build(
+        records: &[CellRecord],
+        description: &str,
+        results_path: &str,
+        prices: &BTreeMap<String, f64>,
+    ) -> Option<Report> {
         let first = records.first()?;
         let ok: Vec<&CellRecord> = records
             .iter()
             .filter(|r| r.status == Status::Ok && r.summary().is_some())
             .collect();
-        let mut devices: Vec<String> = Vec::new();
+        let mut devices: Vec<DeviceView> = Vec::new();
         for r in records {
             let d = param_str(r, "device");
-            if !devices.contains(&d) {
-                devices.push(d);
+            let is_ok = usize::from(r.status == Status::Ok);
+            match devices.iter_mut().find(|v| v.device == d) {
+                Some(v) => {
+                    v.cells += 1;
+                    v.ok += is_ok;
+                }
+                None => devices.push(DeviceView {
+                    price_per_hour: prices.get(&d).copied(),
+                    name: r.device_name.clone(),
+                    device: d,
+                    cells: 1,
+                    ok: is_ok,
+                }),
             }
         }
         let run_started_at = records
@@ -294,10 +326,11 @@ impl Report {
                 .iter()
                 .filter(|r| r.status == Status::Skipped)
                 .count(),
+            priced: devices.iter().any(|d| d.price_per_hour.is_some()),
             devices,
             matmul: matmul_rows(&ok),
-            training: model_rows(&ok, "train"),
-            inference: model_rows(&ok, "infer"),
+            training: model_rows(&ok, "train", prices),
+            inference: model_rows(&ok, "infer", prices),
             optimizations: optimization_rows(&ok),
             memory: memory_rows(&ok),
             dataload: load_rows(&ok),
@@ -347,7 +380,7 @@ fn matmul_rows(ok: &[&CellRecord]) -> Vec<MatmulRow> {
 
 /// Rows of model cells of one workload (f32, float weights, composed kernels only: the
 /// optimizations have their own table), one per configuration, with a column per device.
-fn model_rows(ok: &[&CellRecord], workload: &str) -> Vec<ModelRow> {
+fn model_rows(ok: &[&CellRecord], workload: &str, prices: &BTreeMap<String, f64>) -> Vec<ModelRow> {
     let mut rows: Vec<(String, ModelRow)> = Vec::new();
     for r in ok
         .iter()
@@ -355,10 +388,16 @@ fn model_rows(ok: &[&CellRecord], workload: &str) -> Vec<ModelRow> {
     {
         let sig = format!("{}|{}", r.experiment, signature(r, false, true));
         let Some(time) = Figure::of(r) else { continue };
+        let device = param_str(r, "device");
+        let samples_per_s = r.samples_per_s();
         let figure = DeviceFigure {
-            device: param_str(r, "device"),
+            cost_per_million_samples: prices
+                .get(&device)
+                .zip(samples_per_s)
+                .map(|(price, rate)| price / 3600.0 / rate * 1e6),
+            device,
             time,
-            samples_per_s: r.samples_per_s(),
+            samples_per_s,
             peak_rss_bytes: r.peak_rss_bytes,
             activation_bytes: r.activation_bytes,
             speedup_over_cpu: None,
