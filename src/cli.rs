@@ -57,6 +57,49 @@ enum Command {
         after_help = "By default, one report per study: results/<study>/REPORT.md from the study's newest result set.\n\nExample:\n  benchplan report --study seed"
     )]
     Report(ReportArgs),
+    /// Compare the result sets of two commits (or two paths): what got faster or slower beyond noise
+    #[command(
+        after_help = "Sides are git revisions (found through the results layout) or result-set paths;\nwith none, HEAD's parent against HEAD.\n\nExit status: 0 nothing regressed, 1 a regression (see --fail-on), 2 error.\n\nExamples:\n  benchplan diff\n  benchplan diff main HEAD --study seed --format markdown\n  benchplan diff results/seed/m/abc results/seed/m/def --threshold 10%"
+    )]
+    Diff(DiffArgs),
+}
+
+#[derive(Args, Debug)]
+struct DiffArgs {
+    /// The old side: a git revision or a result-set path (default: HEAD~1)
+    old: Option<String>,
+    /// The new side: a git revision or a result-set path (default: HEAD)
+    new: Option<String>,
+    /// Folder that holds result sets
+    #[arg(long, value_name = "DIR", default_value = "results")]
+    results: PathBuf,
+    /// The study to compare, when a revision has results for several
+    #[arg(long, value_name = "NAME")]
+    study: Option<String>,
+    /// The machine to compare, when a revision has results from several
+    #[arg(long, value_name = "NAME")]
+    machine: Option<String>,
+    /// Compare result sets from different machines (such a diff measures the machines)
+    #[arg(long)]
+    allow_cross_machine: bool,
+    /// Smallest change that counts, e.g. `5%` or `0.05`; an experiment's `diff_threshold` overrides it
+    #[arg(long, value_name = "CHANGE", default_value = "5%")]
+    threshold: String,
+    /// Significance level for the adjusted p-values
+    #[arg(long, default_value_t = 0.05)]
+    alpha: f64,
+    /// Multiple-comparison adjustment: holm (family-wise), bh (false discovery rate), none
+    #[arg(long, default_value = "holm")]
+    correction: String,
+    /// Output: table, markdown (through templates/diff.md.j2) or json
+    #[arg(long, default_value = "table")]
+    format: String,
+    /// Template for `--format markdown`
+    #[arg(long, value_name = "FILE")]
+    template: Option<PathBuf>,
+    /// What makes the exit status 1: regressions, any (change), never
+    #[arg(long, default_value = "regressions")]
+    fail_on: String,
 }
 
 #[derive(Args, Debug)]
@@ -117,6 +160,7 @@ pub fn main() -> ExitCode {
         Command::List(args) => list(args),
         Command::Check(args) => check(args),
         Command::Report(args) => report(args),
+        Command::Diff(args) => diff(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -228,7 +272,7 @@ fn check(args: CheckArgs) -> Result<u8> {
 
 fn report(args: ReportArgs) -> Result<u8> {
     use crate::report::{newest, render, result_sets, studies, Report, ResultSet, TemplateSource};
-    let template = TemplateSource::choose(args.template.as_deref());
+    let template = TemplateSource::report(args.template.as_deref());
     let mut jobs: Vec<(ResultSet, Vec<crate::results::CellRecord>, PathBuf)> = Vec::new();
     if let Some(set) = &args.set {
         let set = ResultSet::at(set)?;
@@ -294,4 +338,114 @@ fn report(args: ReportArgs) -> Result<u8> {
         }
     }
     Ok(EXIT_OK)
+}
+
+/// `5%` or `0.05` as a fraction.
+fn parse_fraction(text: &str) -> Result<f64> {
+    let t = text.trim();
+    let value = match t.strip_suffix('%') {
+        Some(p) => p.trim().parse::<f64>().map(|x| x / 100.0),
+        None => t.parse::<f64>(),
+    };
+    match value {
+        Ok(x) if x > 0.0 && x.is_finite() => Ok(x),
+        _ => bail!("`{text}` is not a threshold; write e.g. `5%` or `0.05`"),
+    }
+}
+
+/// Per-experiment `diff_threshold`s from the plan kept with a result set.
+fn plan_thresholds(set: &crate::report::ResultSet) -> std::collections::BTreeMap<String, f64> {
+    let table = std::fs::read_to_string(set.dir().join(crate::results::layout::PLAN_COPY))
+        .ok()
+        .and_then(|t| t.parse::<toml::Table>().ok());
+    let Some(experiments) = table
+        .as_ref()
+        .and_then(|t| t.get("experiments"))
+        .and_then(|e| e.as_array())
+    else {
+        return Default::default();
+    };
+    experiments
+        .iter()
+        .filter_map(|e| {
+            let name = e.get("name")?.as_str()?.to_owned();
+            let t = e.get("diff_threshold")?;
+            Some((
+                name,
+                t.as_float().or_else(|| t.as_integer().map(|i| i as f64))?,
+            ))
+        })
+        .collect()
+}
+
+fn diff(args: DiffArgs) -> Result<u8> {
+    use crate::diff::{compare, output, resolve, Settings};
+    use crate::stats::compare::Correction;
+    let threshold = parse_fraction(&args.threshold)?;
+    let correction = Correction::parse(&args.correction).with_context(|| {
+        format!(
+            "unknown correction `{}`; use holm, bh or none",
+            args.correction
+        )
+    })?;
+    if !(args.alpha > 0.0 && args.alpha < 1.0) {
+        bail!("`--alpha {}` must be between 0 and 1", args.alpha);
+    }
+    let fail_on = args.fail_on.as_str();
+    if !matches!(fail_on, "regressions" | "any" | "never") {
+        bail!("unknown `--fail-on {fail_on}`; use regressions, any or never");
+    }
+    if !matches!(args.format.as_str(), "table" | "markdown" | "json") {
+        bail!(
+            "unknown `--format {}`; use table, markdown or json",
+            args.format
+        );
+    }
+    let choice = resolve::Choice {
+        results: &args.results,
+        study: args.study.as_deref(),
+        machine: args.machine.as_deref(),
+        allow_cross_machine: args.allow_cross_machine,
+    };
+    let (old, new) = resolve::resolve(args.old.as_deref(), args.new.as_deref(), &choice)?;
+    let settings = Settings {
+        threshold,
+        experiment_thresholds: plan_thresholds(&new.set),
+        alpha: args.alpha,
+        correction,
+        ..Settings::default()
+    };
+    let d = compare(
+        &old.records,
+        &new.records,
+        &old.label,
+        &new.label,
+        &settings,
+    );
+    match args.format.as_str() {
+        "json" => println!("{}", serde_json::to_string_pretty(&d)?),
+        "markdown" => {
+            let template = crate::report::TemplateSource::choose(
+                args.template.as_deref(),
+                crate::report::DIFF_TEMPLATE_NAME,
+                crate::report::DIFF_TEMPLATE,
+            );
+            print!(
+                "{}",
+                crate::report::render_value(minijinja::Value::from_serialize(&d), &template)?
+            );
+        }
+        _ => {
+            use std::io::IsTerminal;
+            let colour = std::io::stdout().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+            print!("{}", output::table(&d, colour));
+        }
+    }
+    let failed = match fail_on {
+        "never" => false,
+        "any" => d.has_change(),
+        _ => d.has_regression(),
+    };
+    Ok(if failed { EXIT_CELLS_FAILED } else { EXIT_OK })
 }

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod data;
 pub mod device;
 pub mod diagnostic;
+pub mod diff;
 pub mod format;
 pub mod hash;
 pub mod memory;

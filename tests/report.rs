@@ -221,7 +221,11 @@ fn the_default_template_matches_its_snapshot() {
     let expected = std::fs::read_to_string(&snapshot).unwrap_or_default();
     assert_eq!(text, expected, "rendered report differs from tests/snapshots/report.md (BENCHPLAN_BLESS=1 to update, then review)");
     assert_eq!(
-        render(&view, &TemplateSource::Builtin).unwrap(),
+        render(
+            &view,
+            &TemplateSource::Builtin("report.md.j2", benchplan::report::DEFAULT_TEMPLATE)
+        )
+        .unwrap(),
         text,
         "the built-in copy is the shipped template"
     );

@@ -108,6 +108,9 @@ pub struct RawExperiment {
     pub description: Option<String>,
     #[serde(default)]
     pub measure: Option<RawMeasure>,
+    /// Smallest relative change `benchplan diff` counts for this experiment (0.05 = 5%).
+    #[serde(default)]
+    pub diff_threshold: Option<Spanned<f64>>,
     pub matrix: Spanned<RawMatrix>,
 }
 

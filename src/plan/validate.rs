@@ -458,6 +458,20 @@ fn check_experiment(
     if let Some(m) = &raw.measure {
         apply_measure(c, &mut measure, m);
     }
+    if let Some(t) = &raw.diff_threshold {
+        if !(*t.get_ref() > 0.0 && *t.get_ref() < 10.0) {
+            c.error(
+                Diagnostic::new(
+                    format!(
+                        "`diff_threshold` must be a fraction above 0, not {}",
+                        t.get_ref()
+                    ),
+                    Some(t.span()),
+                )
+                .with_help("e.g. `diff_threshold = 0.10` counts changes above 10%"),
+            );
+        }
+    }
     let errors_before = c.errors.len();
     let matrix = check_matrix(c, workload, &raw.matrix, names);
     if c.errors.len() > errors_before || !name_ok {

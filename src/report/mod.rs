@@ -16,39 +16,50 @@ use crate::results::layout::{CELLS_FILE, PLAN_COPY};
 use crate::results::store;
 pub use view::Report;
 
-/// The default template, built into the binary for use outside a checkout; `templates/` in the
-/// working directory takes precedence, so users can edit it.
+/// The default templates, built into the binary for use outside a checkout; `templates/` in
+/// the working directory takes precedence, so users can edit them.
 pub const DEFAULT_TEMPLATE: &str = include_str!("../../templates/report.md.j2");
 pub const DEFAULT_TEMPLATE_NAME: &str = "report.md.j2";
+pub const DIFF_TEMPLATE: &str = include_str!("../../templates/diff.md.j2");
+pub const DIFF_TEMPLATE_NAME: &str = "diff.md.j2";
 
 /// Where a template comes from.
 #[derive(Debug, Clone)]
 pub enum TemplateSource {
     /// A template file; templates it includes are read from the same folder, and only there.
     File(PathBuf),
-    /// The built-in default.
-    Builtin,
+    /// A built-in template: its name and text.
+    Builtin(&'static str, &'static str),
 }
 
 impl TemplateSource {
-    /// `--template` if given, else `templates/report.md.j2` if present, else the built-in one.
-    pub fn choose(explicit: Option<&Path>) -> TemplateSource {
+    /// `--template` if given, else `templates/<name>` if present, else the built-in copy.
+    pub fn choose(
+        explicit: Option<&Path>,
+        name: &'static str,
+        builtin: &'static str,
+    ) -> TemplateSource {
         match explicit {
             Some(p) => TemplateSource::File(p.to_owned()),
             None => {
-                let local = Path::new("templates").join(DEFAULT_TEMPLATE_NAME);
+                let local = Path::new("templates").join(name);
                 if local.is_file() {
                     TemplateSource::File(local)
                 } else {
-                    TemplateSource::Builtin
+                    TemplateSource::Builtin(name, builtin)
                 }
             }
         }
     }
+
+    /// The report's template: `--template`, `templates/report.md.j2`, or the built-in one.
+    pub fn report(explicit: Option<&Path>) -> TemplateSource {
+        TemplateSource::choose(explicit, DEFAULT_TEMPLATE_NAME, DEFAULT_TEMPLATE)
+    }
 }
 
 /// Renders `report` with the template. A template error names the template, the line and the
-/// problem. `charts` are the chart files drawn beside the report, by key.
+/// problem.
 pub fn render(report: &Report, template: &TemplateSource) -> Result<String> {
     render_with_charts(report, &BTreeMap::new(), template)
 }
@@ -59,15 +70,21 @@ pub fn render_with_charts(
     charts: &BTreeMap<String, charts::Chart>,
     template: &TemplateSource,
 ) -> Result<String> {
+    let ctx = minijinja::context! { charts => charts, ..minijinja::Value::from_serialize(report) };
+    render_value(ctx, template)
+}
+
+/// Renders any prepared view with a template, with the formatting filters registered.
+pub fn render_value(ctx: minijinja::Value, template: &TemplateSource) -> Result<String> {
     let mut env = Environment::new();
     filters::register(&mut env);
     env.set_trim_blocks(true);
     env.set_lstrip_blocks(true);
     let name = match template {
-        TemplateSource::Builtin => {
-            env.add_template(DEFAULT_TEMPLATE_NAME, DEFAULT_TEMPLATE)
+        TemplateSource::Builtin(name, text) => {
+            env.add_template(name, text)
                 .map_err(|e| template_error(&e))?;
-            DEFAULT_TEMPLATE_NAME.to_owned()
+            name.to_string()
         }
         TemplateSource::File(path) => {
             let dir = path
@@ -85,7 +102,6 @@ pub fn render_with_charts(
         }
     };
     let tmpl = env.get_template(&name).map_err(|e| template_error(&e))?;
-    let ctx = minijinja::context! { charts => charts, ..minijinja::Value::from_serialize(report) };
     tmpl.render(ctx).map_err(|e| template_error(&e))
 }
 

@@ -1,0 +1,131 @@
+//! Showing a diff: a terminal table (regressions first, coloured on a terminal unless
+//! `NO_COLOR` is set), Markdown through a template, or JSON for scripts.
+
+use std::fmt::Write as _;
+
+use super::{CellDiff, Diff, Verdict};
+use crate::format::duration_ms;
+
+/// ANSI colour of a verdict, or nothing.
+fn paint(text: &str, verdict: Verdict, colour: bool) -> String {
+    if !colour {
+        return text.to_owned();
+    }
+    let code = match verdict {
+        Verdict::Slower => "31",
+        Verdict::Faster => "32",
+        Verdict::Uncertain => "33",
+        Verdict::NoChange => "2",
+    };
+    format!("\x1b[{code}m{text}\x1b[0m")
+}
+
+/// `1.20× [1.18–1.22]`.
+pub fn ratio_text(c: &CellDiff) -> String {
+    match (c.ratio_low, c.ratio_high) {
+        (Some(lo), Some(hi)) => format!("{:.3}× [{:.3}–{:.3}]", c.ratio, lo, hi),
+        _ => format!("{:.3}×", c.ratio),
+    }
+}
+
+fn p_text(p: Option<f64>) -> String {
+    match p {
+        Some(p) if p < 0.001 => "<0.001".into(),
+        Some(p) => format!("{p:.3}"),
+        None => "–".into(),
+    }
+}
+
+/// The one-line summary.
+pub fn summary(d: &Diff) -> String {
+    format!(
+        "{} slower, {} faster, {} unchanged, {} uncertain; geometric-mean ratio {} ({} cells; {}-adjusted, α = {})",
+        d.slower,
+        d.faster,
+        d.unchanged,
+        d.uncertain,
+        d.geomean_ratio.map_or("–".into(), |g| format!("{g:.3}×")),
+        d.cells.len(),
+        d.correction,
+        d.alpha
+    )
+}
+
+/// The terminal table with its summary, added/removed cells and metadata changes.
+pub fn table(d: &Diff, colour: bool) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "old: {}\nnew: {}\n", d.old_label, d.new_label);
+    let rows: Vec<[String; 6]> = d
+        .cells
+        .iter()
+        .map(|c| {
+            [
+                c.verdict.name().to_owned(),
+                ratio_text(c),
+                p_text(c.p_adjusted),
+                format!(
+                    "{} → {}",
+                    duration_ms(c.old_median_ms),
+                    duration_ms(c.new_median_ms)
+                ),
+                format!("{} {}", c.experiment, c.key),
+                c.why.clone(),
+            ]
+        })
+        .collect();
+    let header = [
+        "verdict",
+        "new/old [95% CI]",
+        "p (adj.)",
+        "median old → new",
+        "cell",
+        "why",
+    ];
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: &[String]| -> String {
+        cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c}{}", " ".repeat(w - c.chars().count())))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_owned()
+    };
+    let _ = writeln!(out, "{}", line(&header.map(String::from)));
+    for (row, c) in rows.iter().zip(&d.cells) {
+        let text = line(row);
+        let _ = writeln!(out, "{}", paint(&text, c.verdict, colour));
+        for f in &c.figures {
+            let _ = writeln!(out, "    {}: {} → {}", f.name, f.old, f.new);
+        }
+    }
+    for (title, list) in [
+        ("added", &d.added),
+        ("removed", &d.removed),
+        ("not compared", &d.not_compared),
+    ] {
+        if !list.is_empty() {
+            let _ = writeln!(out, "\n{title}:");
+            for u in list {
+                let _ = writeln!(out, "  {} {} ({})", u.experiment, u.key, u.note);
+            }
+        }
+    }
+    if !d.metadata.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nwarning: these changed between the sides and may explain differences:"
+        );
+        for m in &d.metadata {
+            let _ = writeln!(out, "  {}: {} → {}", m.field, m.old, m.new);
+        }
+    }
+    let _ = writeln!(out, "\n{}", summary(d));
+    out
+}

@@ -1,0 +1,251 @@
+//! `benchplan diff` through the real binary: sides as paths and as git revisions, exit
+//! statuses as a CI gate, machines refused, and the three output formats.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use benchplan::plan::ParamValue;
+use benchplan::results::{store, CellRecord, RunMetadata, Status};
+
+fn meta(machine: &str) -> RunMetadata {
+    RunMetadata {
+        git_commit: "0".repeat(40),
+        git_dirty: false,
+        plan_path: "plans/p.toml".into(),
+        plan_sha256: "ab".repeat(32),
+        hostname: "h".into(),
+        machine: machine.into(),
+        os: "linux".into(),
+        arch: "x86_64".into(),
+        cpu_model: "Test CPU".into(),
+        cpu_cores: 2,
+        candle_version: "0.9.2".into(),
+        benchplan_version: "0.1.0".into(),
+        run_started_at: "2026-11-26T12:00:00Z".into(),
+    }
+}
+
+/// Twenty cells with deterministic samples; `slow` multiplies one cell's times.
+fn set(machine: &str, slow: Option<(usize, f64)>) -> Vec<CellRecord> {
+    (0..20)
+        .map(|i| {
+            let factor = match slow {
+                Some((s, f)) if s == i => f,
+                _ => 1.0,
+            };
+            let samples: Vec<f64> = (0..30)
+                .map(|k| 5.0 * factor * (0.99 + 0.02 * ((k * 7) % 30) as f64 / 30.0))
+                .collect();
+            let mut params = BTreeMap::new();
+            params.insert("n".to_string(), ParamValue::Int(100 + i as i64));
+            CellRecord {
+                study: "s".into(),
+                experiment: "mm".into(),
+                workload: "matmul".into(),
+                cell_id: format!("{i:016x}"),
+                cell_key: format!("n={}", 100 + i),
+                params,
+                device_kind: "cpu".into(),
+                device_name: "Test CPU".into(),
+                status: Status::Ok,
+                reason: None,
+                samples_ms: samples,
+                warmup_samples_ms: vec![],
+                flops_per_iteration: None,
+                samples_per_iteration: None,
+                param_count: None,
+                weight_bytes: None,
+                optimizer_state_bytes: None,
+                activation_bytes: None,
+                peak_rss_bytes: None,
+                device_allocated_bytes: None,
+                cpu_ms_per_iteration: None,
+                cpu_utilization: None,
+                prediction_error: None,
+                stages: vec![],
+                measure_settings: String::new(),
+                cell_started_at: String::new(),
+                cell_wall_s: 0.0,
+                meta: meta(machine),
+            }
+        })
+        .collect()
+}
+
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        let dir =
+            std::env::temp_dir().join(format!("benchplan-diff-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+
+    fn write(&self, rel: &str, records: &[CellRecord]) -> PathBuf {
+        let path = self.0.join(rel).join("cells.parquet");
+        store::write_atomic(&path, records).unwrap();
+        path.parent().unwrap().to_owned()
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_benchplan"))
+            .args(args)
+            .current_dir(&self.0)
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap()
+    }
+
+    fn git(&self, args: &[&str]) -> String {
+        let out = Command::new("git")
+            .args([
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@t",
+                "-c",
+                "commit.gpgsign=false",
+            ])
+            .args(args)
+            .current_dir(&self.0)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn paths_a_planted_regression_and_the_exit_status() {
+    let s = Scratch::new("paths");
+    let a = s.write("a", &set("m", None));
+    let b = s.write("b", &set("m", Some((3, 1.2))));
+    let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
+    let out = s.run(&["diff", a, b]);
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a regression fails the gate:\n{stdout}{}",
+        text(&out.stderr)
+    );
+    let first_row = stdout.lines().find(|l| l.starts_with("slower")).unwrap();
+    assert!(first_row.contains("mm n=103"), "{stdout}");
+    assert!(
+        stdout.contains("1 slower, 0 faster, 19 unchanged, 0 uncertain"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains('\x1b'), "NO_COLOR is respected");
+    assert_eq!(
+        s.run(&["diff", a, b, "--fail-on", "never"]).status.code(),
+        Some(0)
+    );
+    assert_eq!(
+        s.run(&["diff", a, a]).status.code(),
+        Some(0),
+        "identical sets pass"
+    );
+    assert_eq!(
+        s.run(&["diff", b, a, "--fail-on", "any"]).status.code(),
+        Some(1),
+        "an improvement is a change"
+    );
+    assert_eq!(
+        s.run(&["diff", b, a]).status.code(),
+        Some(0),
+        "an improvement is no regression"
+    );
+    assert_eq!(
+        s.run(&["diff", a, b, "--threshold", "25%"]).status.code(),
+        Some(0)
+    );
+
+    let json = s.run(&["diff", a, b, "--format", "json"]);
+    let value: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(value["slower"], 1);
+    assert_eq!(value["cells"][0]["verdict"], "slower");
+    assert_eq!(value["correction"], "holm");
+    let md = s.run(&["diff", a, b, "--format", "markdown"]);
+    let md = text(&md.stdout);
+    assert!(md.contains("| slower | mm `n=103` |"), "{md}");
+}
+
+#[test]
+fn different_machines_are_refused_unless_asked() {
+    let s = Scratch::new("machines");
+    let a = s.write("a", &set("laptop", None));
+    let b = s.write("b", &set("workstation", None));
+    let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
+    let out = s.run(&["diff", a, b]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("different machines (`laptop` and `workstation`)"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = s.run(&["diff", a, b, "--allow-cross-machine"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        text(&out.stdout).contains("machine: laptop → workstation"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn revisions_are_found_through_the_results_layout() {
+    let s = Scratch::new("git");
+    s.git(&["init", "-q"]);
+    std::fs::write(s.0.join("f"), "1").unwrap();
+    s.git(&["add", "f"]);
+    s.git(&["commit", "-q", "-m", "one"]);
+    let first = s.git(&["rev-parse", "HEAD"]);
+    std::fs::write(s.0.join("f"), "2").unwrap();
+    s.git(&["commit", "-q", "-am", "two"]);
+    let second = s.git(&["rev-parse", "HEAD"]);
+    s.write(&format!("results/s/m/{}", &first[..12]), &set("m", None));
+    s.write(
+        &format!("results/s/m/{}", &second[..12]),
+        &set("m", Some((0, 1.5))),
+    );
+    // No arguments: HEAD's parent against HEAD.
+    let out = s.run(&["diff"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stdout).contains("old: HEAD~1"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = s.run(&["diff", &second[..7], &first[..7]]);
+    assert_eq!(out.status.code(), Some(0), "reversed, it is an improvement");
+    let out = s.run(&["diff", "HEAD~1", "no-such-branch"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("`no-such-branch` is neither a result set"),
+        "{}",
+        text(&out.stderr)
+    );
+}
