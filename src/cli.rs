@@ -62,6 +62,16 @@ enum Command {
         after_help = "Sides are git revisions (found through the results layout) or result-set paths;\nwith none, HEAD's parent against HEAD.\n\nExit status: 0 nothing regressed, 1 a regression (see --fail-on), 2 error.\n\nExamples:\n  benchplan diff\n  benchplan diff main HEAD --study seed --format markdown\n  benchplan diff results/seed/m/abc results/seed/m/def --threshold 10%"
     )]
     Diff(DiffArgs),
+    /// List the devices this build can use on this machine, and the backends it was built with
+    #[command(after_help = "Example:\n  benchplan devices --format json")]
+    Devices(DevicesArgs),
+}
+
+#[derive(Args, Debug)]
+struct DevicesArgs {
+    /// Output: table or json
+    #[arg(long, default_value = "table")]
+    format: String,
 }
 
 #[derive(Args, Debug)]
@@ -134,6 +144,9 @@ struct RunArgs {
     /// Machine id naming the result folder (default: derived from OS, CPU model and core count)
     #[arg(long, value_name = "NAME", env = "BENCHPLAN_MACHINE")]
     machine: Option<String>,
+    /// Record cells on devices this build or machine lacks as skipped, instead of refusing the run
+    #[arg(long)]
+    skip_unavailable: bool,
 }
 
 #[derive(Args, Debug)]
@@ -161,6 +174,7 @@ pub fn main() -> ExitCode {
         Command::Check(args) => check(args),
         Command::Report(args) => report(args),
         Command::Diff(args) => diff(args),
+        Command::Devices(args) => devices(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -190,13 +204,24 @@ fn load(path: &Path) -> Result<Plan> {
 }
 
 fn run(args: RunArgs) -> Result<u8> {
-    let plan = load(&args.plan)?;
+    let plan = if args.skip_unavailable {
+        let plan = crate::plan::Plan::load_lenient(&args.plan)?;
+        if !plan.warnings.is_empty() {
+            eprint!("{}", plan.render_warnings());
+        }
+        plan
+    } else {
+        load(&args.plan)?
+    };
     let cells = Filter::parse(&args.filters)?.apply(plan.cells().cloned().collect())?;
     if cells.is_empty() {
         bail!(
             "no cell of `{}` matches the filters; `benchplan list` shows the cells",
             args.plan.display()
         );
+    }
+    if !args.skip_unavailable {
+        check_devices_available(&cells)?;
     }
     if let Some(machine) = &args.machine {
         check_name("machine id", machine).map_err(|e| anyhow::anyhow!(e.replace('\n', "; ")))?;
@@ -219,18 +244,45 @@ fn run(args: RunArgs) -> Result<u8> {
         dir.display()
     );
     let observers: &mut [&mut dyn Observer] = &mut [&mut sink, &mut progress];
-    let summary = crate::runner::run(&plan, &cells, &meta, observers).with_context(|| {
-        format!(
-            "the run stopped; results measured so far are in `{}`",
-            dir.display()
-        )
-    })?;
+    let options = crate::runner::RunOptions {
+        skip_unavailable: args.skip_unavailable,
+    };
+    let summary =
+        crate::runner::run(&plan, &cells, &meta, options, observers).with_context(|| {
+            format!(
+                "the run stopped; results measured so far are in `{}`",
+                dir.display()
+            )
+        })?;
     eprintln!("results: {}", sink.cells_path().display());
     Ok(if summary.failed > 0 {
         EXIT_CELLS_FAILED
     } else {
         EXIT_OK
     })
+}
+
+/// Refuses, before anything runs, a plan whose explicit devices (`cuda`, `metal`) this machine
+/// cannot open. The portable `gpu` and `auto` never refuse: their cells are skipped or fall back.
+fn check_devices_available(cells: &[crate::plan::Cell]) -> Result<()> {
+    use crate::device::{DeviceKind, DeviceSpec};
+    let mut seen = Vec::new();
+    for cell in cells {
+        let Ok(spec) = DeviceSpec::parse(cell.str_param("device")) else {
+            continue;
+        };
+        if !matches!(spec.kind, DeviceKind::Cuda | DeviceKind::Metal) || seen.contains(&spec) {
+            continue;
+        }
+        seen.push(spec);
+        if let Err(e) = spec.open() {
+            let first = e.to_string().lines().next().unwrap_or_default().to_owned();
+            bail!(
+                "device `{spec}` is not available on this machine ({first}); `benchplan devices` lists what is, and `--skip-unavailable` records its cells as skipped"
+            );
+        }
+    }
+    Ok(())
 }
 
 fn list(args: ListArgs) -> Result<u8> {
@@ -448,4 +500,44 @@ fn diff(args: DiffArgs) -> Result<u8> {
         _ => d.has_regression(),
     };
     Ok(if failed { EXIT_CELLS_FAILED } else { EXIT_OK })
+}
+
+fn devices(args: DevicesArgs) -> Result<u8> {
+    let meta = RunMetadata::collect(Path::new("."), "", None, Path::new("results"));
+    let found = crate::device::available(&meta.cpu_model);
+    let built = crate::device::built_backends();
+    match args.format.as_str() {
+        "json" => println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({ "devices": found, "built_with": built, "machine": meta.machine })
+            )?
+        ),
+        "table" => {
+            let width = found
+                .iter()
+                .map(|d| d.device.len())
+                .max()
+                .unwrap_or(6)
+                .max(6);
+            println!(
+                "{:<width$}  {:<7}  {:>10}  name",
+                "device", "backend", "memory"
+            );
+            for d in &found {
+                let memory = d.memory_bytes.map_or("–".into(), crate::format::bytes);
+                println!(
+                    "{:<width$}  {:<7}  {:>10}  {}",
+                    d.device, d.backend, memory, d.name
+                );
+            }
+            println!("\nbuilt with: {}", built.join(", "));
+            println!("machine id: {} ({})", meta.machine, meta.os);
+            if !built.contains(&"cuda") && !built.contains(&"metal") {
+                println!("no accelerator backend in this build: on NVIDIA, build with `cargo build --release --features cuda`; on macOS, Metal is built by default");
+            }
+        }
+        other => bail!("unknown `--format {other}`; use table or json"),
+    }
+    Ok(EXIT_OK)
 }

@@ -1,4 +1,6 @@
-//! Choosing, opening and synchronizing devices: `cpu`, `cuda[:N]`, `metal[:N]`.
+//! Choosing, opening and synchronizing devices: `cpu`, `cuda[:N]`, `metal[:N]`, and the
+//! portable `gpu` (whatever accelerator the machine has) and `auto` (an accelerator, else the
+//! CPU), so that one plan serves a Mac and an NVIDIA box.
 //!
 //! Workloads only ever see a `candle_core::Device`, so CPU, CUDA and Metal share one code path;
 //! this module is the single place that knows which backends the binary was built with.
@@ -13,6 +15,10 @@ pub enum DeviceKind {
     Cpu,
     Cuda,
     Metal,
+    /// Whatever accelerator the machine has: CUDA, else Metal.
+    Gpu,
+    /// An accelerator if there is one, else the CPU.
+    Auto,
 }
 
 impl DeviceKind {
@@ -21,13 +27,15 @@ impl DeviceKind {
             DeviceKind::Cpu => "cpu",
             DeviceKind::Cuda => "cuda",
             DeviceKind::Metal => "metal",
+            DeviceKind::Gpu => "gpu",
+            DeviceKind::Auto => "auto",
         }
     }
 
     /// The cargo feature that builds this backend, if it needs one.
     fn feature(self) -> Option<&'static str> {
         match self {
-            DeviceKind::Cpu => None,
+            DeviceKind::Cpu | DeviceKind::Gpu | DeviceKind::Auto => None,
             DeviceKind::Cuda => Some("cuda"),
             DeviceKind::Metal => Some("metal"),
         }
@@ -36,7 +44,7 @@ impl DeviceKind {
     /// Whether this binary contains the backend.
     pub fn built(self) -> bool {
         match self {
-            DeviceKind::Cpu => true,
+            DeviceKind::Cpu | DeviceKind::Gpu | DeviceKind::Auto => true,
             DeviceKind::Cuda => candle_core::utils::cuda_is_available(),
             DeviceKind::Metal => candle_core::utils::metal_is_available(),
         }
@@ -61,16 +69,21 @@ impl DeviceSpec {
             "cpu" => DeviceKind::Cpu,
             "cuda" => DeviceKind::Cuda,
             "metal" => DeviceKind::Metal,
+            "gpu" => DeviceKind::Gpu,
+            "auto" => DeviceKind::Auto,
             _ => {
                 return Err(format!(
-                    "unknown device `{text}`\nuse one of `cpu`, `cuda`, `cuda:N`, `metal`"
+                    "unknown device `{text}`\nuse one of `cpu`, `cuda`, `cuda:N`, `metal`, `gpu` (any accelerator), `auto`"
                 ))
             }
         };
         let ordinal = match (kind, ordinal) {
             (_, None) => 0,
-            (DeviceKind::Cpu, Some(_)) => {
-                return Err(format!("device `{text}` takes no index\nwrite `cpu`"))
+            (DeviceKind::Cpu | DeviceKind::Auto, Some(_)) => {
+                return Err(format!(
+                    "device `{text}` takes no index\nwrite `{}`",
+                    kind.name()
+                ))
             }
             (_, Some(n)) => n.parse().map_err(|_| {
                 format!(
@@ -97,12 +110,43 @@ impl DeviceSpec {
         ))
     }
 
+    /// The concrete device `gpu` and `auto` stand for on this machine; `Err` says why there is
+    /// none. Concrete devices resolve to themselves.
+    pub fn resolve(&self) -> Result<DeviceSpec, String> {
+        let try_kind = |kind: DeviceKind| {
+            let spec = DeviceSpec {
+                kind,
+                ordinal: self.ordinal,
+            };
+            (kind.built() && spec.open().is_ok()).then_some(spec)
+        };
+        match self.kind {
+            DeviceKind::Gpu | DeviceKind::Auto => {
+                let found = try_kind(DeviceKind::Cuda).or_else(|| try_kind(DeviceKind::Metal));
+                match (found, self.kind) {
+                    (Some(spec), _) => Ok(spec),
+                    (None, DeviceKind::Auto) => Ok(DeviceSpec { kind: DeviceKind::Cpu, ordinal: 0 }),
+                    (None, _) => Err(format!(
+                        "no accelerator on this machine for this build (cuda built: {}, metal built: {})",
+                        DeviceKind::Cuda.built(),
+                        DeviceKind::Metal.built()
+                    )),
+                }
+            }
+            _ => Ok(*self),
+        }
+    }
+
     /// Opens the device. Fails when the backend is built but no such device is present.
     pub fn open(&self) -> candle_core::Result<Device> {
         match self.kind {
             DeviceKind::Cpu => Ok(Device::Cpu),
             DeviceKind::Cuda => Device::new_cuda(self.ordinal),
             DeviceKind::Metal => Device::new_metal(self.ordinal),
+            DeviceKind::Gpu | DeviceKind::Auto => match self.resolve() {
+                Ok(spec) => spec.open(),
+                Err(e) => Err(candle_core::Error::Msg(e)),
+            },
         }
     }
 }
@@ -123,14 +167,134 @@ pub fn synchronize(device: &Device) -> candle_core::Result<()> {
     device.synchronize()
 }
 
-/// A human-readable name of the hardware behind a device, stored with each result.
-pub fn hardware_name(spec: &DeviceSpec, cpu_model: &str) -> String {
-    match spec.kind {
-        DeviceKind::Cpu => cpu_model.to_owned(),
-        // GPU names come from the backend once CUDA and Metal runs exist (issue 6); until then
-        // the spec itself is the most honest name.
-        _ => spec.to_string(),
+/// A human-readable name of the hardware behind an opened device, stored with each result:
+/// the CPU model, the GPU's name (CUDA), or the GPU architecture (Metal).
+pub fn hardware_name(device: &Device, cpu_model: &str) -> String {
+    match device {
+        Device::Cpu => cpu_model.to_owned(),
+        #[cfg(feature = "cuda")]
+        Device::Cuda(d) => d
+            .cuda_stream()
+            .context()
+            .name()
+            .unwrap_or_else(|_| "NVIDIA GPU".into()),
+        #[cfg(target_os = "macos")]
+        Device::Metal(d) => format!("Apple GPU ({})", d.device().architecture_name()),
+        #[allow(unreachable_patterns)]
+        other => format!("{:?}", other.location()),
     }
+}
+
+/// Bytes allocated on an accelerator right now, where the backend tells: for CUDA, the device's
+/// total minus its free memory; for Metal, the device's current allocated size. `None` on CPUs.
+pub fn device_allocated_bytes(device: &Device) -> Option<u64> {
+    match device {
+        #[cfg(feature = "cuda")]
+        Device::Cuda(d) => {
+            d.cuda_stream().context().bind_to_thread().ok()?;
+            let (free, total) =
+                candle_core::cuda_backend::cudarc::driver::result::mem_get_info().ok()?;
+            Some((total - free) as u64)
+        }
+        #[cfg(target_os = "macos")]
+        Device::Metal(d) => Some(d.device().current_allocated_size() as u64),
+        _ => None,
+    }
+}
+
+/// Total memory of an accelerator, where the backend tells.
+pub fn device_total_bytes(device: &Device) -> Option<u64> {
+    match device {
+        #[cfg(feature = "cuda")]
+        Device::Cuda(d) => d.cuda_stream().context().total_mem().ok().map(|b| b as u64),
+        #[cfg(target_os = "macos")]
+        Device::Metal(d) => Some(d.device().recommended_max_working_set_size() as u64),
+        _ => None,
+    }
+}
+
+/// A device this build can use on this machine.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Available {
+    /// How a plan names it.
+    pub device: String,
+    pub backend: &'static str,
+    pub name: String,
+    pub memory_bytes: Option<u64>,
+}
+
+/// Every device this build can open here: the CPU, each CUDA device, the Metal device.
+pub fn available(cpu_model: &str) -> Vec<Available> {
+    let mut out = vec![Available {
+        device: "cpu".into(),
+        backend: "cpu",
+        name: format!(
+            "{cpu_model} ({} threads)",
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        ),
+        memory_bytes: host_memory_bytes(),
+    }];
+    let mut add = |spec: DeviceSpec| {
+        if let Ok(device) = spec.open() {
+            out.push(Available {
+                device: spec.to_string(),
+                backend: spec.kind.name(),
+                name: hardware_name(&device, cpu_model),
+                memory_bytes: device_total_bytes(&device),
+            });
+            true
+        } else {
+            false
+        }
+    };
+    if DeviceKind::Cuda.built() {
+        for ordinal in 0..64 {
+            if !add(DeviceSpec {
+                kind: DeviceKind::Cuda,
+                ordinal,
+            }) {
+                break;
+            }
+        }
+    }
+    if DeviceKind::Metal.built() {
+        add(DeviceSpec {
+            kind: DeviceKind::Metal,
+            ordinal: 0,
+        });
+    }
+    out
+}
+
+/// The backends compiled into this binary.
+pub fn built_backends() -> Vec<&'static str> {
+    let mut b = vec!["cpu"];
+    if DeviceKind::Cuda.built() {
+        b.push("cuda");
+    }
+    if DeviceKind::Metal.built() {
+        b.push("metal");
+    }
+    if candle_core::utils::has_accelerate() {
+        b.push("accelerate");
+    }
+    if candle_core::utils::has_mkl() {
+        b.push("mkl");
+    }
+    b
+}
+
+fn host_memory_bytes() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kb: u64 = info
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kb * 1024)
 }
 
 #[cfg(test)]

@@ -63,7 +63,27 @@ pub struct Experiment {
     pub cells: Vec<Cell>,
 }
 
+/// How strictly a plan is checked.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LoadOptions {
+    /// Accept devices this build lacks instead of refusing the plan.
+    pub lenient_devices: bool,
+}
+
 impl Plan {
+    /// Reads and checks a plan file, accepting devices this build lacks.
+    pub fn load_lenient(path: &Path) -> Result<Plan> {
+        let bytes = std::fs::read(path)
+            .with_context(|| format!("cannot read plan `{}`", path.display()))?;
+        Plan::from_bytes_with(
+            path,
+            &bytes,
+            LoadOptions {
+                lenient_devices: true,
+            },
+        )
+    }
+
     /// Reads and checks a plan file. A file that cannot be read is an `io` error with its path;
     /// a file with problems is a [`FileErrors`] listing all of them.
     pub fn load(path: &Path) -> Result<Plan> {
@@ -74,6 +94,11 @@ impl Plan {
 
     /// Checks plan text as if read from `path` (which only labels messages).
     pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Plan> {
+        Plan::from_bytes_with(path, bytes, LoadOptions::default())
+    }
+
+    /// As [`Plan::from_bytes`], with options.
+    pub fn from_bytes_with(path: &Path, bytes: &[u8], options: LoadOptions) -> Result<Plan> {
         let sha256 = format!("{:x}", Sha256::digest(bytes));
         let source = match std::str::from_utf8(bytes) {
             Ok(s) => s.to_owned(),
@@ -100,7 +125,7 @@ impl Plan {
             FileErrors::new(path, &source, vec![toml_error(&message, e.span())])
         })?;
         let plan_dir = path.parent().unwrap_or(Path::new(""));
-        let checked = validate::check_plan(raw, plan_dir)
+        let checked = validate::check_plan(raw, plan_dir, options)
             .map_err(|diags| FileErrors::new(path, &source, diags))?;
         Ok(Plan {
             path: path.to_owned(),

@@ -114,6 +114,8 @@ pub enum DefaultValue {
 pub struct Names<'a> {
     pub models: &'a [&'a str],
     pub datasets: &'a [&'a str],
+    /// Accept devices this build lacks (`run --skip-unavailable` records their cells as skipped).
+    pub lenient_devices: bool,
 }
 
 fn name_list(names: &[&str]) -> String {
@@ -188,7 +190,11 @@ impl ParamDef {
                     ));
                 };
                 let spec = DeviceSpec::parse(text)?;
-                spec.check_supported_by_build()
+                if names.lenient_devices {
+                    Ok(())
+                } else {
+                    spec.check_supported_by_build()
+                }
             }
             ParamKind::Model => match value.as_str() {
                 Some(m) if models.contains(&m) => Ok(()),
@@ -445,6 +451,7 @@ mod tests {
         let names = Names {
             models: &["a"],
             datasets: &["d"],
+            lenient_devices: false,
         };
         assert!(model.check(&ParamValue::Str("a".into()), names).is_ok());
         let err = model

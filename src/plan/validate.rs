@@ -74,7 +74,11 @@ pub fn check_name(what: &str, name: &str) -> Result<(), String> {
 }
 
 /// Checks a plan. `plan_dir` is the folder data files are relative to.
-pub fn check_plan(raw: RawPlan, plan_dir: &Path) -> Result<Checked, Vec<Diagnostic>> {
+pub fn check_plan(
+    raw: RawPlan,
+    plan_dir: &Path,
+    options: super::LoadOptions,
+) -> Result<Checked, Vec<Diagnostic>> {
     let mut c = Collector::default();
 
     if *raw.version.get_ref() != 1 {
@@ -165,6 +169,7 @@ pub fn check_plan(raw: RawPlan, plan_dir: &Path) -> Result<Checked, Vec<Diagnost
     let names = Names {
         models: &model_names,
         datasets: &dataset_names,
+        lenient_devices: options.lenient_devices,
     };
 
     let mut base = MeasureSettings::default();

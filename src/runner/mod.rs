@@ -16,7 +16,7 @@ use std::time::{Instant, SystemTime};
 use anyhow::Result;
 use candle_core::Device;
 
-use crate::device::{hardware_name, DeviceSpec};
+use crate::device::{hardware_name, DeviceKind, DeviceSpec};
 use crate::memory;
 use crate::plan::measure::format_duration;
 use crate::plan::{Cell, Plan};
@@ -26,11 +26,20 @@ use crate::workload::{self, BenchInfo};
 use events::{Event, Observer, RunSummary};
 use measure::{measure, Samples, Stopped};
 
+/// How a run treats devices it cannot use.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunOptions {
+    /// Record cells on devices this build lacks, or this machine lacks, as `skipped` (the
+    /// portable `gpu` device is always treated so).
+    pub skip_unavailable: bool,
+}
+
 /// Runs `cells` of `plan` in order and reports to `observers`.
 pub fn run(
     plan: &Plan,
     cells: &[Cell],
     meta: &RunMetadata,
+    options: RunOptions,
     observers: &mut [&mut dyn Observer],
 ) -> Result<RunSummary> {
     let started = Instant::now();
@@ -49,7 +58,7 @@ pub fn run(
     for (index, cell) in cells.iter().enumerate() {
         emit(Event::CellStarted { index, cell })?;
         let mut sample_error = None;
-        let record = run_cell(plan, cell, meta, &mut devices, &mut |samples_ms| {
+        let record = run_cell(plan, cell, meta, options, &mut devices, &mut |samples_ms| {
             if sample_error.is_none() {
                 sample_error = emit(Event::Sample { cell, samples_ms }).err();
             }
@@ -79,6 +88,7 @@ struct Outcome {
     samples: Samples,
     info: BenchInfo,
     stages: Vec<(String, Vec<f64>)>,
+    device_allocated_bytes: Option<u64>,
 }
 
 impl Outcome {
@@ -89,6 +99,14 @@ impl Outcome {
             samples: Samples::default(),
             info: BenchInfo::default(),
             stages: Vec::new(),
+            device_allocated_bytes: None,
+        }
+    }
+
+    fn skipped(reason: String) -> Outcome {
+        Outcome {
+            status: Status::Skipped,
+            ..Outcome::failed(reason)
         }
     }
 }
@@ -133,6 +151,7 @@ fn run_cell(
     plan: &Plan,
     cell: &Cell,
     meta: &RunMetadata,
+    options: RunOptions,
     devices: &mut HashMap<DeviceSpec, Device>,
     on_sample: &mut dyn FnMut(&[f64]),
 ) -> CellRecord {
@@ -141,16 +160,32 @@ fn run_cell(
     let spec =
         DeviceSpec::parse(cell.str_param("device")).expect("devices are checked with the plan");
     let rss_is_per_cell = memory::reset_peak_rss();
-    let outcome = match open_device(devices, spec) {
-        Err(e) => Outcome::failed(format!("cannot open device `{spec}`: {e}")),
-        Ok(device) => {
-            let attempt = catch_unwind(AssertUnwindSafe(|| {
-                measure_cell(plan, cell, &device, cell_start, on_sample)
-            }));
-            attempt.unwrap_or_else(|payload| {
-                Outcome::failed(format!("panicked: {}", panic_message(payload)))
-            })
-        }
+    let portable = matches!(spec.kind, DeviceKind::Gpu | DeviceKind::Auto);
+    let mut device_name = meta.cpu_model.clone();
+    let mut device_kind = spec.kind;
+    let outcome = match (spec.check_supported_by_build(), spec.resolve()) {
+        (Err(why), _) => Outcome::skipped(why.replace('\n', "; ")),
+        (Ok(()), Err(why)) => Outcome::skipped(format!("device `{spec}`: {why}")),
+        (Ok(()), Ok(concrete)) => match open_device(devices, concrete) {
+            Err(e) if options.skip_unavailable || portable => Outcome::skipped(format!(
+                "device `{concrete}` is not available: {}",
+                clean_message(&e.to_string())
+            )),
+            Err(e) => Outcome::failed(format!(
+                "cannot open device `{concrete}`: {}",
+                clean_message(&e.to_string())
+            )),
+            Ok(device) => {
+                device_kind = concrete.kind;
+                device_name = hardware_name(&device, &meta.cpu_model);
+                let attempt = catch_unwind(AssertUnwindSafe(|| {
+                    measure_cell(plan, cell, &device, cell_start, on_sample)
+                }));
+                attempt.unwrap_or_else(|payload| {
+                    Outcome::failed(format!("panicked: {}", panic_message(payload)))
+                })
+            }
+        },
     };
     // Without a per-cell reset (outside Linux) the figure is the process's peak so far: an
     // upper bound, recorded because nothing better exists there.
@@ -174,8 +209,8 @@ fn run_cell(
         cell_id: cell.id.clone(),
         cell_key: cell.key(),
         params: cell.params.clone(),
-        device_kind: spec.kind.name().to_owned(),
-        device_name: hardware_name(&spec, &meta.cpu_model),
+        device_kind: device_kind.name().to_owned(),
+        device_name,
         status: outcome.status,
         reason: outcome.reason,
         samples_ms: outcome.samples.timed_ms,
@@ -187,7 +222,7 @@ fn run_cell(
         optimizer_state_bytes: outcome.info.optimizer_state_bytes,
         activation_bytes: outcome.info.activation_bytes,
         peak_rss_bytes,
-        device_allocated_bytes: None,
+        device_allocated_bytes: outcome.device_allocated_bytes,
         cpu_ms_per_iteration,
         cpu_utilization,
         prediction_error: outcome.info.prediction_error,
@@ -224,10 +259,7 @@ fn measure_cell(
         Err(e) => {
             let message = clean_message(&format!("{e:#}"));
             return if is_unsupported(&message) {
-                Outcome {
-                    status: Status::Skipped,
-                    ..Outcome::failed(format!("not supported on `{device_name}`: {message}"))
-                }
+                Outcome::skipped(format!("not supported on `{device_name}`: {message}"))
             } else {
                 Outcome::failed(format!("set-up failed: {message}"))
             };
@@ -236,6 +268,8 @@ fn measure_cell(
     let mut bench = prepared.bench;
     let result = measure(bench.as_mut(), device, &cell.measure, cell_start, on_sample);
     let stages = bench.stages();
+    // While the cell's model and inputs still live on the device.
+    let device_allocated_bytes = crate::device::device_allocated_bytes(device);
     let result = result.map_err(|stopped| match stopped {
         Stopped::Error(message, samples) => Stopped::Error(clean_message(&message), samples),
         other => other,
@@ -264,6 +298,7 @@ fn measure_cell(
         samples,
         info: prepared.info,
         stages,
+        device_allocated_bytes,
     }
 }
 
