@@ -113,7 +113,16 @@ fn run(cmd: &mut Command) -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
+/// The commit and dirtiness of the repository holding the plan. `BENCHPLAN_GIT_COMMIT` (and
+/// `BENCHPLAN_GIT_DIRTY=1`) override it, for machines that run a copy of the tree without its
+/// history, such as a GPU box that receives the files but not `.git`.
 fn git_state(plan_path: &Path, results_dir: &Path) -> (String, bool) {
+    if let Ok(commit) = std::env::var("BENCHPLAN_GIT_COMMIT") {
+        if !commit.trim().is_empty() {
+            let dirty = std::env::var("BENCHPLAN_GIT_DIRTY").is_ok_and(|v| v == "1" || v == "true");
+            return (commit.trim().to_owned(), dirty);
+        }
+    }
     let dir = plan_path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
