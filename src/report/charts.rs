@@ -26,7 +26,7 @@ type Series = (String, Vec<(f64, f64)>);
 /// Lines by label.
 type Lines = BTreeMap<String, Vec<(f64, f64)>>;
 
-const COLORS: [RGBColor; 8] = [
+const COLORS: [RGBColor; 12] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
@@ -35,6 +35,10 @@ const COLORS: [RGBColor; 8] = [
     RGBColor(140, 86, 75),
     RGBColor(227, 119, 194),
     RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+    RGBColor(0, 0, 0),
+    RGBColor(174, 199, 232),
 ];
 
 /// Draws every chart the report has data for into `dir`, file names starting with `prefix`.
@@ -140,7 +144,11 @@ pub fn draw_all(report: &Report, dir: &Path, prefix: &str) -> Result<BTreeMap<St
     let mut speedups: Vec<(String, String, f64)> = Vec::new();
     for row in &report.training {
         for d in &row.devices {
-            if let Some(s) = d.speedup_over_cpu {
+            // One bar per model and device: from the first experiment that measured it.
+            let seen = speedups
+                .iter()
+                .any(|(m, dev, _)| *m == row.model && *dev == d.device);
+            if let (Some(s), false) = (d.speedup_over_cpu, seen) {
                 speedups.push((row.model.clone(), d.device.clone(), s));
             }
         }
