@@ -323,73 +323,124 @@ fn check(args: CheckArgs) -> Result<u8> {
 }
 
 fn report(args: ReportArgs) -> Result<u8> {
-    use crate::report::{newest, render, result_sets, studies, Report, ResultSet, TemplateSource};
+    use crate::report::{machine_of, newest, result_sets, studies, ResultSet, TemplateSource};
     let template = TemplateSource::report(args.template.as_deref());
-    let mut jobs: Vec<(ResultSet, Vec<crate::results::CellRecord>, PathBuf)> = Vec::new();
     if let Some(set) = &args.set {
         let set = ResultSet::at(set)?;
         let records = crate::results::store::read(&set.cells)?;
         let out = set.dir().join("REPORT.md");
-        jobs.push((set, records, out));
-    } else {
-        let names = if args.study.is_empty() {
-            studies(&args.results)?
-        } else {
-            args.study.clone()
-        };
-        if names.is_empty() {
-            bail!(
-                "no results under `{}`; run a plan first (`benchplan run PLAN`)",
-                args.results.display()
-            );
-        }
-        if args.output.is_some() && names.len() > 1 {
-            bail!(
-                "`--output` names one file, but {} studies have results; pick one with `--study`",
-                names.len()
-            );
-        }
-        for study in names {
-            let sets = result_sets(&args.results, &study)?;
-            let Some((set, records)) = newest(&sets)? else {
-                bail!(
-                    "study `{study}` has no result sets under `{}`",
-                    args.results.join(&study).display()
-                );
-            };
-            jobs.push((set, records, args.results.join(&study).join("REPORT.md")));
-        }
+        write_report(&set, &records, args.output.as_deref(), out, &template)?;
+        return Ok(EXIT_OK);
     }
-    for (set, records, default_out) in jobs {
-        let view = Report::build(
-            &records,
-            &set.description(),
-            &set.cells.display().to_string(),
-            &set.prices(),
-        )
-        .with_context(|| format!("`{}` holds no cells", set.cells.display()))?;
-        match args.output.as_deref() {
-            Some(p) if p == Path::new("-") => print!("{}", render(&view, &template)?),
-            other => {
-                let out = other.map(Path::to_path_buf).unwrap_or(default_out);
-                // Charts go beside the report, named after it, so several reports can share a folder.
-                let dir = out
-                    .parent()
-                    .filter(|p| !p.as_os_str().is_empty())
-                    .unwrap_or(Path::new("."));
-                let stem = out
-                    .file_stem()
-                    .map(|s| s.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                let charts = crate::report::charts::draw_all(&view, dir, &format!("{stem}-"))?;
-                let text = crate::report::render_with_charts(&view, &charts, &template)?;
-                std::fs::write(&out, &text)
-                    .with_context(|| format!("cannot write `{}`", out.display()))?;
-                eprintln!("report: {} (from {})", out.display(), set.cells.display());
-            }
+    let names = if args.study.is_empty() {
+        studies(&args.results)?
+    } else {
+        args.study.clone()
+    };
+    if names.is_empty() {
+        bail!(
+            "no results under `{}`; run a plan first (`benchplan run PLAN`)",
+            args.results.display()
+        );
+    }
+    for study in &names {
+        let sets = result_sets(&args.results, study)?;
+        let mut machines: Vec<String> = sets.iter().map(machine_of).collect();
+        machines.dedup();
+        if machines.is_empty() {
+            bail!(
+                "study `{study}` has no result sets under `{}`",
+                args.results.join(study).display()
+            );
+        }
+        if args.output.is_some() && (names.len() > 1 || machines.len() > 1) {
+            bail!("`--output` names one file, but there is a report per study and machine; pick one with `--study` and `--set`");
+        }
+        // One report per machine, from its newest result set, and an index of them.
+        let mut index = Vec::new();
+        for machine in &machines {
+            let of_machine: Vec<ResultSet> = sets
+                .iter()
+                .filter(|s| machine_of(s) == *machine)
+                .cloned()
+                .collect();
+            let Some((set, records)) = newest(&of_machine)? else {
+                continue;
+            };
+            let out = args.results.join(study).join(machine).join("REPORT.md");
+            let view = write_report(&set, &records, args.output.as_deref(), out, &template)?;
+            index.push(minijinja::context! {
+                machine => machine,
+                cpu_model => view.machine.cpu_model,
+                cpu_cores => view.machine.cpu_cores,
+                os => view.machine.os,
+                devices => view.devices.iter().map(|d| format!("{} ({})", d.device, d.name)).collect::<Vec<_>>(),
+                commit => view.commit,
+                run_started_at => view.run_started_at,
+                ok => view.ok,
+                failed => view.failed,
+                skipped => view.skipped,
+                report => format!("{machine}/REPORT.md"),
+            });
+        }
+        if args.output.is_none() {
+            let description = sets.first().map(ResultSet::description).unwrap_or_default();
+            let ctx = minijinja::context! { study => study, description => description, machines => index };
+            let index_template = TemplateSource::choose(
+                None,
+                crate::report::INDEX_TEMPLATE_NAME,
+                crate::report::INDEX_TEMPLATE,
+            );
+            let out = args.results.join(study).join("REPORT.md");
+            std::fs::write(&out, crate::report::render_value(ctx, &index_template)?)
+                .with_context(|| format!("cannot write `{}`", out.display()))?;
+            eprintln!(
+                "report: {} (index of {} machine(s))",
+                out.display(),
+                machines.len()
+            );
         }
     }
     Ok(EXIT_OK)
+}
+
+/// Renders one result set's report to `output` (`-` for stdout) or `default_out`, with its
+/// charts beside it.
+fn write_report(
+    set: &crate::report::ResultSet,
+    records: &[crate::results::CellRecord],
+    output: Option<&Path>,
+    default_out: PathBuf,
+    template: &crate::report::TemplateSource,
+) -> Result<crate::report::Report> {
+    let view = crate::report::Report::build(
+        records,
+        &set.description(),
+        &set.cells.display().to_string(),
+        &set.prices(),
+    )
+    .with_context(|| format!("`{}` holds no cells", set.cells.display()))?;
+    match output {
+        Some(p) if p == Path::new("-") => print!("{}", crate::report::render(&view, template)?),
+        other => {
+            let out = other.map(Path::to_path_buf).unwrap_or(default_out);
+            // Charts go beside the report, named after it, so several reports can share a folder.
+            let dir = out
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            let stem = out
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let charts = crate::report::charts::draw_all(&view, dir, &format!("{stem}-"))?;
+            let text = crate::report::render_with_charts(&view, &charts, template)?;
+            std::fs::write(&out, &text)
+                .with_context(|| format!("cannot write `{}`", out.display()))?;
+            eprintln!("report: {} (from {})", out.display(), set.cells.display());
+        }
+    }
+    Ok(view)
 }
 
 /// `5%` or `0.05` as a fraction.

@@ -319,10 +319,15 @@ fn the_same_results_give_byte_identical_reports() {
         "{}",
         String::from_utf8_lossy(&first.stderr)
     );
-    let a = std::fs::read(dir.join("results/snap/REPORT.md")).unwrap();
+    let a = std::fs::read(dir.join("results/snap/m/REPORT.md")).unwrap();
+    let index = std::fs::read_to_string(dir.join("results/snap/REPORT.md")).unwrap();
+    assert!(
+        index.contains("[REPORT.md](m/REPORT.md)"),
+        "the study index links the machine's report:\n{index}"
+    );
     let second = benchplan(&["report", "--study", "snap"], &dir);
     assert_eq!(second.status.code(), Some(0));
-    let b = std::fs::read(dir.join("results/snap/REPORT.md")).unwrap();
+    let b = std::fs::read(dir.join("results/snap/m/REPORT.md")).unwrap();
     assert_eq!(a, b);
     // A template error names the template and the line, and exits 2.
     std::fs::write(dir.join("bad.md.j2"), "# {{ study }}\n{% for row in %}\n").unwrap();

@@ -57,6 +57,17 @@ pub fn sci(v: Value) -> String {
     })
 }
 
+/// A p-value: `<0.001` below a thousandth, three decimals otherwise.
+pub fn pvalue(v: Value) -> String {
+    number(&v).map_or(MISSING.into(), |p| {
+        if p < 0.001 {
+            "<0.001".into()
+        } else {
+            format!("{p:.3}")
+        }
+    })
+}
+
 /// A number with fixed decimals: `{{ g | fixed(1) }}`.
 pub fn fixed(v: Value, digits: Option<usize>) -> String {
     number(&v).map_or(MISSING.into(), |x| format!("{:.*}", digits.unwrap_or(2), x))
@@ -90,6 +101,7 @@ pub fn register(env: &mut Environment) {
     env.add_filter("ratio", ratio);
     env.add_filter("sci", sci);
     env.add_filter("fixed", fixed);
+    env.add_filter("pvalue", pvalue);
     env.add_filter("fig", fig);
 }
 
@@ -107,6 +119,8 @@ mod tests {
         assert_eq!(ratio(Value::from(1.534)), "1.53×");
         assert_eq!(sci(Value::from(0.00124)), "1.2e-3");
         assert_eq!(fixed(Value::from(203.14), Some(1)), "203.1");
+        assert_eq!(pvalue(Value::from(0.0)), "<0.001");
+        assert_eq!(pvalue(Value::from(0.0421)), "0.042");
         let f = Value::from_serialize(serde_json_like(4.56, Some((4.5, 4.61)), 120));
         assert_eq!(fig(f), "4.56 ms [4.50 ms – 4.61 ms] n=120");
         let f = Value::from_serialize(serde_json_like(4.56, None, 3));

@@ -22,6 +22,8 @@ pub const DEFAULT_TEMPLATE: &str = include_str!("../../templates/report.md.j2");
 pub const DEFAULT_TEMPLATE_NAME: &str = "report.md.j2";
 pub const DIFF_TEMPLATE: &str = include_str!("../../templates/diff.md.j2");
 pub const DIFF_TEMPLATE_NAME: &str = "diff.md.j2";
+pub const INDEX_TEMPLATE: &str = include_str!("../../templates/index.md.j2");
+pub const INDEX_TEMPLATE_NAME: &str = "index.md.j2";
 
 /// Where a template comes from.
 #[derive(Debug, Clone)]
@@ -210,6 +212,15 @@ fn sorted_dirs(dir: &Path) -> Result<Vec<PathBuf>> {
         .collect();
     out.sort();
     Ok(out)
+}
+
+/// The machine folder a result set lies in (`results/<study>/<machine>/<commit>/`).
+pub fn machine_of(set: &ResultSet) -> String {
+    set.dir()
+        .parent()
+        .and_then(|m| m.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 /// The newest of several result sets: the one whose run started last.

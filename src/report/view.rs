@@ -280,14 +280,23 @@ impl Report {
         for r in records {
             let d = param_str(r, "device");
             let is_ok = usize::from(r.status == Status::Ok);
+            // The hardware is named by a cell that ran on it; a device nothing ran on is unknown.
+            let name = if is_ok == 1 {
+                r.device_name.clone()
+            } else {
+                "not available".to_owned()
+            };
             match devices.iter_mut().find(|v| v.device == d) {
                 Some(v) => {
                     v.cells += 1;
                     v.ok += is_ok;
+                    if is_ok == 1 {
+                        v.name = name;
+                    }
                 }
                 None => devices.push(DeviceView {
                     price_per_hour: prices.get(&d).copied(),
-                    name: r.device_name.clone(),
+                    name,
                     device: d,
                     cells: 1,
                     ok: is_ok,

@@ -161,7 +161,12 @@ fn run_cell(
         DeviceSpec::parse(cell.str_param("device")).expect("devices are checked with the plan");
     let rss_is_per_cell = memory::reset_peak_rss();
     let portable = matches!(spec.kind, DeviceKind::Gpu | DeviceKind::Auto);
-    let mut device_name = meta.cpu_model.clone();
+    // Until a device is opened, only the CPU's hardware is known.
+    let mut device_name = if spec.kind == DeviceKind::Cpu {
+        meta.cpu_model.clone()
+    } else {
+        "not available".to_owned()
+    };
     let mut device_kind = spec.kind;
     let outcome = match (spec.check_supported_by_build(), spec.resolve()) {
         (Err(why), _) => Outcome::skipped(why.replace('\n', "; ")),
