@@ -15,7 +15,7 @@ use super::inputs::{batches, Batches};
 use super::models::{self, Build, Kernels, Model};
 use super::train::source_of;
 use super::weights::{parameter_count, to_inference, SeededInit};
-use super::{dtype_of, model_of, relative_l2, seed_of, Bench, BenchInfo, Prepared};
+use super::{dtype_of, error_against_f32_baseline, model_of, seed_of, Bench, BenchInfo, Prepared};
 use crate::memory;
 use crate::plan::{Cell, Plan};
 
@@ -80,15 +80,12 @@ pub fn build(cell: &Cell, plan: &Plan, device: &Device) -> Result<(Forward, Benc
     };
     let optimized = dtype != DType::F32 || how != Build::TRAINING;
     let prediction_error = if optimized {
-        let baseline = models::build(
+        Some(error_against_f32_baseline(
             spec,
-            to_inference(&weights, DType::F32, device)?,
-            Build::TRAINING,
-        )?;
-        let x32 = batches.inputs[0].to_dtype(DType::F32)?;
-        Some(relative_l2(
-            &model.forward(&batches.inputs[0])?,
-            &baseline.forward(&x32)?,
+            &weights,
+            model.as_ref(),
+            &batches.inputs[0],
+            device,
         )?)
     } else {
         None

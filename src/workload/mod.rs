@@ -112,6 +112,25 @@ pub fn model_of<'p>(cell: &Cell, plan: &'p Plan) -> Result<&'p crate::plan::Mode
     }
 }
 
+/// The cost side of an optimization: the relative L2 distance between `model`'s predictions on
+/// `input` and those of the f32, float-weight, composed-kernel model built from the same
+/// `weights`, on the same input in f32.
+pub fn error_against_f32_baseline(
+    spec: &crate::plan::ModelSpec,
+    weights: &std::collections::HashMap<String, Tensor>,
+    model: &dyn models::Model,
+    input: &Tensor,
+    device: &Device,
+) -> Result<f64> {
+    let baseline = models::build(
+        spec,
+        weights::to_inference(weights, DType::F32, device)?,
+        models::Build::TRAINING,
+    )?;
+    let x32 = input.to_dtype(DType::F32)?;
+    relative_l2(&model.forward(input)?, &baseline.forward(&x32)?)
+}
+
 /// ‖a − b‖ / ‖b‖ over all elements, computed in f32 on the CPU.
 pub fn relative_l2(a: &Tensor, b: &Tensor) -> Result<f64> {
     let a = a

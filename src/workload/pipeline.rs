@@ -12,13 +12,12 @@ use std::time::Instant;
 
 use anyhow::Result;
 use candle_core::{DType, Device, Tensor};
-use candle_nn::VarBuilder;
 
 use super::dataload::loader_config;
-use super::models::{self, Build, Model};
+use super::models::Model;
 use super::optim::AdamW;
-use super::train::ADAMW;
-use super::weights::{parameter_count, to_varmap, SeededInit};
+use super::train::{trainable, Trainable};
+use super::weights::parameter_count;
 use super::{dtype_of, model_of, seed_of, Bench, BenchInfo, Prepared};
 use crate::data::loader::Loader;
 use crate::plan::{Cell, Plan};
@@ -90,14 +89,12 @@ pub fn prepare(cell: &Cell, plan: &Plan, device: &Device) -> Result<Prepared> {
         .dataset(cell.str_param("data"))
         .expect("datasets are checked with the plan")
         .clone();
-    let weights = SeededInit::weights(seed, |vb| models::build(spec, vb, Build::TRAINING))?;
-    let varmap = to_varmap(&weights, dtype, device)?;
-    let model = models::build(
-        spec,
-        VarBuilder::from_varmap(&varmap, dtype, device),
-        Build::TRAINING,
-    )?;
-    let optimizer = AdamW::new(varmap.all_vars(), ADAMW)?;
+    let Trainable {
+        model,
+        optimizer,
+        weights,
+        ..
+    } = trainable(spec, seed, dtype, device)?;
     let config = loader_config(cell);
     let batch = config.batch;
     let horizon = data.horizon;

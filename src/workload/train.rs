@@ -4,17 +4,19 @@
 //! With `dtype` bf16 or f16 the weights and activations are in half precision and the loss in
 //! f32 (mixed precision).
 
+use std::collections::HashMap;
+
 use anyhow::Result;
 use candle_core::{DType, Device, Tensor};
-use candle_nn::{ParamsAdamW, VarBuilder};
+use candle_nn::{ParamsAdamW, VarBuilder, VarMap};
 
 use super::inputs::{batches, Batches, Source};
 use super::models::{self, Build, Model};
 use super::optim::AdamW;
-use super::weights::{parameter_count, to_inference, to_varmap, SeededInit};
-use super::{dtype_of, model_of, relative_l2, seed_of, Bench, BenchInfo, Prepared};
+use super::weights::{parameter_count, to_varmap, SeededInit};
+use super::{dtype_of, error_against_f32_baseline, model_of, seed_of, Bench, BenchInfo, Prepared};
 use crate::memory;
-use crate::plan::{Cell, Plan};
+use crate::plan::{Cell, ModelSpec, Plan};
 
 pub const ADAMW: ParamsAdamW = ParamsAdamW {
     lr: 1e-3,
@@ -23,6 +25,33 @@ pub const ADAMW: ParamsAdamW = ParamsAdamW {
     eps: 1e-8,
     weight_decay: 0.01,
 };
+
+/// A model whose weights, drawn from a seed, are trainable variables, and the AdamW that
+/// updates them: what `train`, `pipeline` and the gradient check share.
+pub struct Trainable {
+    pub model: Box<dyn Model>,
+    pub varmap: VarMap,
+    pub optimizer: AdamW,
+    /// The initial weights, in f32 on the CPU (for baselines and parameter counts).
+    pub weights: HashMap<String, Tensor>,
+}
+
+pub fn trainable(spec: &ModelSpec, seed: u64, dtype: DType, device: &Device) -> Result<Trainable> {
+    let weights = SeededInit::weights(seed, |vb| models::build(spec, vb, Build::TRAINING))?;
+    let varmap = to_varmap(&weights, dtype, device)?;
+    let model = models::build(
+        spec,
+        VarBuilder::from_varmap(&varmap, dtype, device),
+        Build::TRAINING,
+    )?;
+    let optimizer = AdamW::new(varmap.all_vars(), ADAMW)?;
+    Ok(Trainable {
+        model,
+        varmap,
+        optimizer,
+        weights,
+    })
+}
 
 /// A model with its optimizer and the batches it cycles through.
 pub struct TrainStep {
@@ -75,14 +104,12 @@ pub fn build(cell: &Cell, plan: &Plan, device: &Device) -> Result<(TrainStep, Be
     let dtype = dtype_of(cell)?;
     let seed = seed_of(cell);
     let batch = cell.usize_param("batch");
-    let weights = SeededInit::weights(seed, |vb| models::build(spec, vb, Build::TRAINING))?;
-    let varmap = to_varmap(&weights, dtype, device)?;
-    let model = models::build(
-        spec,
-        VarBuilder::from_varmap(&varmap, dtype, device),
-        Build::TRAINING,
-    )?;
-    let optimizer = AdamW::new(varmap.all_vars(), ADAMW)?;
+    let Trainable {
+        model,
+        optimizer,
+        weights,
+        ..
+    } = trainable(spec, seed, dtype, device)?;
     let batches = batches(
         spec,
         source_of(cell, plan, true),
@@ -106,15 +133,12 @@ pub fn build(cell: &Cell, plan: &Plan, device: &Device) -> Result<(TrainStep, Be
     };
     // Mixed precision's cost: how far the half-precision forward is from the f32 one.
     let prediction_error = if dtype != DType::F32 {
-        let baseline = models::build(
+        Some(error_against_f32_baseline(
             spec,
-            to_inference(&weights, DType::F32, device)?,
-            Build::TRAINING,
-        )?;
-        let x32 = batches.inputs[0].to_dtype(DType::F32)?;
-        Some(relative_l2(
-            &model.forward(&batches.inputs[0])?,
-            &baseline.forward(&x32)?,
+            &weights,
+            model.as_ref(),
+            &batches.inputs[0],
+            device,
         )?)
     } else {
         None
@@ -153,13 +177,7 @@ pub fn gradient_coverage(cell: &Cell, plan: &Plan) -> Result<Vec<(String, bool)>
     let spec = model_of(cell, plan)?;
     let seed = seed_of(cell);
     let batch = cell.usize_param("batch");
-    let weights = SeededInit::weights(seed, |vb| models::build(spec, vb, Build::TRAINING))?;
-    let varmap = to_varmap(&weights, DType::F32, &Device::Cpu)?;
-    let model = models::build(
-        spec,
-        VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu),
-        Build::TRAINING,
-    )?;
+    let Trainable { model, varmap, .. } = trainable(spec, seed, DType::F32, &Device::Cpu)?;
     let b = batches(
         spec,
         source_of(cell, plan, true),
