@@ -147,6 +147,12 @@ struct RunArgs {
     /// Record cells on devices this build or machine lacks as skipped, instead of refusing the run
     #[arg(long)]
     skip_unavailable: bool,
+    /// Re-measure cells that this commit's result set on this machine already has as ok
+    #[arg(long, conflicts_with = "retry_failed")]
+    force: bool,
+    /// Run only the cells that failed before
+    #[arg(long)]
+    retry_failed: bool,
 }
 
 #[derive(Args, Debug)]
@@ -234,6 +240,37 @@ fn run(args: RunArgs) -> Result<u8> {
     );
     let dir = result_set_dir(&args.results, &plan.name, &meta);
     let mut sink = ResultsSink::open(&dir, &plan.source)?;
+    // Resume: a plain run measures only what this commit's set on this machine lacks as ok.
+    // A dirty tree is not a commit's code, so its set is measured afresh every time.
+    use crate::results::Status;
+    let resumable = !meta.git_dirty && !args.force;
+    let before = cells.len();
+    let cells: Vec<_> = cells
+        .into_iter()
+        .filter(|c| match (args.retry_failed, sink.status_of(&c.id)) {
+            (true, status) => status == Some(Status::Failed),
+            (false, Some(Status::Ok)) => !resumable,
+            (false, _) => true,
+        })
+        .collect();
+    let kept = before - cells.len();
+    if kept > 0 {
+        let what = if args.retry_failed {
+            "did not fail before"
+        } else {
+            "are already measured at this commit on this machine"
+        };
+        eprintln!(
+            "benchplan: {kept} cell(s) {what}; their rows are kept (`--force` re-measures them)"
+        );
+    }
+    if cells.is_empty() {
+        eprintln!(
+            "benchplan: nothing to run; results: {}",
+            sink.cells_path().display()
+        );
+        return Ok(EXIT_OK);
+    }
     let mut progress = Progress::new();
     eprintln!(
         "benchplan: running {} cell(s) of study `{}` on `{}` (commit {}); results in {}",

@@ -154,6 +154,7 @@ fn a_filtered_rerun_updates_only_its_cells() {
         "n=32",
         "--filter",
         "experiment=mm",
+        "--force",
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let second = store::read(&s.cells_file()).unwrap();
@@ -225,4 +226,62 @@ fn bad_input_writes_nothing_and_exits_2() {
     let out = s.run(&["run", "plan.toml", "--machine", "../escape"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(!Path::new(&s.0).join("escape").exists());
+}
+
+#[test]
+fn a_rerun_resumes_and_force_or_retry_choose_what_runs() {
+    let s = Scratch::new("resume");
+    let first = s.run(&["run", "plan.toml", "--machine", "test-machine"]);
+    assert_eq!(first.status.code(), Some(1), "the too-slow cell fails");
+    let before = store::read(&s.cells_file()).unwrap();
+    let started = |rs: &[benchplan::results::CellRecord], exp: &str| -> Vec<String> {
+        rs.iter()
+            .filter(|r| r.experiment == exp)
+            .map(|r| {
+                r.cell_started_at.clone()
+                    + &r.samples_ms.len().to_string()
+                    + &format!("{:?}", r.samples_ms)
+            })
+            .collect()
+    };
+    // A plain re-run keeps the ok cells and runs only the one that did not succeed.
+    let again = s.run(&["run", "plan.toml", "--machine", "test-machine"]);
+    let stderr = text(&again.stderr);
+    assert!(
+        stderr.contains("3 cell(s) are already measured at this commit on this machine"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("1 cells: 0 ok, 1 failed"), "{stderr}");
+    let after = store::read(&s.cells_file()).unwrap();
+    assert_eq!(after.len(), 4, "no cell twice, none lost");
+    assert_eq!(
+        started(&before, "mm"),
+        started(&after, "mm"),
+        "ok rows are kept as they were"
+    );
+    // --retry-failed runs only the failed cell; --force runs them all.
+    let retry = s.run(&[
+        "run",
+        "plan.toml",
+        "--machine",
+        "test-machine",
+        "--retry-failed",
+    ]);
+    assert!(
+        text(&retry.stderr).contains("1 cells: 0 ok, 1 failed"),
+        "{}",
+        text(&retry.stderr)
+    );
+    let force = s.run(&["run", "plan.toml", "--machine", "test-machine", "--force"]);
+    assert!(
+        text(&force.stderr).contains("4 cells: 3 ok, 1 failed"),
+        "{}",
+        text(&force.stderr)
+    );
+    assert_eq!(store::read(&s.cells_file()).unwrap().len(), 4);
+    assert_ne!(
+        started(&before, "mm"),
+        started(&store::read(&s.cells_file()).unwrap(), "mm"),
+        "--force re-measured"
+    );
 }

@@ -38,6 +38,14 @@ impl ResultsSink {
         })
     }
 
+    /// The status this result set already holds for a cell, if any.
+    pub fn status_of(&self, cell_id: &str) -> Option<crate::results::Status> {
+        self.records
+            .iter()
+            .find(|r| r.cell_id == cell_id)
+            .map(|r| r.status)
+    }
+
     pub fn cells_path(&self) -> PathBuf {
         self.dir.join(CELLS_FILE)
     }
