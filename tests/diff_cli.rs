@@ -1,30 +1,13 @@
 //! `benchplan diff` through the real binary: sides as paths and as git revisions, exit
 //! statuses as a CI gate, machines refused, and the three output formats.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use benchplan::plan::ParamValue;
-use benchplan::results::{store, CellRecord, RunMetadata, Status};
+use benchplan::results::{store, CellRecord};
 
-fn meta(machine: &str) -> RunMetadata {
-    RunMetadata {
-        git_commit: "0".repeat(40),
-        git_dirty: false,
-        plan_path: "plans/p.toml".into(),
-        plan_sha256: "ab".repeat(32),
-        hostname: "h".into(),
-        machine: machine.into(),
-        os: "linux".into(),
-        arch: "x86_64".into(),
-        cpu_model: "Test CPU".into(),
-        cpu_cores: 2,
-        candle_version: "0.9.2".into(),
-        benchplan_version: "0.1.0".into(),
-        run_started_at: "2026-11-26T12:00:00Z".into(),
-    }
-}
+mod common;
 
 /// Twenty cells with deterministic samples; `slow` multiplies one cell's times.
 fn set(machine: &str, slow: Option<(usize, f64)>) -> Vec<CellRecord> {
@@ -37,38 +20,15 @@ fn set(machine: &str, slow: Option<(usize, f64)>) -> Vec<CellRecord> {
             let samples: Vec<f64> = (0..30)
                 .map(|k| 5.0 * factor * (0.99 + 0.02 * ((k * 7) % 30) as f64 / 30.0))
                 .collect();
-            let mut params = BTreeMap::new();
-            params.insert("n".to_string(), ParamValue::Int(100 + i as i64));
-            CellRecord {
-                study: "s".into(),
-                experiment: "mm".into(),
-                workload: "matmul".into(),
-                cell_id: format!("{i:016x}"),
-                cell_key: format!("n={}", 100 + i),
-                params,
-                device_kind: "cpu".into(),
-                device_name: "Test CPU".into(),
-                status: Status::Ok,
-                reason: None,
-                samples_ms: samples,
-                warmup_samples_ms: vec![],
-                flops_per_iteration: None,
-                samples_per_iteration: None,
-                param_count: None,
-                weight_bytes: None,
-                optimizer_state_bytes: None,
-                activation_bytes: None,
-                peak_rss_bytes: None,
-                device_allocated_bytes: None,
-                cpu_ms_per_iteration: None,
-                cpu_utilization: None,
-                prediction_error: None,
-                stages: vec![],
-                measure_settings: String::new(),
-                cell_started_at: String::new(),
-                cell_wall_s: 0.0,
-                meta: meta(machine),
-            }
+            let n = ParamValue::Int(100 + i as i64);
+            common::record(
+                "mm",
+                "matmul",
+                format!("{i:016x}"),
+                &[("n", n)],
+                samples,
+                common::meta(machine),
+            )
         })
         .collect()
 }

@@ -1,79 +1,37 @@
 //! `benchplan report`: a snapshot of the default template over deterministic results, the
 //! committed results rendering without error, byte-identical output, and template errors.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use benchplan::plan::ParamValue;
 use benchplan::report::{render, Report, TemplateSource};
-use benchplan::results::{store, CellRecord, RunMetadata, Status};
+use benchplan::results::{store, CellRecord, Status};
+
+mod common;
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn meta() -> RunMetadata {
-    RunMetadata {
-        git_commit: "0123456789abcdef0123456789abcdef01234567".into(),
-        git_dirty: false,
-        plan_path: "plans/snap.toml".into(),
-        plan_sha256: "ab".repeat(32),
-        hostname: "snapshot-host".into(),
-        machine: "linux-x86_64-test-cpu-2c".into(),
-        os: "linux 6.1.0 (Test OS)".into(),
-        arch: "x86_64".into(),
-        cpu_model: "Test CPU".into(),
-        cpu_cores: 2,
-        candle_version: "0.9.2".into(),
-        benchplan_version: "0.1.0".into(),
-        run_started_at: "2026-11-26T12:00:00Z".into(),
-    }
 }
 
 /// A record with scripted samples: `base` ms spread evenly by ±2%, so medians and intervals
 /// are known and the snapshot never depends on this machine's speed.
 fn rec(experiment: &str, workload: &str, params: &[(&str, ParamValue)], base: f64) -> CellRecord {
     let samples: Vec<f64> = (0..20).map(|i| base * (0.98 + 0.002 * i as f64)).collect();
-    let params: BTreeMap<String, ParamValue> = params
+    let key_len: usize = params
         .iter()
-        .map(|(k, v)| (k.to_string(), v.clone()))
-        .collect();
-    let key = params
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join(" ");
-    CellRecord {
-        study: "snap".into(),
-        experiment: experiment.into(),
-        workload: workload.into(),
-        cell_id: format!("{:016x}", key.len() * 7919 + experiment.len()),
-        cell_key: key,
+        .map(|(k, v)| k.len() + 1 + v.to_string().len())
+        .sum::<usize>()
+        + params.len().saturating_sub(1);
+    let id = format!("{:016x}", key_len * 7919 + experiment.len());
+    common::record(
+        experiment,
+        workload,
+        id,
         params,
-        device_kind: "cpu".into(),
-        device_name: "Test CPU".into(),
-        status: Status::Ok,
-        reason: None,
-        samples_ms: samples,
-        warmup_samples_ms: vec![base * 1.5],
-        flops_per_iteration: None,
-        samples_per_iteration: None,
-        param_count: None,
-        weight_bytes: None,
-        optimizer_state_bytes: None,
-        activation_bytes: None,
-        peak_rss_bytes: None,
-        device_allocated_bytes: None,
-        cpu_ms_per_iteration: None,
-        cpu_utilization: None,
-        prediction_error: None,
-        stages: vec![],
-        measure_settings: "warmup=3 iterations=20".into(),
-        cell_started_at: "2026-11-26T12:00:01Z".into(),
-        cell_wall_s: 1.0,
-        meta: meta(),
-    }
+        samples,
+        common::meta("linux-x86_64-test-cpu-2c"),
+    )
 }
 
 fn s(v: &str) -> ParamValue {
