@@ -493,31 +493,6 @@ fn parse_fraction(text: &str) -> Result<f64> {
     }
 }
 
-/// Per-experiment `diff_threshold`s from the plan kept with a result set.
-fn plan_thresholds(set: &crate::report::ResultSet) -> std::collections::BTreeMap<String, f64> {
-    let table = std::fs::read_to_string(set.dir().join(crate::results::layout::PLAN_COPY))
-        .ok()
-        .and_then(|t| t.parse::<toml::Table>().ok());
-    let Some(experiments) = table
-        .as_ref()
-        .and_then(|t| t.get("experiments"))
-        .and_then(|e| e.as_array())
-    else {
-        return Default::default();
-    };
-    experiments
-        .iter()
-        .filter_map(|e| {
-            let name = e.get("name")?.as_str()?.to_owned();
-            let t = e.get("diff_threshold")?;
-            Some((
-                name,
-                t.as_float().or_else(|| t.as_integer().map(|i| i as f64))?,
-            ))
-        })
-        .collect()
-}
-
 fn diff(args: DiffArgs) -> Result<u8> {
     use crate::diff::{compare, output, resolve, Settings};
     use crate::stats::compare::Correction;
@@ -550,7 +525,7 @@ fn diff(args: DiffArgs) -> Result<u8> {
     let (old, new) = resolve::resolve(args.old.as_deref(), args.new.as_deref(), &choice)?;
     let settings = Settings {
         threshold,
-        experiment_thresholds: plan_thresholds(&new.set),
+        experiment_thresholds: new.set.diff_thresholds(),
         alpha: args.alpha,
         correction,
         ..Settings::default()

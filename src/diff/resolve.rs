@@ -9,7 +9,7 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
-use crate::report::{result_sets, studies, ResultSet};
+use crate::report::{machine_of, result_sets, studies, ResultSet};
 use crate::results::{store, CellRecord};
 
 /// One side of a diff, loaded.
@@ -70,11 +70,7 @@ fn candidates(rev: &str, choice: &Choice) -> Result<(String, Vec<Candidate>)> {
             if label != short && label != format!("{short}-dirty") {
                 continue;
             }
-            let machine = dir
-                .parent()
-                .and_then(|m| m.file_name())
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
+            let machine = machine_of(&set);
             if choice.machine.is_some_and(|m| m != machine) {
                 continue;
             }

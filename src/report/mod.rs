@@ -126,40 +126,49 @@ impl ResultSet {
         self.cells.parent().unwrap_or(Path::new("."))
     }
 
-    /// The plan's description, from the copy kept with the results.
-    pub fn description(&self) -> String {
+    /// The plan kept with the results, parsed leniently: a report or diff never fails for
+    /// want of a description, a price or a threshold, so an unreadable copy reads as empty.
+    fn plan_table(&self) -> toml::Table {
         std::fs::read_to_string(self.dir().join(PLAN_COPY))
             .ok()
             .and_then(|t| t.parse::<toml::Table>().ok())
-            .and_then(|t| {
-                t.get("description")
-                    .and_then(|d| d.as_str())
-                    .map(str::to_owned)
-            })
             .unwrap_or_default()
     }
 
-    /// The plan's device prices (`[devices.NAME] price_per_hour`), from the plan kept with the
-    /// results. Read leniently: a report never fails for want of a price.
+    /// The plan's description.
+    pub fn description(&self) -> String {
+        let plan = self.plan_table();
+        plan.get("description")
+            .and_then(|d| d.as_str())
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// The plan's device prices (`[devices.NAME] price_per_hour`).
     pub fn prices(&self) -> BTreeMap<String, f64> {
-        let table = std::fs::read_to_string(self.dir().join(PLAN_COPY))
-            .ok()
-            .and_then(|t| t.parse::<toml::Table>().ok());
-        let Some(devices) = table
-            .as_ref()
-            .and_then(|t| t.get("devices"))
-            .and_then(|d| d.as_table())
-        else {
+        let plan = self.plan_table();
+        let Some(devices) = plan.get("devices").and_then(|d| d.as_table()) else {
             return BTreeMap::new();
         };
         devices
             .iter()
-            .filter_map(|(name, d)| {
-                let price = d.get("price_per_hour")?;
-                let price = price
-                    .as_float()
-                    .or_else(|| price.as_integer().map(|i| i as f64))?;
-                Some((name.clone(), price))
+            .filter_map(|(name, d)| Some((name.clone(), number(d.get("price_per_hour")?)?)))
+            .collect()
+    }
+
+    /// The plan's per-experiment `diff_threshold`s.
+    pub fn diff_thresholds(&self) -> BTreeMap<String, f64> {
+        let plan = self.plan_table();
+        let Some(experiments) = plan.get("experiments").and_then(|e| e.as_array()) else {
+            return BTreeMap::new();
+        };
+        experiments
+            .iter()
+            .filter_map(|e| {
+                Some((
+                    e.get("name")?.as_str()?.to_owned(),
+                    number(e.get("diff_threshold")?)?,
+                ))
             })
             .collect()
     }
@@ -179,6 +188,11 @@ impl ResultSet {
         }
         Ok(ResultSet { cells })
     }
+}
+
+/// A TOML number, integer or float, as f64.
+fn number(v: &toml::Value) -> Option<f64> {
+    v.as_float().or_else(|| v.as_integer().map(|i| i as f64))
 }
 
 /// Every result set of `study` under `results_root`, in path order.
