@@ -456,7 +456,8 @@ fn write_report(
         &set.cells.display().to_string(),
         &set.prices(),
     )
-    .with_context(|| format!("`{}` holds no cells", set.cells.display()))?;
+    .with_context(|| format!("`{}` holds no cells", set.cells.display()))?
+    .compare(records, &set.comparisons());
     match output {
         Some(p) if p == Path::new("-") => print!("{}", crate::report::render(&view, template)?),
         other => {

@@ -48,12 +48,19 @@ impl Cell {
 
     /// The parameters the plan set, in the workload's display order: `model=mlp-small batch=32`.
     /// Defaults are left out (every row also has a column per parameter, defaults included).
+    /// A `command`'s own parameters follow, in name order.
     pub fn key(&self) -> String {
-        self.workload
-            .params()
+        let defined = self.workload.params();
+        defined
             .iter()
             .filter(|p| self.explicit.contains(p.name) || p.default_value().is_none())
             .filter_map(|p| self.params.get(p.name).map(|v| format!("{}={v}", p.name)))
+            .chain(
+                self.params
+                    .iter()
+                    .filter(|(k, _)| defined.iter().all(|p| p.name != k.as_str()))
+                    .map(|(k, v)| format!("{k}={v}")),
+            )
             .collect::<Vec<_>>()
             .join(" ")
     }

@@ -41,6 +41,9 @@ pub struct RawMeasure {
     pub max_iterations: Option<toml::Spanned<ParamValue>>,
     /// A cell still running after this long (warm-up included) is stopped and marked failed.
     pub timeout: Option<toml::Spanned<ParamValue>>,
+    /// Adaptive stopping: stop once the 95% confidence interval of the median is within this
+    /// fraction of the median on either side (e.g. `0.01`), after `min_iterations`.
+    pub target_ci: Option<toml::Spanned<ParamValue>>,
 }
 
 /// Fully resolved measurement settings of one cell.
@@ -51,6 +54,8 @@ pub struct MeasureSettings {
     pub min_iterations: u64,
     pub max_iterations: u64,
     pub timeout: Duration,
+    /// Relative half-width of the median's 95% CI at which timing stops early (adaptive).
+    pub target_ci: Option<f64>,
 }
 
 impl Default for MeasureSettings {
@@ -63,17 +68,19 @@ impl Default for MeasureSettings {
             min_iterations: 10,
             max_iterations: 10_000,
             timeout: Duration::from_secs(600),
+            target_ci: None,
         }
     }
 }
 
 /// The parameter names that override measurement settings when they appear in a matrix.
-pub const MEASURE_KEYS: [&str; 5] = [
+pub const MEASURE_KEYS: [&str; 6] = [
     "warmup",
     "iterations",
     "min_iterations",
     "max_iterations",
     "timeout",
+    "target_ci",
 ];
 
 impl MeasureSettings {
@@ -85,20 +92,25 @@ impl MeasureSettings {
             "min_iterations" => self.min_iterations = value.as_int().expect("checked") as u64,
             "max_iterations" => self.max_iterations = value.as_int().expect("checked") as u64,
             "timeout" => self.timeout = duration_of(value).expect("checked"),
+            "target_ci" => self.target_ci = value.as_float(),
             _ => unreachable!("not a measurement key: {key}"),
         }
     }
 
     /// A compact description stored with each result, e.g. `warmup=3 iterations=2s min=10 max=10000 timeout=10m`.
     pub fn describe(&self) -> String {
-        format!(
+        let mut text = format!(
             "warmup={} iterations={} min={} max={} timeout={}",
             self.warmup,
             self.iterations,
             self.min_iterations,
             self.max_iterations,
             format_duration(self.timeout)
-        )
+        );
+        if let Some(ci) = self.target_ci {
+            text.push_str(&format!(" target_ci={ci}"));
+        }
+        text
     }
 }
 
@@ -111,6 +123,7 @@ impl RawMeasure {
             ("min_iterations", &self.min_iterations),
             ("max_iterations", &self.max_iterations),
             ("timeout", &self.timeout),
+            ("target_ci", &self.target_ci),
         ];
         all.into_iter()
             .filter_map(|(k, v)| v.as_ref().map(|v| (k, v)))
@@ -152,6 +165,13 @@ pub fn check_measure_value(key: &str, value: &ParamValue) -> Result<(), String> 
             Some(d) if !d.is_zero() => Ok(()),
             _ => Err(format!(
                 "`timeout` must be a duration such as `\"60s\"` or `\"10m\"`, not {}",
+                value.to_toml()
+            )),
+        },
+        "target_ci" => match value {
+            ParamValue::Float(x) if *x > 0.0 && *x < 1.0 => Ok(()),
+            _ => Err(format!(
+                "`target_ci` must be a fraction between 0 and 1 written with a decimal point (e.g. `0.01` for ±1%), not {}",
                 value.to_toml()
             )),
         },

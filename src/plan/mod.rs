@@ -2,6 +2,7 @@
 //! checks and defaults in [`validate`]) and expanded into cells ([`matrix`], [`cell`]).
 
 pub mod cell;
+pub mod command;
 pub mod filter;
 pub mod matrix;
 pub mod measure;
@@ -61,6 +62,10 @@ pub struct Experiment {
     pub matrix: Matrix,
     pub expansion: Expansion,
     pub cells: Vec<Cell>,
+    /// `command` workload: the argument template (program first).
+    pub command: Option<Vec<String>>,
+    /// The experiment the report compares this one with (ratio of medians, this over that).
+    pub compare_with: Option<String>,
 }
 
 /// How strictly a plan is checked.

@@ -46,6 +46,37 @@ impl ModelSpec {
         }
     }
 
+    /// The declaration as JSON, for external programs that build the same model
+    /// (`command` cells get it in `BENCHPLAN_MODEL`): `kind` plus the plan's keys.
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::json;
+        match self {
+            ModelSpec::Mlp {
+                inputs,
+                hidden,
+                outputs,
+            } => json!({"kind": "mlp", "inputs": inputs, "hidden": hidden, "outputs": outputs}),
+            ModelSpec::Lstm {
+                features,
+                hidden_size,
+                layers,
+                seq_len,
+                outputs,
+            } => json!({"kind": "lstm", "features": features, "hidden_size": hidden_size,
+                "layers": layers, "seq_len": seq_len, "outputs": outputs}),
+            ModelSpec::Transformer {
+                features,
+                d_model,
+                heads,
+                ff,
+                layers,
+                seq_len,
+                outputs,
+            } => json!({"kind": "transformer", "features": features, "d_model": d_model,
+                "heads": heads, "ff": ff, "layers": layers, "seq_len": seq_len, "outputs": outputs}),
+        }
+    }
+
     /// Shape of one input sample: `[inputs]` for an MLP, `[seq_len, features]` otherwise.
     pub fn sample_shape(&self) -> Vec<usize> {
         match self {

@@ -20,15 +20,22 @@ pub enum WorkloadKind {
     Dataload,
     /// One end-to-end training iteration, timed per stage (§8).
     Pipeline,
+    /// An external program that times its own iterations and reports them on stdout
+    /// (runs PyTorch, CoreML, or anything else beside candle in the same study).
+    Command,
+    /// An empty iteration: what timing itself costs, the runner's floor.
+    Noop,
 }
 
 impl WorkloadKind {
-    pub const ALL: [WorkloadKind; 5] = [
+    pub const ALL: [WorkloadKind; 7] = [
         WorkloadKind::Matmul,
         WorkloadKind::Train,
         WorkloadKind::Infer,
         WorkloadKind::Dataload,
         WorkloadKind::Pipeline,
+        WorkloadKind::Command,
+        WorkloadKind::Noop,
     ];
 
     pub fn parse(name: &str) -> Option<WorkloadKind> {
@@ -42,6 +49,8 @@ impl WorkloadKind {
             WorkloadKind::Infer => "infer",
             WorkloadKind::Dataload => "dataload",
             WorkloadKind::Pipeline => "pipeline",
+            WorkloadKind::Command => "command",
+            WorkloadKind::Noop => "noop",
         }
     }
 
@@ -53,11 +62,23 @@ impl WorkloadKind {
             WorkloadKind::Infer => INFER,
             WorkloadKind::Dataload => DATALOAD,
             WorkloadKind::Pipeline => PIPELINE,
+            WorkloadKind::Command => COMMAND,
+            WorkloadKind::Noop => NOOP,
         }
     }
 
+    /// The parameter `name`: one of [`params`](Self::params), or, for a `command`, any other
+    /// name (its values are handed to the program, which defines what they mean).
     pub fn param(self, name: &str) -> Option<&'static ParamDef> {
-        self.params().iter().find(|p| p.name == name)
+        self.params()
+            .iter()
+            .find(|p| p.name == name)
+            .or_else(|| (self.takes_free_params() && is_free_name(name)).then_some(&FREE))
+    }
+
+    /// Whether the matrix may hold parameters the workload does not define.
+    pub fn takes_free_params(self) -> bool {
+        self == WorkloadKind::Command
     }
 }
 
@@ -78,6 +99,8 @@ pub enum ParamKind {
     Dtype,
     /// `cpu`, `cuda`, `cuda:N`, `metal`, `metal:N`.
     Device,
+    /// A device name, spelled as for `Device`, whether or not this build supports it.
+    DeviceName,
     /// The name of a model declared in the plan.
     Model,
     /// `random`, or the name of a dataset declared in the plan.
@@ -94,6 +117,8 @@ pub enum ParamKind {
     Choice(&'static [&'static str]),
     /// A measurement setting (not part of a cell's identity).
     Measure,
+    /// Any string, whole number, float or boolean: a parameter of an external program.
+    Free,
 }
 
 /// A parameter's default when the matrix does not set it.
@@ -196,6 +221,13 @@ impl ParamDef {
                     spec.check_supported_by_build()
                 }
             }
+            ParamKind::DeviceName => match value.as_str() {
+                Some(text) => DeviceSpec::parse(text).map(|_| ()),
+                None => Err(format!(
+                    "a device is a string such as `\"cpu\"`, not {}\nuse one of `cpu`, `cuda`, `cuda:N`, `metal`",
+                    value.type_name()
+                )),
+            },
             ParamKind::Model => match value.as_str() {
                 Some(m) if models.contains(&m) => Ok(()),
                 _ => Err(format!(
@@ -251,6 +283,13 @@ impl ParamDef {
                 )),
             },
             ParamKind::Measure => check_measure_value(name, value),
+            ParamKind::Free => match value {
+                ParamValue::Str(s) if s.contains('\0') => Err(
+                    "this value contains a NUL byte, which no program argument can hold\nremove it"
+                        .to_owned(),
+                ),
+                _ => Ok(()),
+            },
         }
     }
 }
@@ -291,7 +330,7 @@ macro_rules! measure_param {
     };
 }
 
-const MEASURE: [ParamDef; 5] = [
+const MEASURE: [ParamDef; 6] = [
     measure_param!("warmup", "warm-up: a count or a duration"),
     measure_param!("iterations", "timed iterations: a count or a time budget"),
     measure_param!(
@@ -303,6 +342,10 @@ const MEASURE: [ParamDef; 5] = [
         "most timed iterations under a time budget"
     ),
     measure_param!("timeout", "a cell running longer than this fails"),
+    measure_param!(
+        "target_ci",
+        "stop timing once the median's 95% CI is within this fraction of it"
+    ),
 ];
 
 const DATA: ParamDef = ParamDef {
@@ -342,6 +385,47 @@ const JITTER: ParamDef = ParamDef {
     help: "standard deviation of Gaussian noise added to inputs (augmentation); 0.0 for none",
 };
 
+/// A parameter of a `command` that benchplan does not define: handed over as it is.
+const FREE: ParamDef = ParamDef {
+    name: "*",
+    kind: ParamKind::Free,
+    default: DefaultValue::Required,
+    help: "a value for the program: substituted where the command says `{NAME}`",
+};
+
+/// Names a free parameter may have: those of plain identifiers, so that `{name}` in a command
+/// and the parameter's column in the results are unambiguous.
+fn is_free_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+/// For a `command`, the device is what the program is asked to use; benchplan does not open
+/// it, so any device name is accepted whatever this build supports.
+const COMMAND_DEVICE: ParamDef = ParamDef {
+    name: "device",
+    kind: ParamKind::DeviceName,
+    default: DefaultValue::Str("cpu"),
+    help: "the device the program is asked to use: `cpu`, `cuda`, `cuda:N`, `metal`",
+};
+
+const COMMAND: &[ParamDef] = &[
+    COMMAND_DEVICE,
+    MEASURE[0],
+    MEASURE[1],
+    MEASURE[2],
+    MEASURE[3],
+    MEASURE[4],
+    MEASURE[5],
+];
+
+const NOOP: &[ParamDef] = &[
+    DEVICE, MEASURE[0], MEASURE[1], MEASURE[2], MEASURE[3], MEASURE[4], MEASURE[5],
+];
+
 const MATMUL: &[ParamDef] = &[
     ParamDef {
         name: "n",
@@ -357,6 +441,7 @@ const MATMUL: &[ParamDef] = &[
     MEASURE[2],
     MEASURE[3],
     MEASURE[4],
+    MEASURE[5],
 ];
 
 const TRAIN: &[ParamDef] = &[
@@ -376,6 +461,7 @@ const TRAIN: &[ParamDef] = &[
     MEASURE[2],
     MEASURE[3],
     MEASURE[4],
+    MEASURE[5],
 ];
 
 const INFER: &[ParamDef] = &[
@@ -407,6 +493,7 @@ const INFER: &[ParamDef] = &[
     MEASURE[2],
     MEASURE[3],
     MEASURE[4],
+    MEASURE[5],
 ];
 
 const BATCH32: ParamDef = ParamDef {
@@ -418,12 +505,12 @@ const BATCH32: ParamDef = ParamDef {
 
 const DATALOAD: &[ParamDef] = &[
     DATASET, BATCH32, WORKERS, PREFETCH, SHUFFLE, JITTER, DEVICE, SEED, MEASURE[0], MEASURE[1],
-    MEASURE[2], MEASURE[3], MEASURE[4],
+    MEASURE[2], MEASURE[3], MEASURE[4], MEASURE[5],
 ];
 
 const PIPELINE: &[ParamDef] = &[
     MODEL, DATASET, BATCH32, WORKERS, PREFETCH, SHUFFLE, JITTER, DTYPE, DEVICE, SEED, MEASURE[0],
-    MEASURE[1], MEASURE[2], MEASURE[3], MEASURE[4],
+    MEASURE[1], MEASURE[2], MEASURE[3], MEASURE[4], MEASURE[5],
 ];
 
 #[cfg(test)]

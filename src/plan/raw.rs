@@ -111,6 +111,13 @@ pub struct RawExperiment {
     /// Smallest relative change `benchplan diff` counts for this experiment (0.05 = 5%).
     #[serde(default)]
     pub diff_threshold: Option<Spanned<f64>>,
+    /// `command` workload: the program and its arguments, with `{param}` placeholders.
+    #[serde(default)]
+    pub command: Option<Spanned<Vec<Spanned<String>>>>,
+    /// Another experiment whose cells the report sets beside this one's, matched by the
+    /// parameters both share, with the ratio of their medians (this one over that one).
+    #[serde(default)]
+    pub compare_with: Option<Spanned<String>>,
     pub matrix: Spanned<RawMatrix>,
 }
 

@@ -244,6 +244,39 @@ pub fn check_plan(
     }
 
     check_model_data_pairs(&mut c, &experiments, &models, &datasets);
+    for exp in &raw.experiments {
+        let Some(other) = &exp.compare_with else {
+            continue;
+        };
+        let known = raw
+            .experiments
+            .iter()
+            .any(|e| e.name.get_ref() == other.get_ref());
+        if other.get_ref() == exp.name.get_ref() || !known {
+            c.error(
+                Diagnostic::new(
+                    if known {
+                        format!("experiment `{}` is compared with itself", other.get_ref())
+                    } else {
+                        format!(
+                            "`compare_with` names `{}`, which is not an experiment of this plan",
+                            other.get_ref()
+                        )
+                    },
+                    Some(other.span()),
+                )
+                .with_help(format!(
+                    "name another experiment: {}",
+                    raw.experiments
+                        .iter()
+                        .filter(|e| e.name.get_ref() != exp.name.get_ref())
+                        .map(|e| format!("`{}`", e.name.get_ref()))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+            );
+        }
+    }
 
     let mut device_prices = Vec::new();
     for (name, dev) in &raw.devices {
@@ -477,6 +510,7 @@ fn check_experiment(
             );
         }
     }
+    let command = check_command_key(c, raw, workload);
     let errors_before = c.errors.len();
     let matrix = check_matrix(c, workload, &raw.matrix, names);
     if c.errors.len() > errors_before || !name_ok {
@@ -528,6 +562,13 @@ fn check_experiment(
                 (None, false) => {}
             }
         }
+        if workload.takes_free_params() {
+            for (k, v) in combo {
+                if workload.params().iter().all(|d| d.name != k) {
+                    params.insert(k.clone(), v.clone());
+                }
+            }
+        }
         let explicit = combo
             .keys()
             .filter(|k| params.contains_key(*k))
@@ -547,6 +588,11 @@ fn check_experiment(
     if !missing.is_empty() {
         return None;
     }
+    if let (Some(template), Some(raw_command)) = (&command, &raw.command) {
+        if !check_placeholders(c, name, template, raw_command, &cells) {
+            return None;
+        }
+    }
     Some(Experiment {
         name: name.clone(),
         name_span: raw.name.span(),
@@ -555,7 +601,107 @@ fn check_experiment(
         matrix,
         expansion,
         cells,
+        command,
+        compare_with: raw.compare_with.as_ref().map(|n| n.get_ref().clone()),
     })
+}
+
+/// `command` must be given exactly when the workload is `command`, as a non-empty list whose
+/// first element names the program.
+fn check_command_key(
+    c: &mut Collector,
+    raw: &RawExperiment,
+    workload: WorkloadKind,
+) -> Option<Vec<String>> {
+    match (&raw.command, workload) {
+        (None, WorkloadKind::Command) => {
+            c.error(
+                Diagnostic::new(
+                    format!("experiment `{}` runs workload `command` but has no `command`", raw.name.get_ref()),
+                    Some(raw.workload.span()),
+                )
+                .with_help("give the program and its arguments, e.g. `command = [\"python3\", \"bench.py\", \"--batch\", \"{batch}\"]`"),
+            );
+            None
+        }
+        (Some(cmd), WorkloadKind::Command) => {
+            let args = cmd.get_ref();
+            if args.first().is_none_or(|p| p.get_ref().trim().is_empty()) {
+                c.error(
+                    Diagnostic::new("`command` names no program", Some(cmd.span())).with_help(
+                        "its first element is the program, e.g. `[\"python3\", \"bench.py\"]`",
+                    ),
+                );
+                return None;
+            }
+            let mut ok = true;
+            for arg in args {
+                if arg.get_ref().contains('\0') {
+                    c.error(
+                        Diagnostic::new(
+                            "a `command` argument contains a NUL byte",
+                            Some(arg.span()),
+                        )
+                        .with_help("no program argument can hold one; remove it"),
+                    );
+                    ok = false;
+                } else {
+                    ok &= c.check(super::command::parse(arg.get_ref()).map(|_| ()), arg.span());
+                }
+            }
+            ok.then(|| args.iter().map(|a| a.get_ref().clone()).collect())
+        }
+        (Some(cmd), _) => {
+            c.error(
+                Diagnostic::new(
+                    format!("`command` is only for workload `command`, not `{workload}`"),
+                    Some(cmd.span()),
+                )
+                .with_help("remove it, or set `workload = \"command\"`"),
+            );
+            None
+        }
+        (None, _) => None,
+    }
+}
+
+/// Every placeholder of the command must resolve in every cell.
+fn check_placeholders(
+    c: &mut Collector,
+    experiment: &str,
+    template: &[String],
+    raw: &Spanned<Vec<Spanned<String>>>,
+    cells: &[Cell],
+) -> bool {
+    let mut ok = true;
+    for (arg, raw_arg) in template.iter().zip(raw.get_ref()) {
+        let Ok(pieces) = super::command::parse(arg) else {
+            continue;
+        };
+        for piece in pieces {
+            let super::command::Piece::Param(p) = piece else {
+                continue;
+            };
+            let lacking = cells
+                .iter()
+                .filter(|cell| super::command::lookup(&p, cell, "").is_none())
+                .count();
+            if lacking > 0 {
+                c.error(
+                    Diagnostic::new(
+                        format!("placeholder `{{{p}}}` has no value in {lacking} of the {} cells of experiment `{experiment}`", cells.len()),
+                        Some(raw_arg.span()),
+                    )
+                    .with_help(format!(
+                        "placeholders name matrix parameters, measurement settings or {}; add `{p}` to the matrix, or write `{{{{` for a literal brace",
+                        super::command::BUILT_INS.map(|b| format!("`{b}`")).join(", ")
+                    )),
+                );
+                ok = false;
+            }
+        }
+    }
+    ok
 }
 
 fn param_list(workload: WorkloadKind) -> String {

@@ -41,6 +41,13 @@ impl ParamValue {
         }
     }
 
+    pub fn as_float(&self) -> Option<f64> {
+        match self {
+            ParamValue::Float(x) => Some(*x),
+            _ => None,
+        }
+    }
+
     /// The value as TOML would write it (strings quoted), for messages and `list`.
     pub fn to_toml(&self) -> String {
         match self {

@@ -3,6 +3,7 @@
 //! renders. Nothing here runs a cell.
 
 pub mod charts;
+pub mod comparison;
 pub mod filters;
 pub mod view;
 
@@ -168,6 +169,23 @@ impl ResultSet {
                 Some((
                     e.get("name")?.as_str()?.to_owned(),
                     number(e.get("diff_threshold")?)?,
+                ))
+            })
+            .collect()
+    }
+
+    /// The plan's `compare_with` pairs: experiment → the experiment it is compared with.
+    pub fn comparisons(&self) -> BTreeMap<String, String> {
+        let plan = self.plan_table();
+        let Some(experiments) = plan.get("experiments").and_then(|e| e.as_array()) else {
+            return BTreeMap::new();
+        };
+        experiments
+            .iter()
+            .filter_map(|e| {
+                Some((
+                    e.get("name")?.as_str()?.to_owned(),
+                    e.get("compare_with")?.as_str()?.to_owned(),
                 ))
             })
             .collect()

@@ -214,6 +214,10 @@ pub struct Report {
     pub pipeline: Vec<PipelineRow>,
     pub not_ok: Vec<NotOkRow>,
     pub recommendations: Vec<Recommendation>,
+    /// Experiments beside the ones they name in `compare_with`; see [`Report::compare`].
+    pub comparisons: Vec<super::comparison::Comparison>,
+    /// candle's CPU code path in the run (matrix library, SIMD, threads).
+    pub cpu_backend: String,
 }
 
 fn param_str(r: &CellRecord, name: &str) -> String {
@@ -355,9 +359,18 @@ impl Report {
                 })
                 .collect(),
             recommendations: Vec::new(),
+            comparisons: Vec::new(),
+            cpu_backend: first.meta.cpu_backend.clone(),
         };
         report.recommendations = recommendations(&ok, &report);
         Some(report)
+    }
+
+    /// Adds the side-by-side tables of the plan's `compare_with` pairs (experiment → the
+    /// experiment it is compared with).
+    pub fn compare(mut self, records: &[CellRecord], pairs: &BTreeMap<String, String>) -> Report {
+        self.comparisons = super::comparison::comparisons(records, pairs);
+        self
     }
 }
 

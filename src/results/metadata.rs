@@ -27,9 +27,49 @@ pub struct RunMetadata {
     /// Logical CPUs available to the process.
     pub cpu_cores: u32,
     pub candle_version: String,
+    /// The code path of candle's CPU backend in this build: which matrix library, which SIMD
+    /// instructions the machine offers it, how many threads. The CPU column of every
+    /// speed-up is only as fast as this.
+    pub cpu_backend: String,
     pub benchplan_version: String,
     /// When the run started, RFC 3339 UTC.
     pub run_started_at: String,
+}
+
+/// Describes candle's CPU code path: `gemm` (pure Rust, SIMD chosen at run time) unless built
+/// with MKL or Accelerate, the vector extensions this CPU offers it, and its thread count.
+pub fn cpu_backend() -> String {
+    let library = if candle_core::utils::has_mkl() {
+        "Intel MKL"
+    } else if candle_core::utils::has_accelerate() {
+        "Apple Accelerate"
+    } else {
+        "gemm crate (pure Rust)"
+    };
+    let mut simd: Vec<&str> = Vec::new();
+    #[cfg(target_arch = "x86_64")]
+    {
+        for (name, on) in [
+            ("AVX-512F", std::arch::is_x86_feature_detected!("avx512f")),
+            ("AVX2", std::arch::is_x86_feature_detected!("avx2")),
+            ("FMA", std::arch::is_x86_feature_detected!("fma")),
+        ] {
+            if on {
+                simd.push(name);
+            }
+        }
+    }
+    #[cfg(target_arch = "aarch64")]
+    simd.push("NEON");
+    format!(
+        "{library}, {}, {} threads",
+        if simd.is_empty() {
+            "no wide SIMD".to_owned()
+        } else {
+            simd.join("+")
+        },
+        candle_core::utils::get_num_threads()
+    )
 }
 
 impl RunMetadata {
@@ -61,6 +101,7 @@ impl RunMetadata {
             cpu_model,
             cpu_cores,
             candle_version: env!("BENCHPLAN_CANDLE_VERSION").to_owned(),
+            cpu_backend: cpu_backend(),
             benchplan_version: env!("CARGO_PKG_VERSION").to_owned(),
             run_started_at: rfc3339(SystemTime::now()),
         }

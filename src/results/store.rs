@@ -163,6 +163,7 @@ pub fn to_dataframe(records: &[CellRecord]) -> Result<DataFrame> {
                 .collect::<Vec<_>>(),
         ),
         col("candle_version", strings(|x| &x.meta.candle_version)),
+        col("cpu_backend", strings(|x| &x.meta.cpu_backend)),
         col("benchplan_version", strings(|x| &x.meta.benchplan_version)),
         col("run_started_at", strings(|x| &x.meta.run_started_at)),
     ]);
@@ -392,6 +393,12 @@ pub fn from_dataframe(df: &DataFrame) -> Result<Vec<CellRecord>> {
     let cpu_model = req_strs("cpu_model")?;
     let cores = i64s("cpu_cores")?;
     let candle = req_strs("candle_version")?;
+    // Added after the first result sets were written: older sets lack it.
+    let cpu_backend = if df.column("cpu_backend").is_ok() {
+        strs("cpu_backend")?
+    } else {
+        vec![None; n]
+    };
     let version = req_strs("benchplan_version")?;
     let run_started = req_strs("run_started_at")?;
 
@@ -465,6 +472,9 @@ pub fn from_dataframe(df: &DataFrame) -> Result<Vec<CellRecord>> {
                 cpu_model: cpu_model[i].clone(),
                 cpu_cores: cores[i].unwrap_or(0) as u32,
                 candle_version: candle[i].clone(),
+                cpu_backend: cpu_backend[i]
+                    .clone()
+                    .unwrap_or_else(|| "not recorded".to_owned()),
                 benchplan_version: version[i].clone(),
                 run_started_at: run_started[i].clone(),
             },
@@ -490,6 +500,7 @@ pub(crate) mod tests {
             cpu_model: "Test CPU".into(),
             cpu_cores: 2,
             candle_version: "0.9.2".into(),
+            cpu_backend: "gemm".into(),
             benchplan_version: "0.1.0".into(),
             run_started_at: "2026-11-26T00:00:00Z".into(),
         }

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use candle_core::Device;
 
+use super::adaptive::Adaptive;
 use crate::device::synchronize;
 use crate::memory::cpu_time_ms;
 use crate::plan::measure::{Budget, MeasureSettings};
@@ -30,7 +31,26 @@ pub enum Stopped {
     Timeout(Duration, Samples),
 }
 
-fn millis(d: Duration) -> f64 {
+/// Whether the timed samples so far complete the cell: its budget is spent, or (adaptive) its
+/// median is precise enough. Shared by benchplan's own loop and by external programs.
+pub fn enough(
+    settings: &MeasureSettings,
+    timed_ms: &[f64],
+    budget_start: Instant,
+    adaptive: &mut Option<Adaptive>,
+) -> bool {
+    let n = timed_ms.len() as u64;
+    let spent = match settings.iterations {
+        Budget::Iterations(k) => n >= k,
+        Budget::Time(d) => {
+            n >= settings.max_iterations
+                || (n >= settings.min_iterations && budget_start.elapsed() >= d)
+        }
+    };
+    spent || adaptive.as_mut().is_some_and(|a| a.satisfied(timed_ms))
+}
+
+pub(crate) fn millis(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
@@ -80,15 +100,11 @@ pub fn measure(
     bench.begin_timed();
     let cpu_start = cpu_time_ms();
     let budget_start = Instant::now();
+    let mut adaptive = settings
+        .target_ci
+        .map(|t| Adaptive::new(t, settings.min_iterations));
     loop {
-        let n = samples.timed_ms.len() as u64;
-        let done = match settings.iterations {
-            Budget::Iterations(k) => n >= k,
-            Budget::Time(d) => {
-                n >= settings.max_iterations
-                    || (n >= settings.min_iterations && budget_start.elapsed() >= d)
-            }
-        };
+        let done = enough(settings, &samples.timed_ms, budget_start, &mut adaptive);
         if done {
             break;
         }
@@ -133,6 +149,7 @@ mod tests {
             min_iterations: 5,
             max_iterations: 50,
             timeout: Duration::from_secs(60),
+            target_ci: None,
         }
     }
 
@@ -180,6 +197,18 @@ mod tests {
                 .len(),
             50
         );
+    }
+
+    #[test]
+    fn a_target_ci_ends_a_cell_before_its_budget() {
+        let mut s = settings(Budget::Iterations(0), Budget::Iterations(1000));
+        s.min_iterations = 20;
+        let steady = vec![5.0; 30];
+        assert!(!enough(&s, &steady, Instant::now(), &mut None));
+        s.target_ci = Some(0.01);
+        let mut adaptive = Some(Adaptive::new(0.01, s.min_iterations));
+        assert!(!enough(&s, &steady[..19], Instant::now(), &mut adaptive));
+        assert!(enough(&s, &steady[..20], Instant::now(), &mut adaptive));
     }
 
     #[test]

@@ -4,6 +4,8 @@
 //! A cell that fails — an error from candle, a panic inside a kernel, a timeout — becomes a
 //! `failed` row with its message, and the run goes on.
 
+pub mod adaptive;
+pub mod command;
 pub mod events;
 pub mod measure;
 pub mod progress;
@@ -89,6 +91,8 @@ struct Outcome {
     info: BenchInfo,
     stages: Vec<(String, Vec<f64>)>,
     device_allocated_bytes: Option<u64>,
+    /// Peak RSS of the process that ran the cell, where it was not this one (a `command`).
+    peak_rss_bytes: Option<u64>,
 }
 
 impl Outcome {
@@ -100,6 +104,7 @@ impl Outcome {
             info: BenchInfo::default(),
             stages: Vec::new(),
             device_allocated_bytes: None,
+            peak_rss_bytes: None,
         }
     }
 
@@ -168,34 +173,52 @@ fn run_cell(
         "not available".to_owned()
     };
     let mut device_kind = spec.kind;
-    let outcome = match (spec.check_supported_by_build(), spec.resolve()) {
-        (Err(why), _) => Outcome::skipped(why.replace('\n', "; ")),
-        (Ok(()), Err(why)) => Outcome::skipped(format!("device `{spec}`: {why}")),
-        (Ok(()), Ok(concrete)) => match open_device(devices, concrete) {
-            Err(e) if options.skip_unavailable || portable => Outcome::skipped(format!(
-                "device `{concrete}` is not available: {}",
-                clean_message(&e.to_string())
-            )),
-            Err(e) => Outcome::failed(format!(
-                "cannot open device `{concrete}`: {}",
-                clean_message(&e.to_string())
-            )),
-            Ok(device) => {
-                device_kind = concrete.kind;
-                device_name = hardware_name(&device, &meta.cpu_model);
-                let attempt = catch_unwind(AssertUnwindSafe(|| {
-                    measure_cell(plan, cell, &device, cell_start, on_sample)
-                }));
-                attempt.unwrap_or_else(|payload| {
-                    Outcome::failed(format!("panicked: {}", panic_message(payload)))
-                })
-            }
-        },
+    let command = plan
+        .experiments
+        .iter()
+        .find(|e| e.name == cell.experiment)
+        .and_then(|e| e.command.as_deref());
+    let outcome = if let Some(template) = command {
+        // The program opens its own device; benchplan neither checks nor opens it.
+        let (outcome, name) = command::run(plan, cell, template, cell_start, on_sample);
+        device_name = name.unwrap_or_else(|| match spec.kind {
+            DeviceKind::Cpu => meta.cpu_model.clone(),
+            _ => "unknown (the program did not report `device_name`)".to_owned(),
+        });
+        outcome
+    } else {
+        match (spec.check_supported_by_build(), spec.resolve()) {
+            (Err(why), _) => Outcome::skipped(why.replace('\n', "; ")),
+            (Ok(()), Err(why)) => Outcome::skipped(format!("device `{spec}`: {why}")),
+            (Ok(()), Ok(concrete)) => match open_device(devices, concrete) {
+                Err(e) if options.skip_unavailable || portable => Outcome::skipped(format!(
+                    "device `{concrete}` is not available: {}",
+                    clean_message(&e.to_string())
+                )),
+                Err(e) => Outcome::failed(format!(
+                    "cannot open device `{concrete}`: {}",
+                    clean_message(&e.to_string())
+                )),
+                Ok(device) => {
+                    device_kind = concrete.kind;
+                    device_name = hardware_name(&device, &meta.cpu_model);
+                    let attempt = catch_unwind(AssertUnwindSafe(|| {
+                        measure_cell(plan, cell, &device, cell_start, on_sample)
+                    }));
+                    attempt.unwrap_or_else(|payload| {
+                        Outcome::failed(format!("panicked: {}", panic_message(payload)))
+                    })
+                }
+            },
+        }
     };
     // Without a per-cell reset (outside Linux) the figure is the process's peak so far: an
     // upper bound, recorded because nothing better exists there.
-    let peak_rss_bytes =
-        memory::peak_rss_bytes().filter(|_| rss_is_per_cell || cfg!(not(target_os = "linux")));
+    let peak_rss_bytes = if command.is_some() {
+        outcome.peak_rss_bytes
+    } else {
+        memory::peak_rss_bytes().filter(|_| rss_is_per_cell || cfg!(not(target_os = "linux")))
+    };
     let n = outcome.samples.timed_ms.len();
     let cpu_ms_per_iteration = outcome
         .samples
@@ -304,6 +327,7 @@ fn measure_cell(
         info: prepared.info,
         stages,
         device_allocated_bytes,
+        peak_rss_bytes: None,
     }
 }
 

@@ -8,6 +8,7 @@ pub mod infer;
 pub mod inputs;
 pub mod matmul;
 pub mod models;
+pub mod noop;
 pub mod optim;
 pub mod pipeline;
 pub mod rng;
@@ -69,6 +70,10 @@ pub fn prepare(cell: &Cell, plan: &Plan, device: &Device) -> Result<Prepared> {
         WorkloadKind::Infer => infer::prepare(cell, plan, device),
         WorkloadKind::Dataload => dataload::prepare(cell, plan, device),
         WorkloadKind::Pipeline => pipeline::prepare(cell, plan, device),
+        WorkloadKind::Noop => noop::prepare(),
+        WorkloadKind::Command => {
+            bail!("`command` cells run an external program; the runner starts it, not prepare")
+        }
     }
 }
 

@@ -22,6 +22,7 @@ pub fn meta(machine: &str) -> RunMetadata {
         cpu_model: "Test CPU".into(),
         cpu_cores: 2,
         candle_version: "0.9.2".into(),
+        cpu_backend: "gemm crate (pure Rust), AVX2+FMA, 2 threads".into(),
         benchplan_version: "0.1.0".into(),
         run_started_at: "2026-11-26T12:00:00Z".into(),
     }

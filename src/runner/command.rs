@@ -1,0 +1,503 @@
+//! Running a `command` cell: an external program that times its own iterations and reports
+//! them on standard output, one JSON object per line (the protocol below). benchplan starts
+//! it in its own process group, reads its samples as they come, stops it once the cell's
+//! budget is met, and kills it when the cell's timeout passes — so a hung program cannot hang
+//! the study.
+//!
+//! # Protocol (version 1)
+//! The program gets the cell in environment variables: `BENCHPLAN_PROTOCOL=1`,
+//! `BENCHPLAN_CELL_ID`, `BENCHPLAN_PARAMS` (a JSON object of the cell's parameters),
+//! `BENCHPLAN_MODEL` (the declaration of the model its `model` parameter names, as JSON, when
+//! there is one), the warm-up as `BENCHPLAN_WARMUP_ITERATIONS` or `BENCHPLAN_WARMUP_SECONDS`,
+//! the timed budget as `BENCHPLAN_ITERATIONS` or `BENCHPLAN_SECONDS`, and
+//! `BENCHPLAN_MIN_ITERATIONS`, `BENCHPLAN_MAX_ITERATIONS`. It writes lines such as:
+//! ```text
+//! {"event": "info", "device_name": "NVIDIA H100", "samples_per_iteration": 32, "param_count": 86544}
+//! {"event": "warmup", "ms": 1.92}
+//! {"event": "sample", "ms": 1.31}
+//! {"event": "skip", "reason": "CUDA is not available to PyTorch"}
+//! {"event": "error", "message": "out of memory"}
+//! ```
+//! Other lines (anything that is not a JSON object with an `event` key) are ordinary output
+//! and ignored, except that their tail explains a failure. A `sample` is the time of one
+//! iteration in milliseconds, measured by the program with its device synchronized. Exit 0
+//! after at least one sample is success.
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::adaptive::Adaptive;
+use super::measure::{enough, millis, Samples};
+use super::Outcome;
+use crate::plan::measure::{format_duration, Budget};
+use crate::plan::{Cell, ParamValue, Plan};
+use crate::results::Status;
+use crate::workload::BenchInfo;
+
+/// One protocol message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Message {
+    Info(serde_json::Map<String, Value>),
+    Warmup(f64),
+    Sample(f64),
+    Skip(String),
+    Error(String),
+}
+
+/// Reads one line of the program's output: `Ok(None)` for ordinary output, `Err` for a
+/// protocol message that breaks the rules (its cell fails: a mistyped event silently
+/// ignored would lose samples).
+pub fn parse_line(line: &str) -> Result<Option<Message>, String> {
+    let trimmed = line.trim();
+    if !trimmed.starts_with('{') {
+        return Ok(None);
+    }
+    let Ok(Value::Object(map)) = serde_json::from_str::<Value>(trimmed) else {
+        return Ok(None);
+    };
+    let Some(event) = map.get("event") else {
+        return Ok(None);
+    };
+    let ms = || match map.get("ms").and_then(Value::as_f64) {
+        Some(ms) if ms.is_finite() && ms >= 0.0 => Ok(ms),
+        _ => Err(format!(
+            "protocol: {trimmed} needs `ms`, a number of milliseconds ≥ 0"
+        )),
+    };
+    let text = |key: &str| {
+        map.get(key)
+            .and_then(Value::as_str)
+            .unwrap_or("no reason given")
+            .to_owned()
+    };
+    match event.as_str() {
+        Some("sample") => ms().map(|m| Some(Message::Sample(m))),
+        Some("warmup") => ms().map(|m| Some(Message::Warmup(m))),
+        Some("info") => Ok(Some(Message::Info(map.clone()))),
+        Some("skip") => Ok(Some(Message::Skip(text("reason")))),
+        Some("error") => Ok(Some(Message::Error(text("message")))),
+        _ => Err(format!(
+            "protocol: unknown event in {trimmed}; events are `info`, `warmup`, `sample`, `skip`, `error`"
+        )),
+    }
+}
+
+fn param_json(v: &ParamValue) -> Value {
+    match v {
+        ParamValue::Str(s) => Value::from(s.as_str()),
+        ParamValue::Int(i) => Value::from(*i),
+        ParamValue::Float(x) => Value::from(*x),
+        ParamValue::Bool(b) => Value::from(*b),
+    }
+}
+
+/// The environment a program of `cell` starts with (besides benchplan's own).
+pub fn environment(plan: &Plan, cell: &Cell) -> Vec<(String, String)> {
+    let m = &cell.measure;
+    let params: serde_json::Map<String, Value> = cell
+        .params
+        .iter()
+        .map(|(k, v)| (k.clone(), param_json(v)))
+        .collect();
+    let mut env = vec![
+        ("BENCHPLAN_PROTOCOL".to_owned(), "1".to_owned()),
+        ("BENCHPLAN_CELL_ID".to_owned(), cell.id.clone()),
+        (
+            "BENCHPLAN_PARAMS".to_owned(),
+            Value::Object(params).to_string(),
+        ),
+        (
+            "BENCHPLAN_MIN_ITERATIONS".to_owned(),
+            m.min_iterations.to_string(),
+        ),
+        (
+            "BENCHPLAN_MAX_ITERATIONS".to_owned(),
+            m.max_iterations.to_string(),
+        ),
+    ];
+    let budget = |prefix: &str, b: Budget| match b {
+        Budget::Iterations(n) => (format!("{prefix}ITERATIONS"), n.to_string()),
+        Budget::Time(d) => (format!("{prefix}SECONDS"), d.as_secs_f64().to_string()),
+    };
+    env.push(budget("BENCHPLAN_WARMUP_", m.warmup));
+    env.push(budget("BENCHPLAN_", m.iterations));
+    if let Some(spec) = cell
+        .get("model")
+        .and_then(ParamValue::as_str)
+        .and_then(|name| plan.model(name))
+    {
+        env.push(("BENCHPLAN_MODEL".to_owned(), spec.to_json().to_string()));
+    }
+    env
+}
+
+/// What the program said and did, as far as the cell is concerned.
+#[derive(Debug, Default)]
+struct Transcript {
+    samples: Samples,
+    info: serde_json::Map<String, Value>,
+    skip: Option<String>,
+    error: Option<String>,
+    /// The last lines of ordinary output, stdout and stderr, for failure messages.
+    tail: VecDeque<String>,
+    stopped_by_us: bool,
+    timed_out: bool,
+}
+
+const TAIL_LINES: usize = 6;
+
+/// How long a program asked to stop (SIGTERM) may take before it is killed.
+const STOP_GRACE: Duration = Duration::from_secs(2);
+
+fn keep_tail(tail: &mut VecDeque<String>, line: String) {
+    if line.trim().is_empty() {
+        return;
+    }
+    if tail.len() == TAIL_LINES {
+        tail.pop_front();
+    }
+    tail.push_back(line);
+}
+
+/// Runs the program of `cell` and turns what it reports into the cell's outcome.
+pub(super) fn run(
+    plan: &Plan,
+    cell: &Cell,
+    template: &[String],
+    cell_start: Instant,
+    on_sample: &mut dyn FnMut(&[f64]),
+) -> (Outcome, Option<String>) {
+    let argv = match crate::plan::command::render(template, cell, &plan.name) {
+        Ok(a) => a,
+        Err(e) => return (Outcome::failed(e), None),
+    };
+    let dir = plan
+        .path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut command = Command::new(&argv[0]);
+    command
+        .args(&argv[1..])
+        .current_dir(dir)
+        .envs(environment(plan, cell))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    let mut child = match command.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            return (
+                Outcome::failed(format!(
+                    "cannot start `{}` (in `{}`): {e}; check `command` in the plan",
+                    argv[0],
+                    dir.display()
+                )),
+                None,
+            )
+        }
+    };
+    let transcript = converse(&mut child, cell, cell_start, on_sample);
+    let deadline = if transcript.timed_out {
+        Instant::now()
+    } else if transcript.stopped_by_us {
+        Instant::now() + STOP_GRACE
+    } else {
+        // The program closed its output; it may still be running. Its timeout still holds.
+        cell_start + cell.measure.timeout
+    };
+    let exit = wait(&mut child, deadline);
+    let device_name = transcript
+        .info
+        .get("device_name")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    (outcome(cell, transcript, exit), device_name)
+}
+
+enum Line {
+    Out(String),
+    Err(String),
+}
+
+/// Reads the program's output until it ends, the cell has enough samples, or the timeout.
+fn converse(
+    child: &mut Child,
+    cell: &Cell,
+    cell_start: Instant,
+    on_sample: &mut dyn FnMut(&[f64]),
+) -> Transcript {
+    let (tx, rx) = mpsc::channel();
+    let stdout = child.stdout.take().expect("piped");
+    let stderr = child.stderr.take().expect("piped");
+    let out_tx = tx.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if out_tx.send(Line::Out(line)).is_err() {
+                break;
+            }
+        }
+    });
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(stderr);
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            match reader.by_ref().take(64 * 1024).read_until(b'\n', &mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    let line = String::from_utf8_lossy(&buf).trim_end().to_owned();
+                    if tx.send(Line::Err(line)).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+
+    let settings = &cell.measure;
+    let mut t = Transcript::default();
+    let mut adaptive = settings
+        .target_ci
+        .map(|target| Adaptive::new(target, settings.min_iterations));
+    let mut budget_start: Option<Instant> = None;
+    loop {
+        let left = settings.timeout.saturating_sub(cell_start.elapsed());
+        if left.is_zero() {
+            t.timed_out = true;
+            break;
+        }
+        let line = match rx.recv_timeout(left.min(Duration::from_millis(200))) {
+            Ok(line) => line,
+            Err(mpsc::RecvTimeoutError::Timeout) => continue,
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        };
+        let text = match line {
+            Line::Err(text) => {
+                keep_tail(&mut t.tail, text);
+                continue;
+            }
+            Line::Out(text) => text,
+        };
+        match parse_line(&text) {
+            Ok(None) => keep_tail(&mut t.tail, text),
+            Ok(Some(Message::Info(map))) => t.info.extend(map),
+            Ok(Some(Message::Warmup(ms))) => t.samples.warmup_ms.push(ms),
+            Ok(Some(Message::Sample(ms))) => {
+                // The budget runs from the start of the first timed iteration.
+                let start = *budget_start
+                    .get_or_insert_with(|| Instant::now() - Duration::from_secs_f64(ms / 1e3));
+                t.samples.timed_ms.push(ms);
+                t.samples.timed_wall_ms = millis(start.elapsed());
+                on_sample(&t.samples.timed_ms);
+                if enough(settings, &t.samples.timed_ms, start, &mut adaptive) {
+                    // Enough samples: ask the program to stop; `wait` kills it after a grace.
+                    t.stopped_by_us = true;
+                    #[cfg(unix)]
+                    signal_group(child, libc::SIGTERM);
+                    break;
+                }
+            }
+            Ok(Some(Message::Skip(reason))) => t.skip = Some(reason),
+            Ok(Some(Message::Error(message))) => t.error = Some(message),
+            Err(problem) => {
+                t.error.get_or_insert(problem);
+            }
+        }
+    }
+    t
+}
+
+/// How the program ended, with its peak resident memory where the system tells it.
+#[derive(Debug, Clone, Copy)]
+struct Exit {
+    code: Option<i32>,
+    signal: Option<i32>,
+    peak_rss_bytes: Option<u64>,
+}
+
+/// Sends `signal` to the program's process group, which takes any children it started
+/// (data-loader workers, say) with it.
+fn signal_group(child: &Child, signal: i32) {
+    #[cfg(unix)]
+    // SAFETY: kill(2) on the process group of our own child; no memory is involved.
+    unsafe {
+        libc::kill(-(child.id() as libc::pid_t), signal);
+    }
+    #[cfg(not(unix))]
+    let _ = (child, signal);
+}
+
+/// Waits for the program to end, killing its group once `deadline` passes. Polls with
+/// `WNOHANG` rather than blocking, so that a program that closed its output but kept running
+/// cannot outlive its cell; reaps with `wait4` for the child's peak RSS.
+#[cfg(unix)]
+fn wait(child: &mut Child, deadline: Instant) -> Exit {
+    let mut status: libc::c_int = 0;
+    // SAFETY: rusage is plain old data, which wait4 fills for our own child's pid.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = child.id() as libc::pid_t;
+    let mut killed = false;
+    loop {
+        let flags = if killed { 0 } else { libc::WNOHANG };
+        // SAFETY: valid pointers to locals; pid is our child's.
+        let rc = unsafe { libc::wait4(pid, &mut status, flags, &mut usage) };
+        if rc == pid {
+            break;
+        }
+        if rc < 0 {
+            return Exit {
+                code: None,
+                signal: None,
+                peak_rss_bytes: None,
+            };
+        }
+        if Instant::now() >= deadline {
+            signal_group(child, libc::SIGKILL);
+            killed = true;
+        } else {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+    // Linux reports ru_maxrss in KiB, macOS in bytes.
+    let unit = if cfg!(target_os = "macos") { 1 } else { 1024 };
+    let peak = (usage.ru_maxrss > 0).then(|| usage.ru_maxrss as u64 * unit);
+    Exit {
+        code: libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status)),
+        signal: libc::WIFSIGNALED(status).then(|| libc::WTERMSIG(status)),
+        peak_rss_bytes: peak,
+    }
+}
+
+#[cfg(not(unix))]
+fn wait(child: &mut Child, _deadline: Instant) -> Exit {
+    let code = child.wait().ok().and_then(|s| s.code());
+    Exit {
+        code,
+        signal: None,
+        peak_rss_bytes: None,
+    }
+}
+
+fn signal_name(signal: i32) -> String {
+    let name = match signal {
+        libc::SIGSEGV => "SIGSEGV, a segmentation fault",
+        libc::SIGABRT => "SIGABRT, an abort",
+        libc::SIGKILL => "SIGKILL, killed (out of memory?)",
+        libc::SIGBUS => "SIGBUS, a bus error",
+        libc::SIGFPE => "SIGFPE, an arithmetic fault",
+        libc::SIGILL => "SIGILL, an illegal instruction",
+        libc::SIGTERM => "SIGTERM",
+        _ => return format!("signal {signal}"),
+    };
+    format!("signal {signal} ({name})")
+}
+
+fn info_u64(info: &serde_json::Map<String, Value>, key: &str) -> Option<u64> {
+    info.get(key).and_then(Value::as_u64)
+}
+
+fn outcome(cell: &Cell, t: Transcript, exit: Exit) -> Outcome {
+    let info = BenchInfo {
+        flops_per_iteration: t.info.get("flops_per_iteration").and_then(Value::as_f64),
+        samples_per_iteration: info_u64(&t.info, "samples_per_iteration"),
+        param_count: info_u64(&t.info, "param_count"),
+        weight_bytes: info_u64(&t.info, "weight_bytes"),
+        optimizer_state_bytes: info_u64(&t.info, "optimizer_state_bytes"),
+        activation_bytes: None,
+        prediction_error: t.info.get("prediction_error").and_then(Value::as_f64),
+    };
+    let tail = if t.tail.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; last output: {}",
+            t.tail.iter().cloned().collect::<Vec<_>>().join(" | ")
+        )
+    };
+    let n = t.samples.timed_ms.len();
+    let (status, reason) = if t.timed_out {
+        (
+            Status::Failed,
+            Some(format!(
+                "timed out: the program was still running after {} and was killed ({n} samples kept); raise `timeout` or lower `iterations`",
+                format_duration(cell.measure.timeout)
+            )),
+        )
+    } else if let Some(reason) = t.skip {
+        (Status::Skipped, Some(reason))
+    } else if let Some(message) = t.error {
+        (Status::Failed, Some(format!("{message}{tail}")))
+    } else if t.stopped_by_us {
+        (Status::Ok, None)
+    } else if let Some(signal) = exit.signal {
+        (
+            Status::Failed,
+            Some(format!(
+                "the program was killed by {}{tail}",
+                signal_name(signal)
+            )),
+        )
+    } else if exit.code != Some(0) {
+        (
+            Status::Failed,
+            Some(format!(
+                "the program exited with status {}{tail}",
+                exit.code.map_or("unknown".to_owned(), |c| c.to_string())
+            )),
+        )
+    } else if n == 0 {
+        (
+            Status::Failed,
+            Some(format!(
+                "the program exited without reporting a sample (see the protocol in the README: lines such as {{\"event\": \"sample\", \"ms\": 1.5}}){tail}"
+            )),
+        )
+    } else {
+        (Status::Ok, None)
+    };
+    Outcome {
+        status,
+        reason,
+        samples: t.samples,
+        info,
+        stages: Vec::new(),
+        device_allocated_bytes: info_u64(&t.info, "device_allocated_bytes"),
+        peak_rss_bytes: exit.peak_rss_bytes,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn protocol_lines_are_recognized_and_others_passed_over() {
+        assert_eq!(
+            parse_line(r#"{"event": "sample", "ms": 1.5}"#),
+            Ok(Some(Message::Sample(1.5)))
+        );
+        assert_eq!(
+            parse_line(r#" {"event":"warmup","ms":0} "#),
+            Ok(Some(Message::Warmup(0.0)))
+        );
+        assert_eq!(
+            parse_line(r#"{"event": "skip", "reason": "no GPU"}"#),
+            Ok(Some(Message::Skip("no GPU".into())))
+        );
+        assert_eq!(parse_line("epoch 3 loss 0.2"), Ok(None));
+        assert_eq!(parse_line(r#"{"loss": 0.2}"#), Ok(None), "not an event");
+        assert_eq!(parse_line("{not json"), Ok(None));
+        assert!(parse_line(r#"{"event": "sampel", "ms": 1}"#).is_err());
+        assert!(parse_line(r#"{"event": "sample", "ms": -1}"#).is_err());
+        assert!(parse_line(r#"{"event": "sample"}"#).is_err());
+    }
+}

@@ -1,0 +1,211 @@
+//! The `command` workload through the real binary: an external program's samples become the
+//! cell's, and whatever the program does wrong (crash, hang, non-zero exit, broken protocol)
+//! becomes a failed cell with the reason, never a failed run.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::time::Instant;
+
+use benchplan::results::{store, CellRecord, Status};
+
+fn program() -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/programs/fake_bench.py")
+        .display()
+        .to_string()
+}
+
+fn plan(modes: &[&str], measure: &str) -> String {
+    let modes = modes
+        .iter()
+        .map(|m| format!("{m:?}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        r#"
+version = 1
+name = "cmd"
+
+[measure]
+{measure}
+
+[models.tiny]
+kind = "mlp"
+inputs = 4
+hidden = [8]
+outputs = 2
+
+[[experiments]]
+name = "fake"
+workload = "command"
+command = ["python3", "{}", "{{mode}}", "--batch={{batch}}", "{{{{literal}}}}"]
+[experiments.matrix]
+mode = [{modes}]
+batch = [4]
+model = ["tiny"]
+"#,
+        program()
+    )
+}
+
+/// Runs `plan` in a scratch folder; returns the output and the records written.
+fn run(name: &str, plan: &str) -> (Output, Vec<CellRecord>) {
+    let dir = std::env::temp_dir().join(format!("benchplan-cmd-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("plan.toml"), plan).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_benchplan"))
+        .args(["run", "plan.toml", "--machine", "m"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    let records = store::read(&dir.join("results/cmd/m/nogit/cells.parquet")).unwrap_or_default();
+    let _ = std::fs::remove_dir_all(&dir);
+    (out, records)
+}
+
+fn by_mode<'r>(records: &'r [CellRecord], mode: &str) -> &'r CellRecord {
+    records
+        .iter()
+        .find(|r| r.params.get("mode").map(ToString::to_string).as_deref() == Some(mode))
+        .unwrap_or_else(|| panic!("no cell for mode {mode}"))
+}
+
+#[test]
+fn samples_and_info_come_from_the_program() {
+    let (out, records) = run("ok", &plan(&["ok", "echo"], "warmup = 2\niterations = 7"));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ok = by_mode(&records, "ok");
+    assert_eq!(ok.status, Status::Ok);
+    assert_eq!(ok.samples_ms.len(), 7);
+    assert_eq!(ok.warmup_samples_ms, vec![2.0, 2.0]);
+    assert_eq!(ok.samples_ms[3], 1.03);
+    assert_eq!(ok.samples_per_iteration, Some(4));
+    assert_eq!(ok.param_count, Some(123));
+    assert_eq!(ok.device_name, "Fake Accelerator");
+    assert!(
+        ok.peak_rss_bytes.unwrap() > 1 << 20,
+        "the program's own peak RSS"
+    );
+    // A command's own parameters are shown in name order.
+    assert_eq!(ok.cell_key, "batch=4 mode=ok model=tiny");
+    assert_eq!(by_mode(&records, "echo").status, Status::Ok);
+}
+
+#[test]
+fn arguments_are_a_vector_not_a_shell_line() {
+    let hostile = plan(&["echo"], "iterations = 1").replace(
+        "mode = [\"echo\"]",
+        "mode = [\"echo\"]\nextra = [\"; rm -rf ~ $(touch pwned)\"]",
+    );
+    let hostile = hostile.replace("\"{mode}\",", "\"{mode}\", \"{extra}\",");
+    let (out, records) = run("argv", &hostile);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = by_mode(&records, "echo");
+    assert_eq!(r.status, Status::Ok, "{:?}", r.reason);
+    assert!(!std::path::Path::new("pwned").exists());
+}
+
+#[test]
+fn a_program_that_ignores_its_budget_is_stopped_by_benchplan() {
+    let start = Instant::now();
+    let (out, records) = run(
+        "endless",
+        &plan(
+            &["endless"],
+            "warmup = 0\niterations = \"300ms\"\nmin_iterations = 5",
+        ),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = by_mode(&records, "endless");
+    assert_eq!(r.status, Status::Ok);
+    assert!(r.samples_ms.len() >= 5);
+    assert!(start.elapsed().as_secs() < 30);
+}
+
+#[test]
+fn crashes_hangs_and_broken_protocols_fail_their_cell_only() {
+    let start = Instant::now();
+    let (out, records) = run(
+        "bad",
+        &plan(
+            &[
+                "hang", "segv", "exit3", "skip", "error", "typo", "silent", "ok",
+            ],
+            "warmup = 0\niterations = 3\ntimeout = \"2s\"",
+        ),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("8 cells: 1 ok, 6 failed, 1 skipped"),
+        "{stderr}"
+    );
+    assert!(
+        start.elapsed().as_secs() < 60,
+        "the hung program was killed at its timeout"
+    );
+    let reason = |mode: &str| by_mode(&records, mode).reason.clone().unwrap_or_default();
+    assert!(
+        reason("hang").starts_with("timed out"),
+        "{}",
+        reason("hang")
+    );
+    assert!(reason("segv").contains("SIGSEGV"), "{}", reason("segv"));
+    assert_eq!(
+        by_mode(&records, "segv").samples_ms.len(),
+        2,
+        "samples before the crash are kept"
+    );
+    assert!(reason("exit3").contains("status 3"), "{}", reason("exit3"));
+    assert!(
+        reason("exit3").contains("something went wrong here"),
+        "stderr's tail: {}",
+        reason("exit3")
+    );
+    assert_eq!(by_mode(&records, "skip").status, Status::Skipped);
+    assert_eq!(reason("skip"), "no such device here");
+    assert!(
+        reason("error").starts_with("out of memory"),
+        "{}",
+        reason("error")
+    );
+    assert!(
+        reason("typo").contains("unknown event"),
+        "{}",
+        reason("typo")
+    );
+    assert!(
+        reason("silent").contains("without reporting a sample"),
+        "{}",
+        reason("silent")
+    );
+    assert_eq!(by_mode(&records, "ok").status, Status::Ok);
+}
+
+#[test]
+fn a_missing_program_is_a_failed_cell_with_what_to_fix() {
+    let p = plan(&["ok"], "iterations = 1").replace("\"python3\"", "\"no-such-program-xyz\"");
+    let (out, records) = run("missing", &p);
+    assert_eq!(out.status.code(), Some(1));
+    let reason = records[0].reason.clone().unwrap();
+    assert!(
+        reason.contains("cannot start `no-such-program-xyz`"),
+        "{reason}"
+    );
+}
