@@ -305,6 +305,10 @@ fn check_devices_available(cells: &[crate::plan::Cell]) -> Result<()> {
     use crate::device::{DeviceKind, DeviceSpec};
     let mut seen = Vec::new();
     for cell in cells {
+        // A command's program opens its own device; benchplan does not.
+        if cell.workload == crate::plan::WorkloadKind::Command {
+            continue;
+        }
         let Ok(spec) = DeviceSpec::parse(cell.str_param("device")) else {
             continue;
         };
@@ -340,16 +344,66 @@ fn list(args: ListArgs) -> Result<u8> {
     Ok(EXIT_OK)
 }
 
+/// Lists every program a plan would run, one line per cell, in a form a shell would read back
+/// as the same argument vector (benchplan itself never uses a shell).
+fn print_commands(plan: &crate::plan::Plan) {
+    let programs: Vec<_> = plan
+        .experiments
+        .iter()
+        .filter_map(|e| e.command.as_ref().map(|c| (e, c)))
+        .collect();
+    if programs.is_empty() {
+        return;
+    }
+    let count: usize = programs.iter().map(|(e, _)| e.cells.len()).sum();
+    let dir = plan.path.parent().filter(|p| !p.as_os_str().is_empty());
+    println!(
+        "this plan runs programs: {count} command(s), in `{}`:",
+        dir.map_or(".".into(), |d| d.display().to_string())
+    );
+    for (e, template) in programs {
+        for cell in &e.cells {
+            match crate::plan::command::render(template, cell, &plan.name) {
+                Ok(argv) => println!(
+                    "  {}  {}",
+                    cell.id,
+                    argv.iter()
+                        .map(|a| shell_quote(a))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                ),
+                Err(why) => println!("  {}  (cannot be formed: {why})", cell.id),
+            }
+        }
+    }
+}
+
+/// Quotes `arg` for display the way a POSIX shell would read it back as one word.
+fn shell_quote(arg: &str) -> String {
+    let plain = !arg.is_empty()
+        && arg
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c));
+    if plain {
+        arg.to_owned()
+    } else {
+        format!("'{}'", arg.replace('\'', "'\\''"))
+    }
+}
+
 fn check(args: CheckArgs) -> Result<u8> {
     let mut failed = 0;
     for path in &args.plans {
         match load(path) {
-            Ok(plan) => println!(
-                "ok: {}: {} experiment(s), {} cell(s)",
-                path.display(),
-                plan.experiments.len(),
-                plan.cells().count()
-            ),
+            Ok(plan) => {
+                println!(
+                    "ok: {}: {} experiment(s), {} cell(s)",
+                    path.display(),
+                    plan.experiments.len(),
+                    plan.cells().count()
+                );
+                print_commands(&plan);
+            }
             Err(e) => {
                 report_error(&e);
                 failed += 1;

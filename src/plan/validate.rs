@@ -265,15 +265,20 @@ pub fn check_plan(
                     },
                     Some(other.span()),
                 )
-                .with_help(format!(
-                    "name another experiment: {}",
-                    raw.experiments
+                .with_help({
+                    let others: Vec<String> = raw
+                        .experiments
                         .iter()
                         .filter(|e| e.name.get_ref() != exp.name.get_ref())
                         .map(|e| format!("`{}`", e.name.get_ref()))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )),
+                        .collect();
+                    if others.is_empty() {
+                        "declare the experiment to compare with, or remove `compare_with`"
+                            .to_owned()
+                    } else {
+                        format!("name another experiment: {}", others.join(", "))
+                    }
+                }),
             );
         }
     }

@@ -6,6 +6,7 @@
 pub mod dataload;
 pub mod infer;
 pub mod inputs;
+pub mod kernels;
 pub mod matmul;
 pub mod models;
 pub mod noop;

@@ -45,7 +45,7 @@ impl Module for Mlp {
         for (i, layer) in self.layers.iter().enumerate() {
             x = layer.forward(&x)?;
             if i < last {
-                x = x.gelu_erf()?;
+                x = crate::workload::kernels::gelu(&x)?;
             }
         }
         Ok(x)
