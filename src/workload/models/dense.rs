@@ -32,8 +32,16 @@ impl Proj {
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         match self {
-            Proj::Float(w) => x.broadcast_matmul(&w.t()?),
+            Proj::Float(w) => crate::workload::kernels::linear(x, w, None),
             Proj::Quant { matmul, .. } => matmul.forward(x),
+        }
+    }
+
+    /// `x · Wᵀ + a`, with `a` of the result's shape (fused into the product where possible).
+    pub fn forward_add(&self, x: &Tensor, a: &Tensor) -> Result<Tensor> {
+        match self {
+            Proj::Float(w) => crate::workload::kernels::linear_add(x, w, a),
+            Proj::Quant { matmul, .. } => matmul.forward(x)? + a,
         }
     }
 
@@ -81,7 +89,7 @@ impl Dense {
 impl Module for Dense {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         match self {
-            Dense::Float(l) => l.forward(x),
+            Dense::Float(l) => crate::workload::kernels::linear(x, l.weight(), l.bias()),
             Dense::Quant { weight, bias } => weight.forward(x)?.broadcast_add(bias),
         }
     }

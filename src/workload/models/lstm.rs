@@ -13,6 +13,7 @@ use candle_nn::{Init, VarBuilder};
 
 use super::dense::{Dense, Proj};
 use super::Model;
+use crate::workload::kernels::lstm_cell;
 
 struct LstmLayer {
     w_ih: Proj,
@@ -85,42 +86,40 @@ impl Module for Lstm {
         let mut last_h = None;
         for (l, layer) in self.layers.iter().enumerate() {
             let in_dim = input.dim(D::Minus1)?;
-            // All time steps' input projections at once: [batch·steps, in] · W_ihᵀ.
+            // All time steps' input projections at once, time-major ([steps, batch, 4h]) so that
+            // each step's slice is contiguous: [steps·batch, in] · W_ihᵀ.
             let bias = (&layer.b_ih + &layer.b_hh)?;
             let projected = layer
                 .w_ih
-                .forward(&input.reshape((batch * steps, in_dim))?)?
+                .forward(
+                    &input
+                        .transpose(0, 1)?
+                        .contiguous()?
+                        .reshape((steps * batch, in_dim))?,
+                )?
                 .broadcast_add(&bias)?
-                .reshape((batch, steps, 4 * h_size))?;
+                .reshape((steps, batch, 4 * h_size))?;
             let mut h: Option<Tensor> = None;
-            let mut c: Option<Tensor> = None;
+            let mut c = Tensor::zeros((batch, h_size), projected.dtype(), projected.device())?;
             let keep_sequence = l + 1 < self.layers.len();
             let mut outputs = Vec::with_capacity(if keep_sequence { steps } else { 0 });
             for t in 0..steps {
-                let x_t = projected.narrow(1, t, 1)?.squeeze(1)?;
+                let x_t = projected.get(t)?;
                 // At t = 0 the state is zero, so h·W_hhᵀ is skipped rather than computed.
                 let gates = match &h {
-                    Some(h) => (x_t + layer.w_hh.forward(h)?)?,
-                    None => x_t,
+                    Some(h) => layer.w_hh.forward_add(h, &x_t)?,
+                    None => x_t.contiguous()?,
                 };
-                let sig = candle_nn::ops::sigmoid(&gates)?;
-                let i = sig.narrow(1, 0, h_size)?;
-                let f = sig.narrow(1, h_size, h_size)?;
-                let g = gates.narrow(1, 2 * h_size, h_size)?.tanh()?;
-                let o = sig.narrow(1, 3 * h_size, h_size)?;
-                let c_new = match &c {
-                    Some(c) => ((f * c)? + (i * g)?)?,
-                    None => (i * g)?,
-                };
-                let h_new = (o * c_new.tanh()?)?;
+                // Gate arithmetic: fused on the CPU, candle's ops elsewhere (kernels.rs).
+                let (h_new, c_new) = lstm_cell(&gates, &c, h_size)?;
                 if keep_sequence {
                     outputs.push(h_new.clone());
                 }
                 h = Some(h_new);
-                c = Some(c_new);
+                c = c_new;
             }
             if keep_sequence {
-                input = Tensor::stack(&outputs, 1)?;
+                input = Tensor::stack(&outputs, 1)?; // back to [batch, steps, h]
             }
             last_h = h;
         }
