@@ -262,6 +262,20 @@ fn param_columns(records: &[CellRecord]) -> Result<Vec<Column>> {
 /// Writes `records` to `path` atomically: a temporary file beside it, flushed to disk, renamed
 /// over `path`, and the directory flushed so that the rename itself survives a crash.
 pub fn write_atomic(path: &Path, records: &[CellRecord]) -> Result<()> {
+    write_atomic_as(path, records, Encoding::Compact)
+}
+
+/// How a results file is encoded: `Compact` (zstd, column statistics) for sets that are kept
+/// and read, `Fast` (neither) for the one-row pending files written after every cell, whose
+/// cost is on the run's clock and which live only until the next consolidation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    Compact,
+    Fast,
+}
+
+/// [`write_atomic`] with a choice of [`Encoding`].
+pub fn write_atomic_as(path: &Path, records: &[CellRecord], encoding: Encoding) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
     let file_name = path
@@ -271,11 +285,24 @@ pub fn write_atomic(path: &Path, records: &[CellRecord]) -> Result<()> {
     let tmp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
     let mut df = to_dataframe(records)?;
     let result = (|| -> Result<()> {
-        let mut file =
+        let file =
             File::create(&tmp).with_context(|| format!("cannot create `{}`", tmp.display()))?;
-        anyhow::Context::with_context(ParquetWriter::new(&mut file).finish(&mut df), || {
+        // Buffered: the Parquet writer issues thousands of tiny writes (one syscall each,
+        // unbuffered: they dominated the cost of saving a set).
+        let mut buffered = std::io::BufWriter::with_capacity(1 << 20, file);
+        let writer = match encoding {
+            Encoding::Compact => ParquetWriter::new(&mut buffered),
+            Encoding::Fast => ParquetWriter::new(&mut buffered)
+                .with_compression(ParquetCompression::Uncompressed)
+                .with_statistics(StatisticsOptions::empty()),
+        };
+        anyhow::Context::with_context(writer.finish(&mut df), || {
             format!("cannot write `{}`", tmp.display())
         })?;
+        let file = buffered
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .with_context(|| format!("cannot write `{}`", tmp.display()))?;
         file.sync_all()
             .with_context(|| format!("cannot flush `{}`", tmp.display()))?;
         std::fs::rename(&tmp, path)
@@ -293,8 +320,48 @@ pub fn write_atomic(path: &Path, records: &[CellRecord]) -> Result<()> {
     result
 }
 
-/// Reads a result set written by [`write_atomic`]. The error names the file.
+/// The folder beside a set's `cells.parquet` that holds rows written since the set was last
+/// consolidated: one small file per finished cell (see `runner::sink`).
+pub const PENDING_DIR: &str = "pending";
+
+/// The rows of a set's pending files, oldest first (by name: the writer numbers them).
+fn read_pending(cells: &Path) -> Result<Vec<CellRecord>> {
+    let dir = cells.parent().unwrap_or(Path::new(".")).join(PENDING_DIR);
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Ok(Vec::new());
+    };
+    let mut files: Vec<_> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
+        .collect();
+    files.sort();
+    let mut rows = Vec::new();
+    for f in files {
+        rows.extend(read_file(&f)?);
+    }
+    Ok(rows)
+}
+
+/// Reads a result set: its `cells.parquet` and, beside it, the rows of cells finished since
+/// the set was last consolidated, each replacing an older row of the same cell. The error
+/// names the file.
 pub fn read(path: &Path) -> Result<Vec<CellRecord>> {
+    let mut records = if path.exists() || read_pending(path)?.is_empty() {
+        read_file(path)?
+    } else {
+        Vec::new()
+    };
+    for row in read_pending(path)? {
+        match records.iter_mut().find(|r| r.cell_id == row.cell_id) {
+            Some(old) => *old = row,
+            None => records.push(row),
+        }
+    }
+    Ok(records)
+}
+
+/// Reads one Parquet file of result rows. The error names the file.
+fn read_file(path: &Path) -> Result<Vec<CellRecord>> {
     let file =
         File::open(path).with_context(|| format!("cannot open results `{}`", path.display()))?;
     let df = anyhow::Context::with_context(ParquetReader::new(file).finish(), || {

@@ -14,6 +14,9 @@ pub struct RunSummary {
     pub failed: usize,
     pub skipped: usize,
     pub wall_s: f64,
+    /// Time inside warm-up and timed iterations, summed over cells: the run's useful work.
+    /// The rest of `wall_s` is benchplan's own cost (planning, set-up, results, progress).
+    pub measured_s: f64,
 }
 
 pub enum Event<'a> {

@@ -68,6 +68,9 @@ pub fn run(
         if let Some(e) = sample_error {
             return Err(e);
         }
+        summary.measured_s += (record.samples_ms.iter().sum::<f64>()
+            + record.warmup_samples_ms.iter().sum::<f64>())
+            / 1e3;
         match record.status {
             Status::Ok => summary.ok += 1,
             Status::Failed => summary.failed += 1,

@@ -144,6 +144,12 @@ impl Observer for Progress {
                     summary.skipped,
                     elapsed(summary.wall_s)
                 ));
+                if summary.wall_s > 0.0 && summary.ok > 0 {
+                    self.print(&format!(
+                        "time in warm-up and timed iterations: {:.1}% of the run (the rest is set-up, writing results and progress)",
+                        100.0 * summary.measured_s / summary.wall_s
+                    ));
+                }
             }
         }
         Ok(())

@@ -1,5 +1,12 @@
-//! The results writer: listens to run events and rewrites the result set after every cell, so
-//! that a failure in a later cell, a Ctrl-C or a crash loses nothing already measured.
+//! The results writer: listens to run events and makes every finished cell durable at once,
+//! so that a failure in a later cell, a Ctrl-C or a crash loses nothing already measured.
+//!
+//! Each finished cell is written as its own small file under `pending/` (written aside,
+//! flushed, renamed: never half there). Rewriting the whole `cells.parquet` after every cell
+//! made a run of 200 short cells spend two thirds of its time writing results (the set grows
+//! with every cell, so the cost was quadratic); now the set is consolidated (rewritten
+//! atomically, then the pending files removed) at most every few seconds and at the end.
+//! Readers merge the pending rows ([`store::read`]), so a killed run's set is complete.
 
 use std::path::{Path, PathBuf};
 
@@ -14,7 +21,14 @@ pub struct ResultsSink {
     plan_source: String,
     /// Rows of the set: earlier ones first, each cell of this run replacing its earlier row.
     records: Vec<CellRecord>,
+    /// When `cells.parquet` was last rewritten with every row; `None` before the first time.
+    consolidated_at: Option<std::time::Instant>,
+    /// Pending files written since then.
+    pending: usize,
 }
+
+/// Longest time finished rows stay in pending files before the set is rewritten.
+const CONSOLIDATE_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl ResultsSink {
     /// Opens the result set in `dir`, keeping the rows it already has. An existing file that
@@ -35,6 +49,8 @@ impl ResultsSink {
             dir: dir.to_owned(),
             plan_source: plan_source.to_owned(),
             records,
+            consolidated_at: None,
+            pending: 0,
         })
     }
 
@@ -48,6 +64,23 @@ impl ResultsSink {
 
     pub fn cells_path(&self) -> PathBuf {
         self.dir.join(CELLS_FILE)
+    }
+
+    fn pending_dir(&self) -> PathBuf {
+        self.dir.join(store::PENDING_DIR)
+    }
+
+    /// Rewrites `cells.parquet` with every row, then removes the pending files it now holds.
+    fn consolidate(&mut self) -> Result<()> {
+        store::write_atomic(&self.cells_path(), &self.records)?;
+        if let Ok(entries) = std::fs::read_dir(self.pending_dir()) {
+            for e in entries.flatten() {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+        self.consolidated_at = Some(std::time::Instant::now());
+        self.pending = 0;
+        Ok(())
     }
 
     fn upsert(&mut self, record: &CellRecord) {
@@ -75,8 +108,23 @@ impl Observer for ResultsSink {
             }
             Event::CellFinished { record, .. } => {
                 self.upsert(record);
-                store::write_atomic(&self.cells_path(), &self.records)?;
+                let due = self
+                    .consolidated_at
+                    .is_none_or(|t| t.elapsed() >= CONSOLIDATE_EVERY);
+                if due {
+                    self.consolidate()?;
+                } else {
+                    // Numbered so that readers apply them in the order they were written.
+                    self.pending += 1;
+                    let name = format!("{:06}-{}.parquet", self.pending, record.cell_id);
+                    store::write_atomic_as(
+                        &self.pending_dir().join(name),
+                        &[(*record).clone()],
+                        store::Encoding::Fast,
+                    )?;
+                }
             }
+            Event::Finished { .. } if self.pending > 0 => self.consolidate()?,
             _ => {}
         }
         Ok(())
