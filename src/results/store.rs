@@ -610,6 +610,34 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn pending_rows_are_merged_over_the_set_in_the_order_written() {
+        let dir = std::env::temp_dir().join(format!("benchplan-pending-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let cells = dir.join("cells.parquet");
+        let a = record("a", &[], vec![1.0]);
+        let b = record("b", &[], vec![2.0]);
+        write_atomic(&cells, &[a.clone(), b.clone()]).unwrap();
+        // A run killed after two more cells: b re-measured twice, c new; nothing consolidated.
+        let pending = dir.join(PENDING_DIR);
+        let b2 = record("b", &[], vec![3.0]);
+        let b3 = record("b", &[], vec![4.0]);
+        let c = record("c", &[], vec![5.0]);
+        write_atomic_as(&pending.join("000001-b.parquet"), &[b2], Encoding::Fast).unwrap();
+        write_atomic_as(&pending.join("000002-c.parquet"), &[c], Encoding::Fast).unwrap();
+        write_atomic_as(&pending.join("000003-b.parquet"), &[b3], Encoding::Fast).unwrap();
+        let rows = read(&cells).unwrap();
+        let got: Vec<(&str, f64)> = rows
+            .iter()
+            .map(|r| (r.cell_id.as_str(), r.samples_ms[0]))
+            .collect();
+        assert_eq!(got, [("a", 1.0), ("b", 4.0), ("c", 5.0)]);
+        // Killed before the first consolidation: pending rows alone are the set.
+        std::fs::remove_file(&cells).unwrap();
+        assert_eq!(read(&cells).unwrap().len(), 2);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn parquet_round_trip_keeps_every_field() {
         let dir = std::env::temp_dir().join(format!("benchplan-store-{}", std::process::id()));
         let path = dir.join("cells.parquet");

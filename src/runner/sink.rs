@@ -35,7 +35,7 @@ impl ResultsSink {
     /// cannot be read is an error: overwriting it would destroy results.
     pub fn open(dir: &Path, plan_source: &str) -> Result<ResultsSink> {
         let path = dir.join(CELLS_FILE);
-        let records = if path.exists() {
+        let records = if path.exists() || dir.join(store::PENDING_DIR).exists() {
             store::read(&path).with_context(|| {
                 format!(
                     "the existing result set `{}` cannot be read, and would be overwritten; move it away or pass another `--results` folder",
