@@ -65,6 +65,16 @@ enum Command {
     /// List the devices this build can use on this machine, and the backends it was built with
     #[command(after_help = "Example:\n  benchplan devices --format json")]
     Devices(DevicesArgs),
+    /// Internal: run one cell of a plan and write its row to a file (the child of `run --isolate`)
+    #[command(name = "__cell", hide = true)]
+    Cell(CellArgs),
+}
+
+#[derive(Args, Debug)]
+struct CellArgs {
+    plan: PathBuf,
+    cell_id: String,
+    out: PathBuf,
 }
 
 #[derive(Args, Debug)]
@@ -153,6 +163,11 @@ struct RunArgs {
     /// Run only the cells that failed before
     #[arg(long)]
     retry_failed: bool,
+    /// Run each cell in a child process of its own: a crash, an out-of-memory kill or a hung
+    /// kernel fails that cell only, and timeouts stop the cell for certain (costs a process
+    /// start per cell)
+    #[arg(long)]
+    isolate: bool,
 }
 
 #[derive(Args, Debug)]
@@ -181,6 +196,7 @@ pub fn main() -> ExitCode {
         Command::Report(args) => report(args),
         Command::Diff(args) => diff(args),
         Command::Devices(args) => devices(args),
+        Command::Cell(args) => cell(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -283,6 +299,7 @@ fn run(args: RunArgs) -> Result<u8> {
     let observers: &mut [&mut dyn Observer] = &mut [&mut sink, &mut progress];
     let options = crate::runner::RunOptions {
         skip_unavailable: args.skip_unavailable,
+        isolate: args.isolate,
     };
     let summary =
         crate::runner::run(&plan, &cells, &meta, options, observers).with_context(|| {
@@ -324,6 +341,20 @@ fn check_devices_available(cells: &[crate::plan::Cell]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `benchplan __cell PLAN CELL_ID OUT`: one cell, its row written to OUT.
+fn cell(args: CellArgs) -> Result<u8> {
+    let plan = Plan::load_lenient(&args.plan)?;
+    let cell = plan
+        .cells()
+        .find(|c| c.id == args.cell_id)
+        .with_context(|| format!("`{}` has no cell `{}`", args.plan.display(), args.cell_id))?;
+    let dir = args.out.parent().unwrap_or(Path::new("."));
+    let meta = RunMetadata::collect(&args.plan, &plan.sha256, None, dir);
+    let record = crate::runner::run_one(&plan, cell, &meta);
+    crate::results::store::write_atomic(&args.out, &[record])?;
+    Ok(EXIT_OK)
 }
 
 fn list(args: ListArgs) -> Result<u8> {

@@ -423,7 +423,19 @@ const COMMAND: &[ParamDef] = &[
 ];
 
 const NOOP: &[ParamDef] = &[
-    DEVICE, MEASURE[0], MEASURE[1], MEASURE[2], MEASURE[3], MEASURE[4], MEASURE[5],
+    ParamDef {
+        name: "fault",
+        kind: ParamKind::Choice(&["none", "panic", "abort", "segfault", "hang"]),
+        default: DefaultValue::Str("none"),
+        help: "make the iteration fail this way, to test a setup's isolation (`run --isolate`)",
+    },
+    DEVICE,
+    MEASURE[0],
+    MEASURE[1],
+    MEASURE[2],
+    MEASURE[3],
+    MEASURE[4],
+    MEASURE[5],
 ];
 
 const MATMUL: &[ParamDef] = &[

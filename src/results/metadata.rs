@@ -199,7 +199,7 @@ fn git_state(plan_path: &Path, results_dir: &Path) -> (String, bool) {
     (commit, dirty)
 }
 
-fn hostname() -> String {
+pub fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .map(|s| s.trim().to_owned())

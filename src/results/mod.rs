@@ -2,6 +2,7 @@
 //! result sets live ([`layout`]) and how they are stored as Parquet ([`store`]).
 
 pub mod layout;
+pub mod lock;
 pub mod metadata;
 pub mod record;
 pub mod store;

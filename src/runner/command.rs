@@ -387,7 +387,7 @@ fn wait(child: &mut Child, _deadline: Instant) -> Exit {
     }
 }
 
-fn signal_name(signal: i32) -> String {
+pub(super) fn signal_name(signal: i32) -> String {
     let name = match signal {
         libc::SIGSEGV => "SIGSEGV, a segmentation fault",
         libc::SIGABRT => "SIGABRT, an abort",

@@ -7,6 +7,7 @@
 pub mod adaptive;
 pub mod command;
 pub mod events;
+pub mod isolated;
 pub mod measure;
 pub mod progress;
 pub mod sink;
@@ -34,6 +35,9 @@ pub struct RunOptions {
     /// Record cells on devices this build lacks, or this machine lacks, as `skipped` (the
     /// portable `gpu` device is always treated so).
     pub skip_unavailable: bool,
+    /// Run each cell (but `command` cells, which are child processes already) in a child
+    /// process of its own: see [`isolated`].
+    pub isolate: bool,
 }
 
 /// Runs `cells` of `plan` in order and reports to `observers`.
@@ -60,11 +64,15 @@ pub fn run(
     for (index, cell) in cells.iter().enumerate() {
         emit(Event::CellStarted { index, cell })?;
         let mut sample_error = None;
-        let record = run_cell(plan, cell, meta, options, &mut devices, &mut |samples_ms| {
-            if sample_error.is_none() {
-                sample_error = emit(Event::Sample { cell, samples_ms }).err();
-            }
-        });
+        let record = if options.isolate && cell.workload != crate::plan::WorkloadKind::Command {
+            isolated::run_cell(plan, cell, meta)
+        } else {
+            run_cell(plan, cell, meta, options, &mut devices, &mut |samples_ms| {
+                if sample_error.is_none() {
+                    sample_error = emit(Event::Sample { cell, samples_ms }).err();
+                }
+            })
+        };
         if let Some(e) = sample_error {
             return Err(e);
         }
@@ -84,6 +92,17 @@ pub fn run(
     summary.wall_s = started.elapsed().as_secs_f64();
     emit(Event::Finished { summary: &summary })?;
     Ok(summary)
+}
+
+/// Runs one cell in this process, as a run would (for `benchplan __cell`, the child of an
+/// isolated run). Devices this machine lacks make the cell `skipped`: the parent run already
+/// refused them where it had to.
+pub fn run_one(plan: &Plan, cell: &Cell, meta: &RunMetadata) -> CellRecord {
+    let options = RunOptions {
+        skip_unavailable: true,
+        isolate: false,
+    };
+    run_cell(plan, cell, meta, options, &mut HashMap::new(), &mut |_| {})
 }
 
 /// What became of one cell before it is written down.

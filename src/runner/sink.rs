@@ -25,6 +25,8 @@ pub struct ResultsSink {
     consolidated_at: Option<std::time::Instant>,
     /// Pending files written since then.
     pending: usize,
+    /// This run's exclusive hold on the set: no second writer interleaves rows with ours.
+    _lock: crate::results::lock::RunLock,
 }
 
 /// Longest time finished rows stay in pending files before the set is rewritten.
@@ -34,6 +36,8 @@ impl ResultsSink {
     /// Opens the result set in `dir`, keeping the rows it already has. An existing file that
     /// cannot be read is an error: overwriting it would destroy results.
     pub fn open(dir: &Path, plan_source: &str) -> Result<ResultsSink> {
+        // Taken before reading, so that what is read is not being rewritten.
+        let lock = crate::results::lock::RunLock::acquire(dir)?;
         let path = dir.join(CELLS_FILE);
         let records = if path.exists() || dir.join(store::PENDING_DIR).exists() {
             store::read(&path).with_context(|| {
@@ -51,6 +55,7 @@ impl ResultsSink {
             records,
             consolidated_at: None,
             pending: 0,
+            _lock: lock,
         })
     }
 

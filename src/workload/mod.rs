@@ -71,7 +71,7 @@ pub fn prepare(cell: &Cell, plan: &Plan, device: &Device) -> Result<Prepared> {
         WorkloadKind::Infer => infer::prepare(cell, plan, device),
         WorkloadKind::Dataload => dataload::prepare(cell, plan, device),
         WorkloadKind::Pipeline => pipeline::prepare(cell, plan, device),
-        WorkloadKind::Noop => noop::prepare(),
+        WorkloadKind::Noop => noop::prepare(cell),
         WorkloadKind::Command => {
             bail!("`command` cells run an external program; the runner starts it, not prepare")
         }

@@ -1,0 +1,179 @@
+//! `run --isolate`: each cell in a child process of its own, so that nothing a cell does —
+//! a panic, a segfault in a native kernel, the OOM killer, a kernel that never returns — can
+//! take the run down or outlast the cell's timeout.
+//!
+//! The child is this same binary (`benchplan __cell PLAN CELL_ID OUT`), which runs the one
+//! cell exactly as an in-process run would and writes its row to `OUT`. The parent waits up to
+//! the cell's timeout (plus a grace for the child's own set-up and exit), kills the child's
+//! process group after that, and turns a death by signal into a `failed` row that names it.
+//! What it costs per cell (a process start, loading the plan, opening the device) is measured
+//! in the README.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::plan::{Cell, Plan};
+use crate::results::metadata::rfc3339;
+use crate::results::{store, CellRecord, RunMetadata, Status};
+
+/// Time a child may take beyond the cell's timeout: its own start, plan loading and exit.
+const GRACE: Duration = Duration::from_secs(10);
+
+/// Runs `cell` in a child process and returns its row (with this run's metadata).
+pub fn run_cell(plan: &Plan, cell: &Cell, meta: &RunMetadata) -> CellRecord {
+    let started = Instant::now();
+    let started_at = rfc3339(SystemTime::now());
+    let out_dir =
+        std::env::temp_dir().join(format!("benchplan-cell-{}-{}", std::process::id(), cell.id));
+    let _ = std::fs::create_dir_all(&out_dir);
+    let out = out_dir.join("cell.parquet");
+    let _ = std::fs::remove_file(&out);
+    let outcome = spawn_and_wait(plan, cell, meta, &out);
+    let record = match outcome {
+        Ok(()) => store::read(&out)
+            .ok()
+            .and_then(|rows| rows.into_iter().next())
+            .map(|mut r| {
+                r.meta = meta.clone();
+                r
+            })
+            .unwrap_or_else(|| {
+                failed(
+                    plan,
+                    cell,
+                    meta,
+                    "the cell's process ended without writing its row".into(),
+                )
+            }),
+        Err(reason) => failed(plan, cell, meta, reason),
+    };
+    let _ = std::fs::remove_dir_all(&out_dir);
+    CellRecord {
+        cell_started_at: started_at,
+        cell_wall_s: started.elapsed().as_secs_f64(),
+        ..record
+    }
+}
+
+fn spawn_and_wait(plan: &Plan, cell: &Cell, meta: &RunMetadata, out: &Path) -> Result<(), String> {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find benchplan itself: {e}"))?;
+    let mut command = Command::new(exe);
+    command
+        .arg("__cell")
+        .arg(&plan.path)
+        .arg(&cell.id)
+        .arg(out)
+        // The child need not ask git again, and must record the same commit.
+        .env("BENCHPLAN_GIT_COMMIT", &meta.git_commit)
+        .env(
+            "BENCHPLAN_GIT_DIRTY",
+            if meta.git_dirty { "1" } else { "0" },
+        )
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    let mut child = command
+        .spawn()
+        .map_err(|e| format!("cannot start the cell's process: {e}"))?;
+    let deadline = Instant::now() + cell.measure.timeout + GRACE;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if Instant::now() >= deadline => {
+                kill_group(&mut child);
+                let _ = child.wait();
+                return Err(format!(
+                    "timed out: the cell's process was still running {} after its timeout and was killed",
+                    crate::plan::measure::format_duration(GRACE)
+                ));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+            Err(e) => return Err(format!("lost the cell's process: {e}")),
+        }
+    };
+    let mut stderr = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        use std::io::Read;
+        let _ = e.read_to_string(&mut stderr);
+    }
+    let tail: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    let tail = tail[tail.len().saturating_sub(3)..].join(" | ");
+    if status.success() {
+        return Ok(());
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        if let Some(signal) = status.signal() {
+            return Err(format!(
+                "the cell's process was killed by {}{}",
+                super::command::signal_name(signal),
+                if tail.is_empty() {
+                    String::new()
+                } else {
+                    format!("; last output: {tail}")
+                }
+            ));
+        }
+    }
+    Err(format!(
+        "the cell's process exited with status {}{}",
+        status.code().map_or("unknown".into(), |c| c.to_string()),
+        if tail.is_empty() {
+            String::new()
+        } else {
+            format!("; last output: {tail}")
+        }
+    ))
+}
+
+fn kill_group(child: &mut std::process::Child) {
+    #[cfg(unix)]
+    // SAFETY: kill(2) on our own child's process group.
+    unsafe {
+        libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL);
+    }
+    #[cfg(not(unix))]
+    let _ = child.kill();
+}
+
+/// A `failed` row for a cell whose process gave none.
+fn failed(plan: &Plan, cell: &Cell, meta: &RunMetadata, reason: String) -> CellRecord {
+    CellRecord {
+        study: plan.name.clone(),
+        experiment: cell.experiment.clone(),
+        workload: cell.workload.name().to_owned(),
+        cell_id: cell.id.clone(),
+        cell_key: cell.key(),
+        params: cell.params.clone(),
+        device_kind: cell
+            .get("device")
+            .and_then(|d| d.as_str())
+            .and_then(|d| crate::device::DeviceSpec::parse(d).ok())
+            .map_or("unknown".to_owned(), |s| s.kind.name().to_owned()),
+        device_name: "unknown (the cell's process died)".to_owned(),
+        status: Status::Failed,
+        reason: Some(reason),
+        samples_ms: Vec::new(),
+        warmup_samples_ms: Vec::new(),
+        flops_per_iteration: None,
+        samples_per_iteration: None,
+        param_count: None,
+        weight_bytes: None,
+        optimizer_state_bytes: None,
+        activation_bytes: None,
+        peak_rss_bytes: None,
+        device_allocated_bytes: None,
+        cpu_ms_per_iteration: None,
+        cpu_utilization: None,
+        prediction_error: None,
+        stages: Vec::new(),
+        measure_settings: cell.measure.describe(),
+        cell_started_at: String::new(),
+        cell_wall_s: 0.0,
+        meta: meta.clone(),
+    }
+}
