@@ -157,38 +157,31 @@ impl ResultSet {
             .collect()
     }
 
-    /// The plan's per-experiment `diff_threshold`s.
-    pub fn diff_thresholds(&self) -> BTreeMap<String, f64> {
+    /// One key of each experiment of the kept plan, by experiment name, where `read` can make
+    /// sense of it.
+    fn per_experiment<T>(
+        &self,
+        key: &str,
+        read: impl Fn(&toml::Value) -> Option<T>,
+    ) -> BTreeMap<String, T> {
         let plan = self.plan_table();
         let Some(experiments) = plan.get("experiments").and_then(|e| e.as_array()) else {
             return BTreeMap::new();
         };
         experiments
             .iter()
-            .filter_map(|e| {
-                Some((
-                    e.get("name")?.as_str()?.to_owned(),
-                    number(e.get("diff_threshold")?)?,
-                ))
-            })
+            .filter_map(|e| Some((e.get("name")?.as_str()?.to_owned(), read(e.get(key)?)?)))
             .collect()
+    }
+
+    /// The plan's per-experiment `diff_threshold`s.
+    pub fn diff_thresholds(&self) -> BTreeMap<String, f64> {
+        self.per_experiment("diff_threshold", number)
     }
 
     /// The plan's `compare_with` pairs: experiment → the experiment it is compared with.
     pub fn comparisons(&self) -> BTreeMap<String, String> {
-        let plan = self.plan_table();
-        let Some(experiments) = plan.get("experiments").and_then(|e| e.as_array()) else {
-            return BTreeMap::new();
-        };
-        experiments
-            .iter()
-            .filter_map(|e| {
-                Some((
-                    e.get("name")?.as_str()?.to_owned(),
-                    e.get("compare_with")?.as_str()?.to_owned(),
-                ))
-            })
-            .collect()
+        self.per_experiment("compare_with", |v| v.as_str().map(str::to_owned))
     }
 
     /// `--set PATH`: a cells file, or a result-set folder holding one.

@@ -284,16 +284,7 @@ mod tests {
         let x = Var::from_vec(values, 70_000, &Device::Cpu).unwrap();
         let ours = gelu(x.as_tensor()).unwrap();
         let theirs = x.as_tensor().gelu_erf().unwrap();
-        let max_diff = |a: &Tensor, b: &Tensor| {
-            (a - b)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap()
-        };
+        let max_diff = super::test_util::max_abs_diff;
         assert!(max_diff(&ours, &theirs) < 1e-5);
         // A weighted sum, so each element's gradient is scaled differently.
         let w = Tensor::arange(0f32, 70_000.0, &Device::Cpu).unwrap() * 1e-4;
@@ -511,14 +502,7 @@ mod lstm_tests {
         let fused = lstm_cell(gt, ct, hidden).unwrap();
         let composed = lstm_cell_composed(gt, ct, hidden).unwrap();
         let close = |a: &Tensor, b: &Tensor| {
-            let d = (a - b)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap();
+            let d = super::test_util::max_abs_diff(a, b);
             assert!(d < 1e-5, "{d}");
         };
         close(&fused.0, &composed.0);
@@ -767,14 +751,7 @@ mod linear_tests {
                 .unwrap();
             assert_eq!(ours.dims(), &[2, rows, out]);
             let close = |a: &Tensor, b: &Tensor| {
-                let d = (a - b)
-                    .unwrap()
-                    .abs()
-                    .unwrap()
-                    .max_all()
-                    .unwrap()
-                    .to_scalar::<f32>()
-                    .unwrap();
+                let d = super::test_util::max_abs_diff(a, b);
                 assert!(d < 1e-3, "{rows}×{inp}×{out}: {d}");
             };
             close(&ours, &theirs);
@@ -825,16 +802,7 @@ mod linear_tests {
             .unwrap()
             .backward()
             .unwrap();
-        let max_diff = |p: &Tensor, q: &Tensor| {
-            (p - q)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap()
-        };
+        let max_diff = super::test_util::max_abs_diff;
         assert!(max_diff(&ours, &theirs) < 1e-5);
         for var in [&x, &w, &a] {
             let d = max_diff(
@@ -843,5 +811,25 @@ mod linear_tests {
             );
             assert!(d < 1e-5, "{d}");
         }
+    }
+}
+
+/// Helpers shared by the tests of this module.
+#[cfg(test)]
+pub(crate) mod test_util {
+    use candle_core::Tensor;
+
+    /// The largest absolute difference between two tensors of one shape.
+    pub fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
     }
 }
