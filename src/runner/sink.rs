@@ -82,6 +82,7 @@ impl ResultsSink {
             for e in entries.flatten() {
                 let _ = std::fs::remove_file(e.path());
             }
+            let _ = std::fs::remove_dir(self.pending_dir());
         }
         self.consolidated_at = Some(std::time::Instant::now());
         self.pending = 0;
