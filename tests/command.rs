@@ -209,3 +209,48 @@ fn a_missing_program_is_a_failed_cell_with_what_to_fix() {
         "{reason}"
     );
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn killing_benchplan_kills_the_program_it_was_running() {
+    let dir = std::env::temp_dir().join(format!("benchplan-cmd-orphan-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("plan.toml"),
+        plan(&["pidfile"], "timeout = \"5m\""),
+    )
+    .unwrap();
+    let pidfile = dir.join("program.pid");
+    let mut run = Command::new(env!("CARGO_BIN_EXE_benchplan"))
+        .args(["run", "plan.toml", "--machine", "m"])
+        .current_dir(&dir)
+        .env("FAKE_BENCH_PIDFILE", &pidfile)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let pid = loop {
+        if let Ok(text) = std::fs::read_to_string(&pidfile) {
+            if let Ok(pid) = text.trim().parse::<i32>() {
+                break pid;
+            }
+        }
+        assert!(start.elapsed().as_secs() < 30, "the program never started");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    run.kill().unwrap(); // SIGKILL: benchplan gets no chance to clean up
+    run.wait().unwrap();
+    let alive = |pid: i32| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| !s.contains(") Z "))
+            .unwrap_or(false)
+    };
+    let gone = (0..250).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        !alive(pid)
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(gone, "program {pid} outlived benchplan");
+}

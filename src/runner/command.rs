@@ -192,6 +192,7 @@ pub(super) fn run(
         .stderr(Stdio::piped());
     #[cfg(unix)]
     std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    super::child::die_with_parent(&mut command);
     let mut child = match command.spawn() {
         Ok(c) => c,
         Err(e) => {

@@ -75,6 +75,7 @@ fn spawn_and_wait(plan: &Plan, cell: &Cell, meta: &RunMetadata, out: &Path) -> R
         .stderr(Stdio::piped());
     #[cfg(unix)]
     std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    super::child::die_with_parent(&mut command);
     let mut child = command
         .spawn()
         .map_err(|e| format!("cannot start the cell's process: {e}"))?;

@@ -5,6 +5,7 @@
 //! `failed` row with its message, and the run goes on.
 
 pub mod adaptive;
+mod child;
 pub mod command;
 pub mod events;
 pub mod isolated;

@@ -36,6 +36,11 @@ elif mode == "endless":
         time.sleep(0.001)
 elif mode == "hang":
     time.sleep(600)
+elif mode == "pidfile":
+    # Says where it is, then hangs: for the test that killing benchplan kills it too.
+    with open(os.environ["FAKE_BENCH_PIDFILE"], "w") as f:
+        f.write(str(os.getpid()))
+    time.sleep(600)
 elif mode == "segv":
     emit("sample", ms=1.0)
     emit("sample", ms=1.0)
