@@ -65,7 +65,7 @@ enum Command {
     /// List the devices this build can use on this machine, and the backends it was built with
     #[command(after_help = "Example:\n  benchplan devices --format json")]
     Devices(DevicesArgs),
-    /// Internal: run one cell of a plan and write its row to a file (the child of `run --isolate`)
+    /// Internal: run one cell of a plan and write its row to a file (the child process of every isolated cell of `run`)
     #[command(name = "__cell", hide = true)]
     Cell(CellArgs),
 }
@@ -163,11 +163,11 @@ struct RunArgs {
     /// Run only the cells that failed before
     #[arg(long)]
     retry_failed: bool,
-    /// Run each cell in a child process of its own: a crash, an out-of-memory kill or a hung
-    /// kernel fails that cell only, and timeouts stop the cell for certain (costs a process
-    /// start per cell)
+    /// Run every cell in this process instead of a child process per cell (the default, which
+    /// makes a crash, an out-of-memory kill or a hung kernel fail that cell only, and enforces
+    /// timeouts): saves ~25 ms per cell, and shows live medians while a cell runs
     #[arg(long)]
-    isolate: bool,
+    in_process: bool,
 }
 
 #[derive(Args, Debug)]
@@ -299,7 +299,7 @@ fn run(args: RunArgs) -> Result<u8> {
     let observers: &mut [&mut dyn Observer] = &mut [&mut sink, &mut progress];
     let options = crate::runner::RunOptions {
         skip_unavailable: args.skip_unavailable,
-        isolate: args.isolate,
+        isolate: !args.in_process,
     };
     let summary =
         crate::runner::run(&plan, &cells, &meta, options, observers).with_context(|| {

@@ -1,4 +1,4 @@
-//! `run --isolate`: a cell that panics, aborts, segfaults or hangs fails alone, with what
+//! `run` (cells isolated by default): a cell that panics, aborts, segfaults or hangs fails alone, with what
 //! happened, and the run goes on to the next cell.
 
 #![cfg(unix)]
@@ -34,7 +34,7 @@ fault = ["none", "panic", "abort", "segfault", "hang"]
     .unwrap();
     let start = Instant::now();
     let out = Command::new(env!("CARGO_BIN_EXE_benchplan"))
-        .args(["run", "plan.toml", "--machine", "m", "--isolate"])
+        .args(["run", "plan.toml", "--machine", "m"])
         .current_dir(&dir)
         .output()
         .unwrap();

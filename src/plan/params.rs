@@ -427,7 +427,7 @@ const NOOP: &[ParamDef] = &[
         name: "fault",
         kind: ParamKind::Choice(&["none", "panic", "abort", "segfault", "hang"]),
         default: DefaultValue::Str("none"),
-        help: "make the iteration fail this way, to test a setup's isolation (`run --isolate`)",
+        help: "make the iteration fail this way, to test a setup's isolation (child processes per cell, `run`'s default)",
     },
     DEVICE,
     MEASURE[0],

@@ -1,4 +1,4 @@
-//! `run --isolate`: each cell in a child process of its own, so that nothing a cell does —
+//! Isolation (the default for `run`; `--in-process` turns it off): each cell in a child process of its own, so that nothing a cell does —
 //! a panic, a segfault in a native kernel, the OOM killer, a kernel that never returns — can
 //! take the run down or outlast the cell's timeout.
 //!

@@ -3,7 +3,7 @@
 //! like hyperfine's measurement of the shell it spawns.
 //!
 //! Its `fault` parameter makes the iteration fail on purpose — a panic, an abort, a segfault,
-//! a hang — so that a setup's isolation (`run --isolate`) can be checked before a long study
+//! a hang — so that a setup's isolation (a child process per cell, `run`'s default) can be checked before a long study
 //! depends on it. The tests use it too.
 
 use anyhow::Result;
