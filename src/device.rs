@@ -284,7 +284,7 @@ pub fn built_backends() -> Vec<&'static str> {
     b
 }
 
-fn host_memory_bytes() -> Option<u64> {
+pub fn host_memory_bytes() -> Option<u64> {
     let info = std::fs::read_to_string("/proc/meminfo").ok()?;
     let kb: u64 = info
         .lines()

@@ -84,7 +84,42 @@ fn parameter_counts_match_the_spec() {
         let (_, info) = infer::build(cell, &plan, &Device::Cpu).unwrap();
         assert_eq!(info.param_count, Some(count), "{model}");
         assert_eq!(info.weight_bytes, Some(count * 4), "{model} in f32");
+        // The count from the declaration alone (used to refuse models too large for a device)
+        // agrees with the model as built.
+        assert_eq!(
+            plan.model(model).unwrap().parameter_count(),
+            count as u128,
+            "{model} from its declaration"
+        );
     }
+}
+
+#[test]
+fn a_model_too_large_for_the_machine_fails_its_cell_at_once() {
+    let text = r#"
+version = 1
+name = "huge"
+[models.huge]
+kind = "mlp"
+inputs = 64
+hidden = [1048576, 1048576]
+outputs = 16
+[[experiments]]
+name = "infer"
+workload = "infer"
+[experiments.matrix]
+model = ["huge"]
+"#;
+    let plan = Plan::from_bytes(std::path::Path::new("huge.toml"), text.as_bytes()).unwrap();
+    let cell = plan.cells().next().unwrap();
+    let start = std::time::Instant::now();
+    let err = match benchplan::workload::prepare(cell, &plan, &Device::Cpu) {
+        Ok(_) => panic!("a 4 TiB model was built"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(err.contains("model `huge` has"), "{err}");
+    assert!(err.contains("GiB, more than the"), "{err}");
+    assert!(start.elapsed().as_secs() < 5, "refused before allocating");
 }
 
 #[test]

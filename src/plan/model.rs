@@ -90,6 +90,57 @@ impl ModelSpec {
         }
     }
 
+    /// Parameters (weights and biases) the model has, from its declaration alone, so that a
+    /// model too large for a device is refused before anything is allocated. u128 because
+    /// declared dimensions can multiply past u64 in principle.
+    pub fn parameter_count(&self) -> u128 {
+        let linear = |i: usize, o: usize| (i as u128) * (o as u128) + o as u128;
+        match self {
+            ModelSpec::Mlp {
+                inputs,
+                hidden,
+                outputs,
+            } => {
+                let mut sizes = vec![*inputs];
+                sizes.extend(hidden);
+                sizes.push(*outputs);
+                sizes.windows(2).map(|w| linear(w[0], w[1])).sum()
+            }
+            ModelSpec::Lstm {
+                features,
+                hidden_size,
+                layers,
+                outputs,
+                ..
+            } => {
+                let h = *hidden_size as u128;
+                (0..*layers)
+                    .map(|l| {
+                        let input = if l == 0 { *features } else { *hidden_size } as u128;
+                        4 * h * (input + h) + 8 * h
+                    })
+                    .sum::<u128>()
+                    + linear(*hidden_size, *outputs)
+            }
+            ModelSpec::Transformer {
+                features,
+                d_model,
+                ff,
+                layers,
+                outputs,
+                ..
+            } => {
+                let d = *d_model;
+                let layer = 2 * (2 * d as u128)
+                    + linear(d, 3 * d)
+                    + linear(d, d)
+                    + linear(d, *ff)
+                    + linear(*ff, d);
+                linear(*features, d) + *layers as u128 * layer + linear(d, *outputs)
+            }
+        }
+    }
+
     pub fn outputs(&self) -> usize {
         match self {
             ModelSpec::Mlp { outputs, .. }

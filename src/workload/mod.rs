@@ -63,8 +63,58 @@ pub struct Prepared {
     pub info: BenchInfo,
 }
 
+/// Refuses a model whose weights (and, in training, gradients and AdamW's two moments) cannot
+/// fit the device, or whose f32 weights cannot fit the host where they are drawn, before any
+/// of it is allocated: drawing 160 GB of weights to learn that a GPU has 80 took minutes.
+fn check_model_fits(cell: &Cell, plan: &Plan, device: &Device) -> Result<()> {
+    let Some(spec) = cell
+        .get("model")
+        .and_then(|m| m.as_str())
+        .and_then(|m| plan.model(m))
+    else {
+        return Ok(());
+    };
+    let params = spec.parameter_count();
+    let training = matches!(cell.workload, WorkloadKind::Train | WorkloadKind::Pipeline);
+    let dtype = dtype_of(cell).map_or(4, |d| d.size_in_bytes()) as u128;
+    let copies = if training { 4 } else { 1 };
+    let gib = |b: u128| b as f64 / (1u64 << 30) as f64;
+    let needs = |what: &str, bytes: u128, has: Option<u64>| -> Result<()> {
+        match has {
+            Some(has) if bytes > has as u128 => bail!(
+                "model `{}` has {params} parameters: {what} need {:.1} GiB, more than the {:.1} GiB {}; use a smaller model, or a larger device",
+                cell.str_param("model"),
+                gib(bytes),
+                gib(has as u128),
+                if what.starts_with("its f32") { "of this machine's memory".to_owned() } else { format!("of `{}`", cell.str_param("device")) }
+            ),
+            _ => Ok(()),
+        }
+    };
+    needs(
+        "its f32 weights, drawn on the host",
+        params * 4,
+        crate::device::host_memory_bytes(),
+    )?;
+    let on_device = if device.is_cpu() {
+        crate::device::host_memory_bytes()
+    } else {
+        crate::device::device_total_bytes(device)
+    };
+    needs(
+        if training {
+            "weights, gradients and optimizer state"
+        } else {
+            "its weights"
+        },
+        params * dtype * copies,
+        on_device,
+    )
+}
+
 /// Prepares `cell` on `device`: builds inputs and model, untimed.
 pub fn prepare(cell: &Cell, plan: &Plan, device: &Device) -> Result<Prepared> {
+    check_model_fits(cell, plan, device)?;
     match cell.workload {
         WorkloadKind::Matmul => matmul::prepare(cell, device),
         WorkloadKind::Train => train::prepare(cell, plan, device),
