@@ -346,12 +346,15 @@ fn read_pending(cells: &Path) -> Result<Vec<CellRecord>> {
 /// the set was last consolidated, each replacing an older row of the same cell. The error
 /// names the file.
 pub fn read(path: &Path) -> Result<Vec<CellRecord>> {
-    let mut records = if path.exists() || read_pending(path)?.is_empty() {
+    let pending = read_pending(path)?;
+    // Without the set's file, its pending rows alone are the set (a run killed before its
+    // first consolidation); without either, reading the missing file says so.
+    let mut records = if path.exists() || pending.is_empty() {
         read_file(path)?
     } else {
         Vec::new()
     };
-    for row in read_pending(path)? {
+    for row in pending {
         match records.iter_mut().find(|r| r.cell_id == row.cell_id) {
             Some(old) => *old = row,
             None => records.push(row),

@@ -33,6 +33,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::adaptive::Adaptive;
+use super::child::{how_it_ended, signal_group};
 use super::measure::{enough, millis, Samples};
 use super::Outcome;
 use crate::plan::measure::{format_duration, Budget};
@@ -325,18 +326,6 @@ struct Exit {
     peak_rss_bytes: Option<u64>,
 }
 
-/// Sends `signal` to the program's process group, which takes any children it started
-/// (data-loader workers, say) with it.
-fn signal_group(child: &Child, signal: i32) {
-    #[cfg(unix)]
-    // SAFETY: kill(2) on the process group of our own child; no memory is involved.
-    unsafe {
-        libc::kill(-(child.id() as libc::pid_t), signal);
-    }
-    #[cfg(not(unix))]
-    let _ = (child, signal);
-}
-
 /// Waits for the program to end, killing its group once `deadline` passes. Polls with
 /// `WNOHANG` rather than blocking, so that a program that closed its output but kept running
 /// cannot outlive its cell; reaps with `wait4` for the child's peak RSS.
@@ -388,20 +377,6 @@ fn wait(child: &mut Child, _deadline: Instant) -> Exit {
     }
 }
 
-pub(super) fn signal_name(signal: i32) -> String {
-    let name = match signal {
-        libc::SIGSEGV => "SIGSEGV, a segmentation fault",
-        libc::SIGABRT => "SIGABRT, an abort",
-        libc::SIGKILL => "SIGKILL, killed (out of memory?)",
-        libc::SIGBUS => "SIGBUS, a bus error",
-        libc::SIGFPE => "SIGFPE, an arithmetic fault",
-        libc::SIGILL => "SIGILL, an illegal instruction",
-        libc::SIGTERM => "SIGTERM",
-        _ => return format!("signal {signal}"),
-    };
-    format!("signal {signal} ({name})")
-}
-
 fn info_u64(info: &serde_json::Map<String, Value>, key: &str) -> Option<u64> {
     info.get(key).and_then(Value::as_u64)
 }
@@ -439,20 +414,12 @@ fn outcome(cell: &Cell, t: Transcript, exit: Exit) -> Outcome {
         (Status::Failed, Some(format!("{message}{tail}")))
     } else if t.stopped_by_us {
         (Status::Ok, None)
-    } else if let Some(signal) = exit.signal {
+    } else if exit.signal.is_some() || exit.code != Some(0) {
         (
             Status::Failed,
             Some(format!(
-                "the program was killed by {}{tail}",
-                signal_name(signal)
-            )),
-        )
-    } else if exit.code != Some(0) {
-        (
-            Status::Failed,
-            Some(format!(
-                "the program exited with status {}{tail}",
-                exit.code.map_or("unknown".to_owned(), |c| c.to_string())
+                "{}{tail}",
+                how_it_ended("the program", exit.signal, exit.code)
             )),
         )
     } else if n == 0 {

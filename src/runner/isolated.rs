@@ -15,7 +15,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::plan::{Cell, Plan};
 use crate::results::metadata::rfc3339;
-use crate::results::{store, CellRecord, RunMetadata, Status};
+use crate::results::{store, CellRecord, RunMetadata};
 
 /// Time a child may take beyond the cell's timeout: its own start, plan loading and exit.
 const GRACE: Duration = Duration::from_secs(10);
@@ -57,6 +57,9 @@ pub fn run_cell(plan: &Plan, cell: &Cell, meta: &RunMetadata) -> CellRecord {
 }
 
 fn spawn_and_wait(plan: &Plan, cell: &Cell, meta: &RunMetadata, out: &Path) -> Result<(), String> {
+    let stderr_file = out.with_file_name("stderr.txt");
+    let stderr = std::fs::File::create(&stderr_file)
+        .map_err(|e| format!("cannot create `{}`: {e}", stderr_file.display()))?;
     let exe = std::env::current_exe().map_err(|e| format!("cannot find benchplan itself: {e}"))?;
     let mut command = Command::new(exe);
     command
@@ -72,7 +75,7 @@ fn spawn_and_wait(plan: &Plan, cell: &Cell, meta: &RunMetadata, out: &Path) -> R
         )
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+        .stderr(Stdio::from(stderr));
     #[cfg(unix)]
     std::os::unix::process::CommandExt::process_group(&mut command, 0);
     super::child::die_with_parent(&mut command);
@@ -84,7 +87,7 @@ fn spawn_and_wait(plan: &Plan, cell: &Cell, meta: &RunMetadata, out: &Path) -> R
         match child.try_wait() {
             Ok(Some(status)) => break status,
             Ok(None) if Instant::now() >= deadline => {
-                kill_group(&mut child);
+                super::child::signal_group(&child, libc::SIGKILL);
                 let _ = child.wait();
                 return Err(format!(
                     "timed out: the cell's process was still running {} after its timeout and was killed",
@@ -95,34 +98,20 @@ fn spawn_and_wait(plan: &Plan, cell: &Cell, meta: &RunMetadata, out: &Path) -> R
             Err(e) => return Err(format!("lost the cell's process: {e}")),
         }
     };
-    let mut stderr = String::new();
-    if let Some(mut e) = child.stderr.take() {
-        use std::io::Read;
-        let _ = e.read_to_string(&mut stderr);
-    }
-    let tail: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
-    let tail = tail[tail.len().saturating_sub(3)..].join(" | ");
     if status.success() {
         return Ok(());
     }
+    // The child's stderr went to a file, not a pipe that a chatty child could fill and block on.
+    let stderr = std::fs::read_to_string(stderr_file).unwrap_or_default();
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    let tail = lines[lines.len().saturating_sub(3)..].join(" | ");
     #[cfg(unix)]
-    {
-        use std::os::unix::process::ExitStatusExt;
-        if let Some(signal) = status.signal() {
-            return Err(format!(
-                "the cell's process was killed by {}{}",
-                super::command::signal_name(signal),
-                if tail.is_empty() {
-                    String::new()
-                } else {
-                    format!("; last output: {tail}")
-                }
-            ));
-        }
-    }
+    let signal = std::os::unix::process::ExitStatusExt::signal(&status);
+    #[cfg(not(unix))]
+    let signal = None;
     Err(format!(
-        "the cell's process exited with status {}{}",
-        status.code().map_or("unknown".into(), |c| c.to_string()),
+        "{}{}",
+        super::child::how_it_ended("the cell's process", signal, status.code()),
         if tail.is_empty() {
             String::new()
         } else {
@@ -131,50 +120,13 @@ fn spawn_and_wait(plan: &Plan, cell: &Cell, meta: &RunMetadata, out: &Path) -> R
     ))
 }
 
-fn kill_group(child: &mut std::process::Child) {
-    #[cfg(unix)]
-    // SAFETY: kill(2) on our own child's process group.
-    unsafe {
-        libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL);
-    }
-    #[cfg(not(unix))]
-    let _ = child.kill();
-}
-
 /// A `failed` row for a cell whose process gave none.
 fn failed(plan: &Plan, cell: &Cell, meta: &RunMetadata, reason: String) -> CellRecord {
-    CellRecord {
-        study: plan.name.clone(),
-        experiment: cell.experiment.clone(),
-        workload: cell.workload.name().to_owned(),
-        cell_id: cell.id.clone(),
-        cell_key: cell.key(),
-        params: cell.params.clone(),
-        device_kind: cell
-            .get("device")
-            .and_then(|d| d.as_str())
-            .and_then(|d| crate::device::DeviceSpec::parse(d).ok())
-            .map_or("unknown".to_owned(), |s| s.kind.name().to_owned()),
-        device_name: "unknown (the cell's process died)".to_owned(),
-        status: Status::Failed,
-        reason: Some(reason),
-        samples_ms: Vec::new(),
-        warmup_samples_ms: Vec::new(),
-        flops_per_iteration: None,
-        samples_per_iteration: None,
-        param_count: None,
-        weight_bytes: None,
-        optimizer_state_bytes: None,
-        activation_bytes: None,
-        peak_rss_bytes: None,
-        device_allocated_bytes: None,
-        cpu_ms_per_iteration: None,
-        cpu_utilization: None,
-        prediction_error: None,
-        stages: Vec::new(),
-        measure_settings: cell.measure.describe(),
-        cell_started_at: String::new(),
-        cell_wall_s: 0.0,
-        meta: meta.clone(),
-    }
+    super::failed_record(
+        plan,
+        cell,
+        meta,
+        reason,
+        "unknown (the cell's process died)",
+    )
 }

@@ -242,6 +242,25 @@ fn run_cell(
     } else {
         memory::peak_rss_bytes().filter(|_| rss_is_per_cell || cfg!(not(target_os = "linux")))
     };
+    let record = record_of(plan, cell, meta, outcome, device_kind, device_name);
+    CellRecord {
+        peak_rss_bytes,
+        cell_started_at: started_at,
+        cell_wall_s: cell_start.elapsed().as_secs_f64(),
+        ..record
+    }
+}
+
+/// The row of `cell` from what became of it. Peak RSS, start time and wall time are the
+/// caller's to set: only it knows which process and which span they cover.
+fn record_of(
+    plan: &Plan,
+    cell: &Cell,
+    meta: &RunMetadata,
+    outcome: Outcome,
+    device_kind: DeviceKind,
+    device_name: String,
+) -> CellRecord {
     let n = outcome.samples.timed_ms.len();
     let cpu_ms_per_iteration = outcome
         .samples
@@ -272,17 +291,41 @@ fn run_cell(
         weight_bytes: outcome.info.weight_bytes,
         optimizer_state_bytes: outcome.info.optimizer_state_bytes,
         activation_bytes: outcome.info.activation_bytes,
-        peak_rss_bytes,
+        peak_rss_bytes: outcome.peak_rss_bytes,
         device_allocated_bytes: outcome.device_allocated_bytes,
         cpu_ms_per_iteration,
         cpu_utilization,
         prediction_error: outcome.info.prediction_error,
         stages: outcome.stages,
         measure_settings: cell.measure.describe(),
-        cell_started_at: started_at,
-        cell_wall_s: cell_start.elapsed().as_secs_f64(),
+        cell_started_at: String::new(),
+        cell_wall_s: 0.0,
         meta: meta.clone(),
     }
+}
+
+/// A `failed` row for `cell` that measured nothing (its process died), on the device its
+/// parameters name.
+pub(crate) fn failed_record(
+    plan: &Plan,
+    cell: &Cell,
+    meta: &RunMetadata,
+    reason: String,
+    device_name: &str,
+) -> CellRecord {
+    let kind = cell
+        .get("device")
+        .and_then(|d| d.as_str())
+        .and_then(|d| DeviceSpec::parse(d).ok())
+        .map_or(DeviceKind::Cpu, |s| s.kind);
+    record_of(
+        plan,
+        cell,
+        meta,
+        Outcome::failed(reason),
+        kind,
+        device_name.to_owned(),
+    )
 }
 
 fn open_device(
