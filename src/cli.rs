@@ -9,7 +9,6 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 
 use crate::diagnostic::FileErrors;
-use crate::plan::filter::Filter;
 use crate::plan::validate::check_name;
 use crate::plan::Plan;
 use crate::results::layout::result_set_dir;
@@ -17,6 +16,7 @@ use crate::results::RunMetadata;
 use crate::runner::events::Observer;
 use crate::runner::progress::Progress;
 use crate::runner::sink::ResultsSink;
+use crate::scale::select::{select, SelectArgs};
 
 /// Exit status: every cell ran and is `ok` (or `skipped`); for `check`, every plan is valid.
 pub const EXIT_OK: u8 = 0;
@@ -62,6 +62,27 @@ enum Command {
         after_help = "Sides are git revisions (found through the results layout) or result-set paths;\nwith none, HEAD's parent against HEAD.\n\nExit status: 0 nothing regressed, 1 a regression (see --fail-on), 2 error.\n\nExamples:\n  benchplan diff\n  benchplan diff main HEAD --study seed --format markdown\n  benchplan diff results/seed/m/abc results/seed/m/def --threshold 10%"
     )]
     Diff(DiffArgs),
+    /// Combine result sets (shards, machines) into one: duplicates resolved, conflicts reported
+    #[command(
+        after_help = "Rule for a cell with several rows on one machine: ok beats failed beats skipped; then the\nlater start wins. Rows of different studies, commits or plans are refused.\n\nExit status: 0 merged (and, with --plan, complete), 1 cells of the plan missing, 2 error.\n\nExample:\n  benchplan merge slurm/seed/shards --plan plans/seed.toml --into results"
+    )]
+    Merge(crate::scale::commands::MergeArgs),
+    /// Show how a plan splits into N shards (table), or print the split as a CI matrix (github)
+    #[command(
+        after_help = "Examples:\n  benchplan shards plans/seed.toml --shards 4\n  echo \"matrix=$(benchplan shards plans/seed.toml --shards 4 --format github)\" >> \"$GITHUB_OUTPUT\""
+    )]
+    Shards(crate::scale::commands::ShardsArgs),
+    /// Write a Slurm job array (one task per shard) and a dependent merge job; optionally submit
+    #[command(
+        after_help = "Writes array.sbatch, merge.sbatch and submit.sh into --out (default slurm/<study>).\n\nExample:\n  benchplan slurm plans/seed.toml --shards 4 --partition gpu --submit"
+    )]
+    Slurm(crate::scale::commands::SlurmArgs),
+    /// Write a Kubernetes Indexed Job (one pod per shard), its volume claim and a merge Job
+    #[command(
+        name = "k8s",
+        after_help = "Writes job.yaml, merge-job.yaml and fetch-pod.yaml into --out (default k8s/<study>).\n\nExample:\n  benchplan k8s plans/seed.toml --shards 4 --image registry.example/benchplan:abc123"
+    )]
+    Kubernetes(crate::scale::commands::KubernetesArgs),
     /// List the devices this build can use on this machine, and the backends it was built with
     #[command(after_help = "Example:\n  benchplan devices --format json")]
     Devices(DevicesArgs),
@@ -145,9 +166,8 @@ struct ReportArgs {
 struct RunArgs {
     /// The plan file
     plan: PathBuf,
-    /// Run only cells whose parameter KEY equals VALUE (repeatable; one key repeated = any of its values)
-    #[arg(long = "filter", value_name = "KEY=VALUE")]
-    filters: Vec<String>,
+    #[command(flatten)]
+    select: SelectArgs,
     /// Folder that holds result sets
     #[arg(long, value_name = "DIR", default_value = "results")]
     results: PathBuf,
@@ -174,9 +194,11 @@ struct RunArgs {
 struct ListArgs {
     /// The plan file
     plan: PathBuf,
-    /// List only cells whose parameter KEY equals VALUE (repeatable)
-    #[arg(long = "filter", value_name = "KEY=VALUE")]
-    filters: Vec<String>,
+    #[command(flatten)]
+    select: SelectArgs,
+    /// Where `--shard` looks for earlier durations (unless `--balance-from` says)
+    #[arg(long, value_name = "DIR", default_value = "results")]
+    results: PathBuf,
 }
 
 #[derive(Args, Debug)]
@@ -196,6 +218,10 @@ pub fn main() -> ExitCode {
         Command::Report(args) => report(args),
         Command::Diff(args) => diff(args),
         Command::Devices(args) => devices(args),
+        Command::Merge(args) => crate::scale::commands::merge(args),
+        Command::Shards(args) => crate::scale::commands::shards(args),
+        Command::Slurm(args) => crate::scale::commands::slurm(args),
+        Command::Kubernetes(args) => crate::scale::commands::kubernetes(args),
         Command::Cell(args) => cell(args),
     };
     match result {
@@ -226,7 +252,7 @@ fn load(path: &Path) -> Result<Plan> {
 }
 
 fn run(args: RunArgs) -> Result<u8> {
-    let plan = if args.skip_unavailable {
+    let plan = if args.skip_unavailable || args.select.devices == "available" {
         let plan = crate::plan::Plan::load_lenient(&args.plan)?;
         if !plan.warnings.is_empty() {
             eprint!("{}", plan.render_warnings());
@@ -235,16 +261,6 @@ fn run(args: RunArgs) -> Result<u8> {
     } else {
         load(&args.plan)?
     };
-    let cells = Filter::parse(&args.filters)?.apply(plan.cells().cloned().collect())?;
-    if cells.is_empty() {
-        bail!(
-            "no cell of `{}` matches the filters; `benchplan list` shows the cells",
-            args.plan.display()
-        );
-    }
-    if !args.skip_unavailable {
-        check_devices_available(&cells)?;
-    }
     if let Some(machine) = &args.machine {
         check_name("machine id", machine).map_err(|e| anyhow::anyhow!(e.replace('\n', "; ")))?;
     }
@@ -254,6 +270,25 @@ fn run(args: RunArgs) -> Result<u8> {
         args.machine.as_deref(),
         &args.results,
     );
+    let commit = crate::scale::select::this_commit(&meta);
+    let selected = select(&plan, &args.select, &args.results, &commit)?;
+    for note in &selected.notes {
+        eprintln!("benchplan: {note}");
+    }
+    let cells = selected.cells;
+    if cells.is_empty() {
+        if args.select.shard.is_some() || args.select.devices != "all" {
+            eprintln!("benchplan: no cell to run in this part of the plan");
+            return Ok(EXIT_OK);
+        }
+        bail!(
+            "no cell of `{}` matches the filters; `benchplan list` shows the cells",
+            args.plan.display()
+        );
+    }
+    if !args.skip_unavailable {
+        check_devices_available(&cells)?;
+    }
     let dir = result_set_dir(&args.results, &plan.name, &meta);
     let mut sink = ResultsSink::open(&dir, &plan.source)?;
     // Resume: a plain run measures only what this commit's set on this machine lacks as ok.
@@ -359,7 +394,17 @@ fn cell(args: CellArgs) -> Result<u8> {
 
 fn list(args: ListArgs) -> Result<u8> {
     let plan = load(&args.plan)?;
-    let cells = Filter::parse(&args.filters)?.apply(plan.cells().cloned().collect())?;
+    let commit = if args.select.shard.is_some() {
+        let meta = RunMetadata::collect(&args.plan, &plan.sha256, None, &args.results);
+        crate::scale::select::this_commit(&meta)
+    } else {
+        String::new()
+    };
+    let selected = select(&plan, &args.select, &args.results, &commit)?;
+    for note in &selected.notes {
+        eprintln!("{note}");
+    }
+    let cells = selected.cells;
     let exp_width = cells.iter().map(|c| c.experiment.len()).max().unwrap_or(0);
     let mut out = std::io::stdout().lock();
     for cell in &cells {
@@ -399,26 +444,13 @@ fn print_commands(plan: &crate::plan::Plan) {
                     "  {}  {}",
                     cell.id,
                     argv.iter()
-                        .map(|a| shell_quote(a))
+                        .map(|a| crate::format::shell_quote(a))
                         .collect::<Vec<_>>()
                         .join(" ")
                 ),
                 Err(why) => println!("  {}  (cannot be formed: {why})", cell.id),
             }
         }
-    }
-}
-
-/// Quotes `arg` for display the way a POSIX shell would read it back as one word.
-fn shell_quote(arg: &str) -> String {
-    let plain = !arg.is_empty()
-        && arg
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c));
-    if plain {
-        arg.to_owned()
-    } else {
-        format!("'{}'", arg.replace('\'', "'\\''"))
     }
 }
 
@@ -527,7 +559,8 @@ fn report(args: ReportArgs) -> Result<u8> {
 }
 
 /// Renders one result set's report to `output` (`-` for stdout) or `default_out`, with its
-/// charts beside it.
+/// charts beside it. A set that holds rows of several machines (a merge) gets a section per
+/// machine: figures of different machines are never put in one table.
 fn write_report(
     set: &crate::report::ResultSet,
     records: &[crate::results::CellRecord],
@@ -535,16 +568,51 @@ fn write_report(
     default_out: PathBuf,
     template: &crate::report::TemplateSource,
 ) -> Result<crate::report::Report> {
-    let view = crate::report::Report::build(
-        records,
-        &set.description(),
-        &set.cells.display().to_string(),
-        &set.prices(),
-    )
-    .with_context(|| format!("`{}` holds no cells", set.cells.display()))?
-    .compare(records, &set.comparisons());
+    let mut groups: Vec<(String, Vec<crate::results::CellRecord>)> = Vec::new();
+    for r in records {
+        match groups.iter_mut().find(|(m, _)| *m == r.meta.machine) {
+            Some((_, rows)) => rows.push(r.clone()),
+            None => groups.push((r.meta.machine.clone(), vec![r.clone()])),
+        }
+    }
+    groups.sort_by(|a, b| a.0.cmp(&b.0));
+    if groups.is_empty() {
+        bail!("`{}` holds no cells", set.cells.display());
+    }
+    let views = groups
+        .iter()
+        .map(|(_, rows)| {
+            Ok(crate::report::Report::build(
+                rows,
+                &set.description(),
+                &set.cells.display().to_string(),
+                &set.prices(),
+            )
+            .with_context(|| format!("`{}` holds no cells", set.cells.display()))?
+            .compare(rows, &set.comparisons()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let several = views.len() > 1;
+    let preamble = |views: &[crate::report::Report]| {
+        format!(
+            "<!-- merged result set: one report per machine -->\nThis result set holds rows from {} machines; each has its own section below: {}.\n\n",
+            views.len(),
+            views
+                .iter()
+                .map(|v| format!("`{}` ({}, {} cells)", v.machine.id, v.machine.cpu_model, v.cells))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
     match output {
-        Some(p) if p == Path::new("-") => print!("{}", crate::report::render(&view, template)?),
+        Some(p) if p == Path::new("-") => {
+            if several {
+                print!("{}", preamble(&views));
+            }
+            for view in &views {
+                print!("{}", crate::report::render(view, template)?);
+            }
+        }
         other => {
             let out = other.map(Path::to_path_buf).unwrap_or(default_out);
             // Charts go beside the report, named after it, so several reports can share a folder.
@@ -556,14 +624,29 @@ fn write_report(
                 .file_stem()
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            let charts = crate::report::charts::draw_all(&view, dir, &format!("{stem}-"))?;
-            let text = crate::report::render_with_charts(&view, &charts, template)?;
+            let mut text = if several {
+                preamble(&views)
+            } else {
+                String::new()
+            };
+            for view in &views {
+                let prefix = if several {
+                    format!("{stem}-{}-", view.machine.id)
+                } else {
+                    format!("{stem}-")
+                };
+                let charts = crate::report::charts::draw_all(view, dir, &prefix)?;
+                text.push_str(&crate::report::render_with_charts(view, &charts, template)?);
+            }
             std::fs::write(&out, &text)
                 .with_context(|| format!("cannot write `{}`", out.display()))?;
             eprintln!("report: {} (from {})", out.display(), set.cells.display());
         }
     }
-    Ok(view)
+    Ok(views
+        .into_iter()
+        .next()
+        .expect("a set with rows has a machine"))
 }
 
 /// `5%` or `0.05` as a fraction.

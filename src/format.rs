@@ -76,6 +76,20 @@ pub fn elapsed(seconds: f64) -> String {
     }
 }
 
+/// Quotes `arg` the way a POSIX shell reads it back as one word (for commands shown to the
+/// user and for generated job scripts).
+pub fn shell_quote(arg: &str) -> String {
+    let plain = !arg.is_empty()
+        && arg
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c));
+    if plain {
+        arg.to_owned()
+    } else {
+        format!("'{}'", arg.replace('\'', "'\\''"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,5 +111,13 @@ mod tests {
         assert_eq!(bytes(346_176), "338 KiB");
         assert_eq!(bytes(34_234_432), "32.6 MiB");
         assert_eq!(elapsed(187.0), "3m07s");
+    }
+
+    #[test]
+    fn shell_words_are_quoted_only_when_needed() {
+        assert_eq!(shell_quote("plans/seed.toml"), "plans/seed.toml");
+        assert_eq!(shell_quote("a b"), "'a b'");
+        assert_eq!(shell_quote("it's"), "'it'\\''s'");
+        assert_eq!(shell_quote(""), "''");
     }
 }

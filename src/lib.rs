@@ -17,6 +17,7 @@ pub mod plan;
 pub mod report;
 pub mod results;
 pub mod runner;
+pub mod scale;
 pub mod stats;
 pub mod workload;
 

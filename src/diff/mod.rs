@@ -156,14 +156,35 @@ pub fn compare(
     new_label: &str,
     s: &Settings,
 ) -> Diff {
-    let old_by_id: BTreeMap<&str, &CellRecord> =
-        old.iter().map(|r| (r.cell_id.as_str(), r)).collect();
-    let new_ids: std::collections::BTreeSet<&str> =
-        new.iter().map(|r| r.cell_id.as_str()).collect();
+    // A merged set may hold the same cell from several machines: then a cell is matched with
+    // the same cell of the same machine, and its key names the machine.
+    let machines = |rs: &[CellRecord]| {
+        rs.iter()
+            .map(|r| r.meta.machine.as_str())
+            .collect::<std::collections::BTreeSet<_>>()
+            .len()
+    };
+    let by_machine = machines(old) > 1 || machines(new) > 1;
+    let id = |r: &CellRecord| {
+        if by_machine {
+            format!("{}@{}", r.cell_id, r.meta.machine)
+        } else {
+            r.cell_id.clone()
+        }
+    };
+    let label = |r: &CellRecord| {
+        if by_machine {
+            format!("machine={} {}", r.meta.machine, r.cell_key)
+        } else {
+            r.cell_key.clone()
+        }
+    };
+    let old_by_id: BTreeMap<String, &CellRecord> = old.iter().map(|r| (id(r), r)).collect();
+    let new_ids: std::collections::BTreeSet<String> = new.iter().map(id).collect();
     let unmatched = |r: &CellRecord, note: String| Unmatched {
         cell_id: r.cell_id.clone(),
         experiment: r.experiment.clone(),
-        key: r.cell_key.clone(),
+        key: label(r),
         note,
     };
     let mut cells = Vec::new();
@@ -171,7 +192,7 @@ pub fn compare(
     let mut not_compared = Vec::new();
     let mut pairs: Vec<(&CellRecord, &CellRecord)> = Vec::new();
     for n in new {
-        match old_by_id.get(n.cell_id.as_str()) {
+        match old_by_id.get(&id(n)) {
             None => added.push(unmatched(n, format!("new cell ({})", n.status))),
             Some(o) if measured(o) && measured(n) => pairs.push((o, n)),
             Some(o) => not_compared.push(unmatched(
@@ -182,7 +203,7 @@ pub fn compare(
     }
     let removed = old
         .iter()
-        .filter(|o| !new_ids.contains(o.cell_id.as_str()))
+        .filter(|o| !new_ids.contains(&id(o)))
         .map(|o| unmatched(o, format!("no longer in the result set (was {})", o.status)))
         .collect();
 
@@ -211,7 +232,7 @@ pub fn compare(
         cells.push(CellDiff {
             cell_id: n.cell_id.clone(),
             experiment: n.experiment.clone(),
-            key: n.cell_key.clone(),
+            key: label(n),
             old_median_ms: om,
             new_median_ms: nm,
             old_n: os.len(),

@@ -265,6 +265,20 @@ pub fn write_atomic(path: &Path, records: &[CellRecord]) -> Result<()> {
     write_atomic_as(path, records, Encoding::Compact)
 }
 
+/// Replaces a whole set: `cells.parquet` rewritten atomically with `records`, then the pending
+/// rows (which `records` must include, as [`read`] returns them) removed.
+pub fn replace_set(cells: &Path, records: &[CellRecord]) -> Result<()> {
+    write_atomic(cells, records)?;
+    let pending = cells.parent().unwrap_or(Path::new(".")).join(PENDING_DIR);
+    if let Ok(entries) = std::fs::read_dir(&pending) {
+        for e in entries.flatten() {
+            let _ = std::fs::remove_file(e.path());
+        }
+        let _ = std::fs::remove_dir(&pending);
+    }
+    Ok(())
+}
+
 /// How a results file is encoded: `Compact` (zstd, column statistics) for sets that are kept
 /// and read, `Fast` (neither) for the one-row pending files written after every cell, whose
 /// cost is on the run's clock and which live only until the next consolidation.

@@ -77,13 +77,7 @@ impl ResultsSink {
 
     /// Rewrites `cells.parquet` with every row, then removes the pending files it now holds.
     fn consolidate(&mut self) -> Result<()> {
-        store::write_atomic(&self.cells_path(), &self.records)?;
-        if let Ok(entries) = std::fs::read_dir(self.pending_dir()) {
-            for e in entries.flatten() {
-                let _ = std::fs::remove_file(e.path());
-            }
-            let _ = std::fs::remove_dir(self.pending_dir());
-        }
+        store::replace_set(&self.cells_path(), &self.records)?;
         self.consolidated_at = Some(std::time::Instant::now());
         self.pending = 0;
         Ok(())
