@@ -35,6 +35,12 @@ pub const EXIT_ERROR: u8 = 2;
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Say less on stderr: errors, failed cells and the summary only
+    #[arg(long, short, global = true)]
+    quiet: bool,
+    /// Say more on stderr: each cell's measurement settings and wall time
+    #[arg(long, short, global = true)]
+    verbose: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -86,6 +92,24 @@ enum Command {
     /// List the devices this build can use on this machine, and the backends it was built with
     #[command(after_help = "Example:\n  benchplan devices --format json")]
     Devices(DevicesArgs),
+    /// Write a commented starter plan (a small study of this machine's devices) into plans/
+    #[command(
+        after_help = "Refuses to overwrite a file. Writes plans/plan.schema.json beside it when missing.\n\nExample:\n  benchplan init my-study && benchplan explain plans/my-study.toml"
+    )]
+    Init(InitArgs),
+    /// Show how a plan's matrix expands: axes, zip groups, each exclude and include, counts, skips here
+    #[command(after_help = "Example:\n  benchplan explain plans/seed.toml --format json")]
+    Explain(ExplainArgs),
+    /// Print a shell completion script: bash, zsh, fish, elvish or powershell
+    #[command(
+        after_help = "Examples:\n  benchplan completions bash > ~/.local/share/bash-completion/completions/benchplan\n  benchplan completions zsh > ~/.zfunc/_benchplan\n  benchplan completions fish > ~/.config/fish/completions/benchplan.fish"
+    )]
+    Completions(CompletionsArgs),
+    /// Print the JSON Schema of plan files (for editors), or the plan reference as Markdown
+    #[command(
+        after_help = "The schema is generated from the types that parse plans; plans/plan.schema.json is this output.\n\nExamples:\n  benchplan schema > plans/plan.schema.json\n  benchplan schema --format markdown"
+    )]
+    Schema(SchemaArgs),
     /// Internal: run one cell of a plan and write its row to a file (the child process of every isolated cell of `run`)
     #[command(name = "__cell", hide = true)]
     Cell(CellArgs),
@@ -96,6 +120,38 @@ struct CellArgs {
     plan: PathBuf,
     cell_id: String,
     out: PathBuf,
+}
+
+#[derive(Args, Debug)]
+struct InitArgs {
+    /// Study name; the plan is written to DIR/NAME.toml
+    #[arg(default_value = "my-study")]
+    name: String,
+    /// Folder to write the plan into
+    #[arg(long, value_name = "DIR", default_value = "plans")]
+    dir: PathBuf,
+}
+
+#[derive(Args, Debug)]
+struct ExplainArgs {
+    /// The plan file
+    plan: PathBuf,
+    /// Output: text or json
+    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    format: String,
+}
+
+#[derive(Args, Debug)]
+struct CompletionsArgs {
+    /// The shell
+    shell: clap_complete::Shell,
+}
+
+#[derive(Args, Debug)]
+struct SchemaArgs {
+    /// Output: json (the schema) or markdown (the reference the README holds)
+    #[arg(long, default_value = "json", value_parser = ["json", "markdown"])]
+    format: String,
 }
 
 #[derive(Args, Debug)]
@@ -199,6 +255,9 @@ struct ListArgs {
     /// Where `--shard` looks for earlier durations (unless `--balance-from` says)
     #[arg(long, value_name = "DIR", default_value = "results")]
     results: PathBuf,
+    /// Output: text, or json (one object per cell: id, experiment, workload, parameters)
+    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    format: String,
 }
 
 #[derive(Args, Debug)]
@@ -206,11 +265,15 @@ struct CheckArgs {
     /// Plan files
     #[arg(required = true)]
     plans: Vec<PathBuf>,
+    /// Results folder, for warnings about cells that took far longer than the others before
+    #[arg(long, value_name = "DIR", default_value = "results")]
+    results: PathBuf,
 }
 
 /// Parses the process arguments, runs the command, prints any error, returns the exit status.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    crate::verbosity::set(cli.quiet, cli.verbose);
     let result = match cli.command {
         Command::Run(args) => run(args),
         Command::List(args) => list(args),
@@ -223,6 +286,22 @@ pub fn main() -> ExitCode {
         Command::Slurm(args) => crate::scale::commands::slurm(args),
         Command::Kubernetes(args) => crate::scale::commands::kubernetes(args),
         Command::Cell(args) => cell(args),
+        Command::Init(args) => init(args),
+        Command::Explain(args) => explain(args),
+        Command::Completions(args) => {
+            use clap::CommandFactory;
+            let mut cmd = Cli::command();
+            clap_complete::generate(args.shell, &mut cmd, "benchplan", &mut std::io::stdout());
+            Ok(EXIT_OK)
+        }
+        Command::Schema(args) => {
+            if args.format == "markdown" {
+                print!("{}", crate::plan::schema::reference_markdown());
+            } else {
+                print!("{}", crate::plan::schema::plan_schema_text());
+            }
+            Ok(EXIT_OK)
+        }
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -273,12 +352,12 @@ fn run(args: RunArgs) -> Result<u8> {
     let commit = crate::scale::select::this_commit(&meta);
     let selected = select(&plan, &args.select, &args.results, &commit)?;
     for note in &selected.notes {
-        eprintln!("benchplan: {note}");
+        crate::note!("benchplan: {note}");
     }
     let cells = selected.cells;
     if cells.is_empty() {
         if args.select.shard.is_some() || args.select.devices != "all" {
-            eprintln!("benchplan: no cell to run in this part of the plan");
+            crate::note!("benchplan: no cell to run in this part of the plan");
             return Ok(EXIT_OK);
         }
         bail!(
@@ -311,19 +390,19 @@ fn run(args: RunArgs) -> Result<u8> {
         } else {
             "are already measured at this commit on this machine"
         };
-        eprintln!(
+        crate::note!(
             "benchplan: {kept} cell(s) {what}; their rows are kept (`--force` re-measures them)"
         );
     }
     if cells.is_empty() {
-        eprintln!(
+        crate::note!(
             "benchplan: nothing to run; results: {}",
             sink.cells_path().display()
         );
         return Ok(EXIT_OK);
     }
     let mut progress = Progress::new();
-    eprintln!(
+    crate::note!(
         "benchplan: running {} cell(s) of study `{}` on `{}` (commit {}); results in {}",
         cells.len(),
         plan.name,
@@ -343,7 +422,7 @@ fn run(args: RunArgs) -> Result<u8> {
                 dir.display()
             )
         })?;
-    eprintln!("results: {}", sink.cells_path().display());
+    crate::note!("results: {}", sink.cells_path().display());
     Ok(if summary.failed > 0 {
         EXIT_CELLS_FAILED
     } else {
@@ -392,6 +471,33 @@ fn cell(args: CellArgs) -> Result<u8> {
     Ok(EXIT_OK)
 }
 
+fn init(args: InitArgs) -> Result<u8> {
+    let devices = crate::plan::init::local_devices();
+    let path = crate::plan::init::write(&args.dir, &args.name, &devices)?;
+    println!("{}", path.display());
+    crate::note!(
+        "wrote a starter plan for {} ({} cells); next:\n  benchplan explain {p}\n  benchplan check {p}\n  benchplan run {p}",
+        devices.join(" and "),
+        6 * devices.len(),
+        p = path.display()
+    );
+    Ok(EXIT_OK)
+}
+
+fn explain(args: ExplainArgs) -> Result<u8> {
+    let plan = Plan::load_lenient(&args.plan)?;
+    if !plan.warnings.is_empty() {
+        eprint!("{}", plan.render_warnings());
+    }
+    let x = crate::plan::explain::explain(&plan);
+    if args.format == "json" {
+        println!("{}", serde_json::to_string_pretty(&x)?);
+    } else {
+        print!("{}", crate::plan::explain::render(&x));
+    }
+    Ok(EXIT_OK)
+}
+
 fn list(args: ListArgs) -> Result<u8> {
     let plan = load(&args.plan)?;
     let commit = if args.select.shard.is_some() {
@@ -405,6 +511,28 @@ fn list(args: ListArgs) -> Result<u8> {
         eprintln!("{note}");
     }
     let cells = selected.cells;
+    if args.format == "json" {
+        let rows: Vec<serde_json::Value> = cells
+            .iter()
+            .map(|c| {
+                let params: serde_json::Map<String, serde_json::Value> = c
+                    .params
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.to_json()))
+                    .collect();
+                serde_json::json!({
+                    "id": c.id,
+                    "experiment": c.experiment,
+                    "workload": c.workload.name(),
+                    "key": c.key(),
+                    "params": params,
+                    "measure": c.measure.describe(),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(EXIT_OK);
+    }
     let exp_width = cells.iter().map(|c| c.experiment.len()).max().unwrap_or(0);
     let mut out = std::io::stdout().lock();
     for cell in &cells {
@@ -466,6 +594,9 @@ fn check(args: CheckArgs) -> Result<u8> {
                     plan.cells().count()
                 );
                 print_commands(&plan);
+                for w in crate::plan::explain::machine_warnings(&plan, &args.results) {
+                    eprintln!("warning: {}: {w}", path.display());
+                }
             }
             Err(e) => {
                 report_error(&e);

@@ -19,6 +19,7 @@ pub mod results;
 pub mod runner;
 pub mod scale;
 pub mod stats;
+pub mod verbosity;
 pub mod workload;
 
 /// Every binary built on this library counts its host allocations (see [`memory`]).

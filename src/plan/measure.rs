@@ -27,22 +27,31 @@ impl fmt::Display for Budget {
     }
 }
 
-/// The settings of one measurement layer as written in the plan; every key optional.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// Measurement settings: how long to warm up, how many timed iterations, when to give up.
+/// Every key optional; the plan's `[measure]`, an experiment's `measure` and matrix parameters
+/// of the same names override each other in that order.
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawMeasure {
-    /// Warm-up before timing: a count (`3`) or a duration (`"1s"`).
+    /// Warm-up before timing: a count of iterations (`3`) or a duration (`"1s"`).
+    #[schemars(with = "Option<super::schema::CountOrDuration>", extend("default" = 3))]
     pub warmup: Option<toml::Spanned<ParamValue>>,
     /// Timed iterations: a count (`20`) or a time budget (`"2s"`).
+    #[schemars(with = "Option<super::schema::CountOrDuration>", extend("default" = "2s"))]
     pub iterations: Option<toml::Spanned<ParamValue>>,
     /// With a time budget: never fewer timed iterations than this.
+    #[schemars(with = "Option<super::schema::Positive>", extend("default" = 10))]
     pub min_iterations: Option<toml::Spanned<ParamValue>>,
     /// With a time budget: never more timed iterations than this.
+    #[schemars(with = "Option<super::schema::Positive>", extend("default" = 10000))]
     pub max_iterations: Option<toml::Spanned<ParamValue>>,
     /// A cell still running after this long (warm-up included) is stopped and marked failed.
+    #[schemars(with = "Option<super::schema::Duration>", extend("default" = "10m"))]
     pub timeout: Option<toml::Spanned<ParamValue>>,
     /// Adaptive stopping: stop once the 95% confidence interval of the median is within this
-    /// fraction of the median on either side (e.g. `0.01`), after `min_iterations`.
+    /// fraction of the median on either side (e.g. `0.01`), after `min_iterations`. Default:
+    /// off (the iteration budget decides).
+    #[schemars(with = "Option<f64>", range(min = 0.0, max = 1.0))]
     pub target_ci: Option<toml::Spanned<ParamValue>>,
 }
 

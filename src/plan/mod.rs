@@ -3,12 +3,15 @@
 
 pub mod cell;
 pub mod command;
+pub mod explain;
 pub mod filter;
+pub mod init;
 pub mod matrix;
 pub mod measure;
 pub mod model;
 pub mod params;
 pub mod raw;
+pub mod schema;
 pub mod validate;
 pub mod value;
 
@@ -312,7 +315,10 @@ include = [{ n = 64, seed = 7 }, { n = 4096, dtype = "f32" }]
                 "n=4096 dtype=f32",
             ]
         );
-        assert!(plan.warnings.is_empty());
+        // The second include adds a cell of its own: allowed, with a warning in case it was
+        // meant to extend cells.
+        assert_eq!(plan.warnings.len(), 1);
+        assert!(plan.warnings[0].message.contains("matches no combination"));
     }
 
     #[test]

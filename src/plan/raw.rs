@@ -3,121 +3,183 @@
 //! Every struct denies unknown keys (a misspelled `warmup` silently ignored would corrupt a
 //! study) and wraps user values in `toml::Spanned`, so that the validation pass can point at
 //! the line and column of whatever it rejects. No `flatten` and no `untagged`: both lose spans.
+//!
+//! The same types generate the plan's JSON Schema (`benchplan schema`, [`super::schema`]): each
+//! field's doc comment is its description, `schemars(with)` says what a spanned value holds.
 
 use std::fmt;
 
+use schemars::JsonSchema;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
 use serde::Deserialize as DeriveDeserialize;
 use toml::Spanned;
 
+use super::schema::{ModelKindName, NamedTable, Positive, WorkloadName};
+
 use super::measure::RawMeasure;
 use super::value::ParamValue;
 
-/// The whole plan file.
-#[derive(Debug, DeriveDeserialize)]
+/// A benchplan plan: a study of ML workloads, expanded into a matrix of cells.
+#[derive(Debug, DeriveDeserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(title = "benchplan plan")]
 pub struct RawPlan {
     /// Plan format version; only `1` exists.
+    #[schemars(with = "i64", extend("const" = 1))]
     pub version: Spanned<i64>,
-    /// Study name: names the results folder and every result row.
+    /// Study name: names the results folder (`results/<name>/`) and every result row. Letters,
+    /// digits, `-`, `_` and `.`.
+    #[schemars(with = "String")]
     pub name: Spanned<String>,
+    /// What the study asks; shown at the top of its report.
     #[serde(default)]
     pub description: Option<String>,
-    /// Measurement defaults for every experiment.
+    /// Measurement defaults for every experiment (an experiment's `measure`, then a matrix
+    /// parameter of the same name, override them key by key).
     #[serde(default)]
     pub measure: Option<RawMeasure>,
-    /// Models by name, with their architecture parameters.
+    /// Models by name (`[models.NAME]`), with their architecture parameters; cells name them in a
+    /// `model` axis.
     #[serde(default, deserialize_with = "ordered_table")]
+    #[schemars(with = "NamedTable<RawModel>")]
     pub models: Vec<(Spanned<String>, Spanned<RawModel>)>,
-    /// Data sources by name: one column of one CSV file.
+    /// Data sources by name (`[sources.NAME]`): one column of one CSV file.
     #[serde(default, deserialize_with = "ordered_table")]
+    #[schemars(with = "NamedTable<RawSource>")]
     pub sources: Vec<(Spanned<String>, Spanned<RawSource>)>,
-    /// Datasets by name, built from sources.
+    /// Datasets by name (`[datasets.NAME]`): windows over sources; cells name them in a `data`
+    /// or `dataset` axis.
     #[serde(default, deserialize_with = "ordered_table")]
+    #[schemars(with = "NamedTable<RawDataset>")]
     pub datasets: Vec<(Spanned<String>, Spanned<RawDataset>)>,
-    /// Facts about devices, by device name (`cpu`, `cuda`, `metal`): their price.
+    /// Facts about devices, by device name (`[devices.cuda]`): their price per hour.
     #[serde(default, deserialize_with = "ordered_table")]
+    #[schemars(with = "NamedTable<RawDevice>")]
     pub devices: Vec<(Spanned<String>, Spanned<RawDevice>)>,
+    /// The experiments (`[[experiments]]`): each a workload and the matrix of its parameters.
     #[serde(default)]
     pub experiments: Vec<RawExperiment>,
 }
 
 /// A model declaration. One struct for every kind, so that keys keep their spans; the
 /// validation pass checks that a kind's required keys are present and foreign ones absent.
-#[derive(Debug, DeriveDeserialize)]
+#[derive(Debug, DeriveDeserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawModel {
+    /// The architecture: `mlp`, `lstm` or `transformer`; it says which other keys apply.
+    #[schemars(with = "ModelKindName")]
     pub kind: Spanned<String>,
-    // mlp
+    /// mlp: input features.
+    #[schemars(with = "Option<Positive>")]
     pub inputs: Option<Spanned<i64>>,
+    /// mlp: the width of each hidden layer, in order (e.g. `[64, 32]`).
+    #[schemars(with = "Option<Vec<Positive>>")]
     pub hidden: Option<Spanned<Vec<Spanned<i64>>>>,
-    // lstm and transformer
+    /// lstm and transformer: features per time step.
+    #[schemars(with = "Option<Positive>")]
     pub features: Option<Spanned<i64>>,
+    /// lstm: the hidden state's size.
+    #[schemars(with = "Option<Positive>")]
     pub hidden_size: Option<Spanned<i64>>,
+    /// lstm and transformer: stacked layers.
+    #[schemars(with = "Option<Positive>")]
     pub layers: Option<Spanned<i64>>,
+    /// lstm and transformer: time steps per sample.
+    #[schemars(with = "Option<Positive>")]
     pub seq_len: Option<Spanned<i64>>,
-    // transformer
+    /// transformer: the model width (a multiple of `heads`).
+    #[schemars(with = "Option<Positive>")]
     pub d_model: Option<Spanned<i64>>,
+    /// transformer: attention heads.
+    #[schemars(with = "Option<Positive>")]
     pub heads: Option<Spanned<i64>>,
+    /// transformer: the feed-forward layer's width.
+    #[schemars(with = "Option<Positive>")]
     pub ff: Option<Spanned<i64>>,
-    // all
+    /// Every kind: outputs per sample.
+    #[schemars(with = "Option<Positive>")]
     pub outputs: Option<Spanned<i64>>,
 }
 
 /// `[sources.NAME]`: a value column of a CSV file, with its date column.
-#[derive(Debug, DeriveDeserialize)]
+#[derive(Debug, DeriveDeserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawSource {
     /// Path of the CSV file, relative to the plan's folder.
+    #[schemars(with = "String")]
     pub file: Spanned<String>,
     /// Column holding ISO dates (`YYYY-MM-DD`).
+    #[schemars(with = "String")]
     pub date: Spanned<String>,
     /// Column holding the values.
+    #[schemars(with = "String")]
     pub column: Spanned<String>,
 }
 
 /// `[devices.NAME]`: what a device costs, for the report's cost per million samples.
-#[derive(Debug, DeriveDeserialize)]
+#[derive(Debug, DeriveDeserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawDevice {
     /// Price of an hour of this device (any currency; the report shows the same unit).
+    #[schemars(with = "f64", range(min = 0.0))]
     pub price_per_hour: Spanned<f64>,
 }
 
 /// `[datasets.NAME]`: windows over aligned sources.
-#[derive(Debug, DeriveDeserialize)]
+#[derive(Debug, DeriveDeserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawDataset {
-    /// Feature expressions: source names or functions of them.
+    /// Feature expressions: source names or functions of them (e.g. `"log_return(brent)"`).
+    #[schemars(with = "Vec<String>")]
     pub features: Spanned<Vec<Spanned<String>>>,
     /// The series each window's `horizon` next values are taken from.
+    #[schemars(with = "String")]
     pub target: Spanned<String>,
+    /// Time steps per window.
+    #[schemars(with = "Positive")]
     pub seq_len: Spanned<i64>,
+    /// Values to predict after each window.
+    #[schemars(with = "Positive")]
     pub horizon: Spanned<i64>,
-    /// Fraction of rows, the latest, held out for validation (default 0.2).
+    /// Fraction of rows, the latest, held out for validation.
+    #[schemars(with = "Option<f64>", range(min = 0.0, max = 1.0), extend("default" = 0.2))]
     pub validation: Option<Spanned<f64>>,
 }
 
 /// One experiment: a workload and the matrix of its parameters.
-#[derive(Debug, DeriveDeserialize)]
+#[derive(Debug, DeriveDeserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawExperiment {
+    /// The experiment's name, unique in the plan; part of every cell's id.
+    #[schemars(with = "String")]
     pub name: Spanned<String>,
+    /// What each cell runs; it decides which matrix parameters exist.
+    #[schemars(with = "WorkloadName")]
     pub workload: Spanned<String>,
+    /// What the experiment shows; used in reports.
     #[serde(default)]
     pub description: Option<String>,
+    /// Measurement settings of this experiment's cells, over the plan's `[measure]`.
     #[serde(default)]
     pub measure: Option<RawMeasure>,
-    /// Smallest relative change `benchplan diff` counts for this experiment (0.05 = 5%).
+    /// Smallest relative change `benchplan diff` counts for this experiment (0.05 = 5%; default:
+    /// diff's `--threshold`, 5%).
     #[serde(default)]
+    #[schemars(with = "Option<f64>", range(min = 0.0, max = 10.0))]
     pub diff_threshold: Option<Spanned<f64>>,
-    /// `command` workload: the program and its arguments, with `{param}` placeholders.
+    /// `command` workload: the program and its arguments, with `{param}` placeholders for
+    /// matrix parameters (`{{` for a literal brace). Never run through a shell.
     #[serde(default)]
+    #[schemars(with = "Option<Vec<String>>")]
     pub command: Option<Spanned<Vec<Spanned<String>>>>,
     /// Another experiment whose cells the report sets beside this one's, matched by the
     /// parameters both share, with the ratio of their medians (this one over that one).
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub compare_with: Option<Spanned<String>>,
+    /// The parameters: each key an axis with its list of values; the cells are their cartesian
+    /// product, minus `exclude`, plus `include`, with `zip` groups varying together.
+    #[schemars(with = "RawMatrix")]
     pub matrix: Spanned<RawMatrix>,
 }
 

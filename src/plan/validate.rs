@@ -8,7 +8,7 @@ use std::ops::Range;
 use toml::Spanned;
 
 use super::cell::Cell;
-use super::matrix::{Axis, Entry, Matrix};
+use super::matrix::{Axis, Entry, IncludeEffect, Matrix};
 use super::measure::{check_measure_value, MeasureSettings, RawMeasure};
 use super::model::{check_model, ModelSpec};
 use super::params::{DefaultValue, Names, ParamDef, WorkloadKind};
@@ -539,6 +539,18 @@ fn check_experiment(
                 format!("this exclude entry of experiment `{name}` removes no cell"),
                 Some(raw.matrix.get_ref().exclude[i].span()),
             ));
+        }
+    }
+
+    for (i, effect) in expansion.included.iter().enumerate() {
+        if *effect == IncludeEffect::Added {
+            c.warnings.push(
+                Diagnostic::warning(
+                    format!("this include entry of experiment `{name}` matches no combination, so it is added as a cell of its own"),
+                    Some(raw.matrix.get_ref().include[i].span()),
+                )
+                .with_help("if it was meant to extend cells, check its values against the axes (`benchplan explain` shows what each entry did)"),
+            );
         }
     }
 

@@ -27,6 +27,16 @@ impl ParamValue {
         }
     }
 
+    /// The value as JSON (for `list --format json` and programs' environment).
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            ParamValue::Str(s) => serde_json::Value::from(s.as_str()),
+            ParamValue::Int(i) => serde_json::Value::from(*i),
+            ParamValue::Float(x) => serde_json::Value::from(*x),
+            ParamValue::Bool(b) => serde_json::Value::from(*b),
+        }
+    }
+
     pub fn as_str(&self) -> Option<&str> {
         match self {
             ParamValue::Str(s) => Some(s),

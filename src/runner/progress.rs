@@ -19,9 +19,9 @@ pub struct Progress {
 }
 
 impl Progress {
-    /// A bar when stderr is a terminal, plain lines otherwise.
+    /// A bar when stderr is a terminal (and not `--quiet`), plain lines otherwise.
     pub fn new() -> Progress {
-        let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = (std::io::stderr().is_terminal() && !crate::verbosity::quiet()).then(|| {
             let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
             bar.set_style(
                 ProgressStyle::with_template(
@@ -127,7 +127,17 @@ impl Observer for Progress {
                 }
             }
             Event::CellFinished { index, record } => {
-                self.print(&cell_line(*index, self.total, record));
+                // Quiet: only what went wrong.
+                if !crate::verbosity::quiet() || record.status == Status::Failed {
+                    self.print(&cell_line(*index, self.total, record));
+                }
+                if crate::verbosity::verbose() {
+                    self.print(&format!(
+                        "          {}; cell wall time {}",
+                        record.measure_settings,
+                        elapsed(record.cell_wall_s)
+                    ));
+                }
                 if let Some(bar) = &self.bar {
                     bar.inc(1);
                 }
@@ -144,7 +154,7 @@ impl Observer for Progress {
                     summary.skipped,
                     elapsed(summary.wall_s)
                 ));
-                if summary.wall_s > 0.0 && summary.ok > 0 {
+                if summary.wall_s > 0.0 && summary.ok > 0 && !crate::verbosity::quiet() {
                     self.print(&format!(
                         "time in warm-up and timed iterations: {:.1}% of the run (the rest is set-up, writing results and progress)",
                         100.0 * summary.measured_s / summary.wall_s

@@ -90,7 +90,12 @@ impl Durations {
                 .with_context(|| format!("reading durations from `{}`", cells.display()))?;
             for r in records
                 .iter()
-                .filter(|r| r.study == study && r.cell_wall_s > 0.0)
+                // A skipped cell did not run: its few microseconds say nothing of its length.
+                .filter(|r| {
+                    r.study == study
+                        && r.cell_wall_s > 0.0
+                        && r.status != crate::results::Status::Skipped
+                })
             {
                 let started = r.meta.run_started_at.clone();
                 match newest.get(&r.cell_id) {
