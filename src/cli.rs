@@ -679,7 +679,7 @@ fn report(args: ReportArgs) -> Result<u8> {
             let out = args.results.join(study).join("REPORT.md");
             std::fs::write(&out, crate::report::render_value(ctx, &index_template)?)
                 .with_context(|| format!("cannot write `{}`", out.display()))?;
-            eprintln!(
+            crate::note!(
                 "report: {} (index of {} machine(s))",
                 out.display(),
                 machines.len()
@@ -771,7 +771,7 @@ fn write_report(
             }
             std::fs::write(&out, &text)
                 .with_context(|| format!("cannot write `{}`", out.display()))?;
-            eprintln!("report: {} (from {})", out.display(), set.cells.display());
+            crate::note!("report: {} (from {})", out.display(), set.cells.display());
         }
     }
     Ok(views

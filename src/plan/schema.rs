@@ -163,7 +163,12 @@ fn default_json(d: DefaultValue) -> Option<Value> {
 /// defaults, in first-seen order.
 fn matrix_properties() -> Map<String, Value> {
     // name, value schema, help, and each workload that takes it with its default
-    type Seen = (&'static str, Value, &'static str, Vec<(&'static str, DefaultValue)>);
+    type Seen = (
+        &'static str,
+        Value,
+        &'static str,
+        Vec<(&'static str, DefaultValue)>,
+    );
     let mut seen: Vec<Seen> = Vec::new();
     for w in WorkloadKind::ALL {
         for def in w.params() {

@@ -226,7 +226,7 @@ pub fn slurm(args: SlurmArgs) -> Result<u8> {
         extra: args.sbatch.clone(),
     };
     let paths = slurm::write(&job, &launch, &options)?;
-    eprintln!(
+    crate::note!(
         "slurm: {} shards of study `{}` ({} cells; limit {} per shard{}); written: {}",
         job.shards,
         job.study,
@@ -246,7 +246,7 @@ pub fn slurm(args: SlurmArgs) -> Result<u8> {
     if args.submit {
         slurm::submit(&job_dir)?;
     } else {
-        eprintln!("submit with: sh {}", job_dir.join("submit.sh").display());
+        crate::note!("submit with: sh {}", job_dir.join("submit.sh").display());
     }
     Ok(0)
 }
@@ -301,7 +301,7 @@ pub fn kubernetes(args: KubernetesArgs) -> Result<u8> {
     for p in &paths {
         println!("{}", p.display());
     }
-    eprintln!(
+    crate::note!(
         "k8s: {} shards of study `{}`; apply with: kubectl apply -f {}",
         job.shards,
         job.study,
@@ -356,7 +356,7 @@ pub fn merge(args: MergeArgs) -> Result<u8> {
         .any(|i| canonical(&i.path) == canonical(&target));
     if !target_is_input && (target.exists() || dir.join(store::PENDING_DIR).exists()) {
         let records = store::read(&target)?;
-        eprintln!(
+        crate::note!(
             "merge: `{}` already holds {} row(s); merging into it",
             target.display(),
             records.len()
@@ -383,7 +383,7 @@ pub fn merge(args: MergeArgs) -> Result<u8> {
     store::replace_set(&target, &merged.records)?;
     let count = |s: crate::results::Status| merged.records.iter().filter(|r| r.status == s).count();
     use crate::results::Status;
-    eprintln!(
+    crate::note!(
         "merged {} row(s) from {} set(s) into `{}`: {} cell(s) on {} machine(s): {} ok, {} failed, {} skipped",
         merged.rows_read,
         inputs.len(),
@@ -433,7 +433,7 @@ pub fn merge(args: MergeArgs) -> Result<u8> {
             }
             return Ok(crate::cli::EXIT_CELLS_FAILED);
         }
-        eprintln!(
+        crate::note!(
             "every one of the plan's {} cell(s) is in the merged set",
             cells.len()
         );
