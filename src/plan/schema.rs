@@ -29,8 +29,9 @@ impl JsonSchema for Duration {
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         json_schema!({
             "type": "string",
-            "pattern": "^[0-9]+(\\.[0-9]+)?(ns|us|µs|ms|s|m|h)$",
-            "description": "A duration: a number and a unit, `ns`, `us`, `ms`, `s`, `m` or `h` (e.g. `\"500ms\"`, `\"2s\"`, `\"10m\"`)."
+            // What `measure::parse_duration` accepts (tests/interop/validate_plans.py checks both agree).
+            "pattern": "^\\s*([0-9]+(\\.[0-9]*)?|\\.[0-9]+)\\s*(us|µs|ms|s|m|min|h)\\s*$",
+            "description": "A duration: a number and a unit, `us`, `ms`, `s`, `m` (or `min`) or `h` (e.g. `\"500ms\"`, `\"2s\"`, `\"10m\"`)."
         })
     }
 }

@@ -69,11 +69,14 @@ impl JobSpec {
     /// its timeout, so that bound is hard).
     pub fn new(study: &str, cells: &[Cell], shards: usize, durations: &Durations) -> JobSpec {
         let partition = Partition::of(cells, shards, durations);
+        // As the split weighs them: earlier durations, else their median; with none at all,
+        // the plan's budgets.
         let estimate = |i: usize| {
             durations
                 .seconds
                 .get(&cells[i].id)
                 .copied()
+                .or(partition.fallback_s)
                 .unwrap_or_else(|| budget_estimate(&cells[i]))
         };
         let estimated_s: Vec<f64> = partition
@@ -94,11 +97,11 @@ impl JobSpec {
         let basis = format!(
             "split {}; estimates from {}; limit = 2 × the longest shard's estimate + 5 min, at most the sum of its cells' timeouts",
             partition.basis(cells.len(), durations),
-            if partition.known == cells.len() && !cells.is_empty() {
-                "earlier durations".to_owned()
+            if partition.known > 0 {
+                "earlier durations (the median for cells without one)".to_owned()
             } else {
                 format!(
-                    "earlier durations where known, else each cell's warm-up and timed budget + {} s of set-up ({} s per phase given as a count)",
+                    "each cell's warm-up and timed budget + {} s of set-up ({} s per phase given as a count)",
                     SETUP_GUESS.as_secs(),
                     COUNTED_PHASE_GUESS.as_secs()
                 )

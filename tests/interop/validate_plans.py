@@ -31,4 +31,18 @@ if not any("warmpu" in m for m in found) or not any("matmull" in m for m in foun
     failed = True
 else:
     print("a misspelled key and workload are flagged")
+# The schema's durations are what benchplan's parser (measure::parse_duration) accepts.
+def timeout_ok(text):
+    plan = {"version": 1, "name": "t", "measure": {"timeout": text}}
+    return not list(validator.iter_errors(plan))
+
+
+accepted = ["2s", "1.5min", ".5s", "2 s", " 10m ", "250ms", "3us", "1h", "2.s"]
+rejected = ["2", "2sec", "s", "1.2.3s", "-1s", "2 hours", "1ns"]
+wrong = [t for t in accepted if not timeout_ok(t)] + [t for t in rejected if timeout_ok(t)]
+if wrong:
+    print(f"FAIL: the schema's duration pattern disagrees with the parser on {wrong}", file=sys.stderr)
+    failed = True
+else:
+    print("durations: the schema accepts what the parser accepts")
 sys.exit(1 if failed else 0)
