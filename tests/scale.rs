@@ -184,6 +184,44 @@ fn four_shards_are_disjoint_and_merge_into_exactly_the_plans_cells() {
 }
 
 #[test]
+fn durations_come_from_one_machine_the_one_that_knows_most_cells() {
+    let s = Scratch::new("one-machine");
+    s.ok(
+        &[
+            "run",
+            CLUSTER_PLAN,
+            "--filter",
+            "experiment=matmul",
+            "--machine",
+            "laptop",
+            "--in-process",
+        ],
+        &[],
+    );
+    s.ok(
+        &[
+            "run",
+            CLUSTER_PLAN,
+            "--machine",
+            "workstation",
+            "--in-process",
+        ],
+        &[],
+    );
+    let log = s.ok(
+        &["list", CLUSTER_PLAN, "--shard", "1/2"],
+        &[(
+            "BENCHPLAN_GIT_COMMIT",
+            "33c0ffee33c0ffee33c0ffee33c0ffee33c0ffee",
+        )],
+    );
+    assert!(
+        log.contains("by earlier durations of 16 of 16 cells, measured on `workstation`"),
+        "{log}"
+    );
+}
+
+#[test]
 fn merging_twice_measured_cells_reports_the_conflicts_and_keeps_one_row() {
     let s = Scratch::new("conflicts");
     for root in ["a", "b"] {

@@ -66,14 +66,16 @@ pub struct Durations {
     pub seconds: BTreeMap<String, f64>,
     /// The result sets they were read from.
     pub sources: Vec<PathBuf>,
+    /// The machine whose rows they are (empty when none).
+    pub machine: String,
 }
 
 impl Durations {
     /// Reads cell durations from the result sets of `study` under `path` (a results root, a
     /// study folder, a result-set folder or a `cells.parquet` file), leaving out the sets of
     /// `exclude_commit` (a short commit label's first 12 hex digits): those may be written
-    /// by other shards while this one decides, and every shard must decide alike. Where sets
-    /// disagree, the row of the newest run wins.
+    /// by other shards while this one decides, and every shard must decide alike. The times
+    /// are one machine's (see the body for which); where its sets disagree, the newest row wins.
     pub fn from_results(path: &Path, study: &str, exclude_commit: &str) -> Result<Durations> {
         let mut sets = find_sets(path, study)?;
         sets.retain(|cells| {
@@ -84,7 +86,8 @@ impl Durations {
                 .unwrap_or_default();
             exclude_commit.is_empty() || !commit.starts_with(exclude_commit)
         });
-        let mut newest: BTreeMap<String, (String, f64)> = BTreeMap::new();
+        // machine → cell id → (start of the newest row, its wall time)
+        let mut by_machine: BTreeMap<String, BTreeMap<String, (String, f64)>> = BTreeMap::new();
         for cells in &sets {
             let records = store::read(cells)
                 .with_context(|| format!("reading durations from `{}`", cells.display()))?;
@@ -98,6 +101,7 @@ impl Durations {
                 })
             {
                 let started = r.meta.run_started_at.clone();
+                let newest = by_machine.entry(r.meta.machine.clone()).or_default();
                 match newest.get(&r.cell_id) {
                     Some((when, _)) if *when >= started => {}
                     _ => {
@@ -106,9 +110,23 @@ impl Durations {
                 }
             }
         }
+        // One machine's times, never a mix (a GPU box's and a laptop's differ by orders of
+        // magnitude): the machine that knows the most cells, then the one that ran last, then
+        // by name. The rule reads only the files, so every shard picks the same machine.
+        let chosen = by_machine.into_iter().max_by(|(a_name, a), (b_name, b)| {
+            let last = |m: &BTreeMap<String, (String, f64)>| {
+                m.values().map(|(w, _)| w.clone()).max().unwrap_or_default()
+            };
+            a.len()
+                .cmp(&b.len())
+                .then_with(|| last(a).cmp(&last(b)))
+                .then_with(|| b_name.cmp(a_name))
+        });
+        let (machine, newest) = chosen.unwrap_or_default();
         Ok(Durations {
             seconds: newest.into_iter().map(|(id, (_, s))| (id, s)).collect(),
             sources: sets,
+            machine,
         })
     }
 }
@@ -229,8 +247,8 @@ impl Partition {
         }
         let sets = durations.sources.len();
         let mut text = format!(
-            "by earlier durations of {} of {total} cells ({sets} result set(s))",
-            self.known
+            "by earlier durations of {} of {total} cells, measured on `{}` ({sets} result set(s) read)",
+            self.known, durations.machine
         );
         if let (Some(f), true) = (self.fallback_s, self.known < total) {
             text.push_str(&format!(
