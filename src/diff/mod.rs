@@ -391,12 +391,22 @@ fn metadata_changes(old: &[CellRecord], new: &[CellRecord]) -> Vec<MetaChange> {
     let (Some(o), Some(n)) = (old.first(), new.first()) else {
         return Vec::new();
     };
+    // Every distinct value of a side, so that a merged set of several machines reads as all
+    // of them rather than as its first row's.
+    let all = |rs: &[CellRecord], of: fn(&CellRecord) -> &str| -> String {
+        let values: std::collections::BTreeSet<&str> = rs.iter().map(of).collect();
+        values.into_iter().collect::<Vec<_>>().join(", ")
+    };
     let fields: [(&str, String, String); 8] = [
-        ("machine", o.meta.machine.clone(), n.meta.machine.clone()),
+        (
+            "machine",
+            all(old, |r| &r.meta.machine),
+            all(new, |r| &r.meta.machine),
+        ),
         (
             "cpu_model",
-            o.meta.cpu_model.clone(),
-            n.meta.cpu_model.clone(),
+            all(old, |r| &r.meta.cpu_model),
+            all(new, |r| &r.meta.cpu_model),
         ),
         (
             "candle_version",
