@@ -699,20 +699,35 @@ fn write_report(
     default_out: PathBuf,
     template: &crate::report::TemplateSource,
 ) -> Result<crate::report::Report> {
-    let mut groups: Vec<(String, Vec<crate::results::CellRecord>)> = Vec::new();
-    for r in records {
-        match groups.iter_mut().find(|(m, _)| *m == r.meta.machine) {
-            Some((_, rows)) => rows.push(r.clone()),
-            None => groups.push((r.meta.machine.clone(), vec![r.clone()])),
-        }
-    }
-    groups.sort_by(|a, b| a.0.cmp(&b.0));
-    if groups.is_empty() {
+    let mut machines: Vec<&str> = records.iter().map(|r| r.meta.machine.as_str()).collect();
+    machines.sort_unstable();
+    machines.dedup();
+    if machines.is_empty() {
         bail!("`{}` holds no cells", set.cells.display());
     }
-    let views = groups
+    // One machine (the usual case): the rows as they are; several: each machine's rows apart.
+    let groups: Vec<Vec<crate::results::CellRecord>> = if machines.len() == 1 {
+        Vec::new()
+    } else {
+        machines
+            .iter()
+            .map(|m| {
+                records
+                    .iter()
+                    .filter(|r| r.meta.machine == *m)
+                    .cloned()
+                    .collect()
+            })
+            .collect()
+    };
+    let parts: Vec<&[crate::results::CellRecord]> = if groups.is_empty() {
+        vec![records]
+    } else {
+        groups.iter().map(Vec::as_slice).collect()
+    };
+    let views = parts
         .iter()
-        .map(|(_, rows)| {
+        .map(|rows| {
             Ok(crate::report::Report::build(
                 rows,
                 &set.description(),

@@ -223,6 +223,23 @@ pub struct Available {
     pub memory_bytes: Option<u64>,
 }
 
+/// Why the device a plan names as `text` cannot run on this machine with this build, or
+/// `None` when it can. A name benchplan does not know (a `command` program's own) has nothing
+/// said against it.
+pub fn why_unavailable(text: &str) -> Option<String> {
+    let spec = DeviceSpec::parse(text).ok()?;
+    if let Err(e) = spec.check_supported_by_build() {
+        return Some(e.lines().next().unwrap_or_default().to_owned());
+    }
+    match spec.open() {
+        Ok(_) => None,
+        Err(e) => Some(format!(
+            "no such device on this machine ({})",
+            e.to_string().lines().next().unwrap_or_default()
+        )),
+    }
+}
+
 /// Every device this build can open here: the CPU, each CUDA device, the Metal device.
 pub fn available(cpu_model: &str) -> Vec<Available> {
     let mut out = vec![Available {

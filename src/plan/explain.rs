@@ -70,21 +70,6 @@ fn entry_text(entry: &Entry) -> String {
     format!("{{ {} }}", parts.join(", "))
 }
 
-/// Why `device` cannot run here, if it cannot.
-fn unavailable(device: &str) -> Option<String> {
-    let spec = crate::device::DeviceSpec::parse(device).ok()?;
-    if let Err(e) = spec.check_supported_by_build() {
-        return Some(e.lines().next().unwrap_or_default().to_owned());
-    }
-    match spec.open() {
-        Ok(_) => None,
-        Err(e) => Some(format!(
-            "no such device on this machine ({})",
-            e.to_string().lines().next().unwrap_or_default()
-        )),
-    }
-}
-
 /// Explains `plan`.
 pub fn explain(plan: &Plan) -> Explanation {
     let mut per_device: BTreeMap<String, usize> = BTreeMap::new();
@@ -153,7 +138,7 @@ pub fn explain(plan: &Plan) -> Explanation {
     let skipped_here = per_device
         .iter()
         .filter_map(|(d, n)| {
-            unavailable(d).map(|why| SkipView {
+            crate::device::why_unavailable(d).map(|why| SkipView {
                 device: d.clone(),
                 cells: *n,
                 why,

@@ -335,18 +335,14 @@ fn read_inputs(paths: &[PathBuf]) -> Result<Vec<Input>> {
 /// `benchplan merge`: the sets as one, under `--into`; conflicts and missing cells reported.
 pub fn merge(args: MergeArgs) -> Result<u8> {
     let mut inputs = read_inputs(&args.inputs)?;
-    let first = merge::merge(&inputs)?;
+    let (study, commit_label, machines) = merge::identity(&inputs)?;
     let machine = args
         .machine
         .clone()
-        .unwrap_or_else(|| merge::machine_folder(&first.machines));
+        .unwrap_or_else(|| merge::machine_folder(&machines));
     crate::plan::validate::check_name("machine id", &machine)
         .map_err(|e| anyhow::anyhow!(e.replace('\n', "; ")))?;
-    let dir = args
-        .into
-        .join(&first.study)
-        .join(&machine)
-        .join(&first.commit_label);
+    let dir = args.into.join(&study).join(&machine).join(&commit_label);
     // Held while the set is read and rewritten: no run writes into it meanwhile.
     let _lock = crate::results::lock::RunLock::acquire(&dir)?;
     let target = dir.join(CELLS_FILE);

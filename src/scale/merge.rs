@@ -112,10 +112,10 @@ fn one_of(inputs: &[Input], what: &str, of: impl Fn(&CellRecord) -> String) -> R
     Ok(seen.into_keys().next().unwrap_or_default())
 }
 
-/// Merges the rows of `inputs`, in order; see the module's rule for duplicates.
-pub fn merge(inputs: &[Input]) -> Result<Merged> {
-    let rows_read = inputs.iter().map(|i| i.records.len()).sum();
-    if rows_read == 0 {
+/// What the inputs make together, refused unless they are one set: one study, one commit, one
+/// plan. Returns the study, the commit label and the machines (sorted).
+pub fn identity(inputs: &[Input]) -> Result<(String, String, Vec<String>)> {
+    if inputs.iter().all(|i| i.records.is_empty()) {
         bail!("the result sets given hold no rows");
     }
     let study = one_of(inputs, "study", |r| r.study.clone())?;
@@ -126,6 +126,19 @@ pub fn merge(inputs: &[Input]) -> Result<Merged> {
             &r.meta.plan_sha256[..r.meta.plan_sha256.len().min(12)]
         )
     })?;
+    let mut machines: Vec<String> = inputs
+        .iter()
+        .flat_map(|i| i.records.iter().map(|r| r.meta.machine.clone()))
+        .collect();
+    machines.sort();
+    machines.dedup();
+    Ok((study, commit_label, machines))
+}
+
+/// Merges the rows of `inputs`, in order; see the module's rule for duplicates.
+pub fn merge(inputs: &[Input]) -> Result<Merged> {
+    let rows_read = inputs.iter().map(|i| i.records.len()).sum();
+    let (study, commit_label, machines) = identity(inputs)?;
     // (machine, cell id) → (the row kept, where it came from, what was dropped)
     let mut kept: BTreeMap<(String, String), (CellRecord, PathBuf, Vec<String>)> = BTreeMap::new();
     let mut order: Vec<(String, String)> = Vec::new();
@@ -164,9 +177,6 @@ pub fn merge(inputs: &[Input]) -> Result<Merged> {
         }
         records.push(record);
     }
-    let mut machines: Vec<String> = records.iter().map(|r| r.meta.machine.clone()).collect();
-    machines.sort();
-    machines.dedup();
     Ok(Merged {
         study,
         commit_label,

@@ -92,7 +92,7 @@ pub fn select(plan: &Plan, args: &SelectArgs, results: &Path, commit: &str) -> R
             let device = c.get("device").map(ToString::to_string).unwrap_or_default();
             *known
                 .entry(device.clone())
-                .or_insert_with(|| device_available(&device))
+                .or_insert_with(|| crate::device::why_unavailable(&device).is_none())
         });
         if cells.len() < before {
             notes.push(format!(
@@ -102,17 +102,4 @@ pub fn select(plan: &Plan, args: &SelectArgs, results: &Path, commit: &str) -> R
         }
     }
     Ok(Selected { cells, notes })
-}
-
-/// Whether this machine, with this build, can open the cell's device. A command's program
-/// opens its own device; benchplan answers for it as it would for its own cells.
-fn device_available(device: &str) -> bool {
-    if device.is_empty() {
-        return true;
-    }
-    match crate::device::DeviceSpec::parse(device) {
-        Ok(spec) => spec.kind.built() && spec.open().is_ok(),
-        // A device name benchplan does not know (a command's own): nothing to say against it.
-        Err(_) => true,
-    }
 }
