@@ -323,7 +323,16 @@ pub fn report_error(e: &anyhow::Error) {
 }
 
 fn load(path: &Path) -> Result<Plan> {
-    let plan = Plan::load(path)?;
+    shown(Plan::load(path)?)
+}
+
+/// [`load`] accepting devices this build lacks (their cells are skipped or left out).
+fn load_lenient(path: &Path) -> Result<Plan> {
+    shown(Plan::load_lenient(path)?)
+}
+
+/// The plan, after printing its warnings to stderr.
+fn shown(plan: Plan) -> Result<Plan> {
     if !plan.warnings.is_empty() {
         eprint!("{}", plan.render_warnings());
     }
@@ -332,11 +341,7 @@ fn load(path: &Path) -> Result<Plan> {
 
 fn run(args: RunArgs) -> Result<u8> {
     let plan = if args.skip_unavailable || args.select.devices == "available" {
-        let plan = crate::plan::Plan::load_lenient(&args.plan)?;
-        if !plan.warnings.is_empty() {
-            eprint!("{}", plan.render_warnings());
-        }
-        plan
+        load_lenient(&args.plan)?
     } else {
         load(&args.plan)?
     };
@@ -485,10 +490,7 @@ fn init(args: InitArgs) -> Result<u8> {
 }
 
 fn explain(args: ExplainArgs) -> Result<u8> {
-    let plan = Plan::load_lenient(&args.plan)?;
-    if !plan.warnings.is_empty() {
-        eprint!("{}", plan.render_warnings());
-    }
+    let plan = load_lenient(&args.plan)?;
     let x = crate::plan::explain::explain(&plan);
     if args.format == "json" {
         println!("{}", serde_json::to_string_pretty(&x)?);
