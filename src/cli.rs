@@ -655,20 +655,8 @@ fn report(args: ReportArgs) -> Result<u8> {
                 continue;
             };
             let out = args.results.join(study).join(machine).join("REPORT.md");
-            let view = write_report(&set, &records, args.output.as_deref(), out, &template)?;
-            index.push(minijinja::context! {
-                machine => machine,
-                cpu_model => view.machine.cpu_model,
-                cpu_cores => view.machine.cpu_cores,
-                os => view.machine.os,
-                devices => view.devices.iter().map(|d| format!("{} ({})", d.device, d.name)).collect::<Vec<_>>(),
-                commit => view.commit,
-                run_started_at => view.run_started_at,
-                ok => view.ok,
-                failed => view.failed,
-                skipped => view.skipped,
-                report => format!("{machine}/REPORT.md"),
-            });
+            let views = write_report(&set, &records, args.output.as_deref(), out, &template)?;
+            index.push(index_row(machine, &views));
         }
         if args.output.is_none() {
             let description = sets.first().map(ResultSet::description).unwrap_or_default();
@@ -691,6 +679,46 @@ fn report(args: ReportArgs) -> Result<u8> {
     Ok(EXIT_OK)
 }
 
+/// The study index's row of one machine folder. A merged folder of several machines
+/// (`2-machines-…`) lists each machine's hardware in `parts` and adds up their cells; the
+/// single-machine fields name its first machine, for templates written before merges.
+fn index_row(folder: &str, views: &[crate::report::Report]) -> minijinja::Value {
+    let first = &views[0];
+    let mut devices: Vec<String> = Vec::new();
+    for d in views.iter().flat_map(|v| &v.devices) {
+        let name = format!("{} ({})", d.device, d.name);
+        if !devices.contains(&name) {
+            devices.push(name);
+        }
+    }
+    let parts: Vec<minijinja::Value> = views
+        .iter()
+        .map(|v| {
+            minijinja::context! {
+                machine => v.machine.id,
+                cpu_model => v.machine.cpu_model,
+                cpu_cores => v.machine.cpu_cores,
+                os => v.machine.os,
+                cells => v.cells,
+            }
+        })
+        .collect();
+    minijinja::context! {
+        machine => folder,
+        cpu_model => first.machine.cpu_model,
+        cpu_cores => first.machine.cpu_cores,
+        os => first.machine.os,
+        parts => parts,
+        devices => devices,
+        commit => first.commit,
+        run_started_at => views.iter().map(|v| v.run_started_at.as_str()).min().unwrap_or_default(),
+        ok => views.iter().map(|v| v.ok).sum::<usize>(),
+        failed => views.iter().map(|v| v.failed).sum::<usize>(),
+        skipped => views.iter().map(|v| v.skipped).sum::<usize>(),
+        report => format!("{folder}/REPORT.md"),
+    }
+}
+
 /// Renders one result set's report to `output` (`-` for stdout) or `default_out`, with its
 /// charts beside it. A set that holds rows of several machines (a merge) gets a section per
 /// machine: figures of different machines are never put in one table.
@@ -700,7 +728,7 @@ fn write_report(
     output: Option<&Path>,
     default_out: PathBuf,
     template: &crate::report::TemplateSource,
-) -> Result<crate::report::Report> {
+) -> Result<Vec<crate::report::Report>> {
     let mut machines: Vec<&str> = records.iter().map(|r| r.meta.machine.as_str()).collect();
     machines.sort_unstable();
     machines.dedup();
@@ -791,10 +819,7 @@ fn write_report(
             crate::note!("report: {} (from {})", out.display(), set.cells.display());
         }
     }
-    Ok(views
-        .into_iter()
-        .next()
-        .expect("a set with rows has a machine"))
+    Ok(views)
 }
 
 /// `5%` or `0.05` as a fraction.

@@ -219,6 +219,66 @@ fn durations_come_from_one_machine_the_one_that_knows_most_cells() {
         log.contains("by earlier durations of 16 of 16 cells, measured on `workstation`"),
         "{log}"
     );
+    // The cluster is the laptop's kind of machine: name it (a part of its label will do).
+    let other_commit = [(
+        "BENCHPLAN_GIT_COMMIT",
+        "33c0ffee33c0ffee33c0ffee33c0ffee33c0ffee",
+    )];
+    let log = s.ok(
+        &[
+            "list",
+            CLUSTER_PLAN,
+            "--shard",
+            "1/2",
+            "--balance-machine",
+            "lapt",
+        ],
+        &other_commit,
+    );
+    assert!(
+        log.contains("by earlier durations of 8 of 16 cells, measured on `laptop`"),
+        "{log}"
+    );
+    // The slurm generator passes the choice on to every shard.
+    let job = s.path("job");
+    s.ok(
+        &[
+            "slurm",
+            CLUSTER_PLAN,
+            "--shards",
+            "2",
+            "--balance-machine",
+            "laptop",
+            "--out",
+            job.to_str().unwrap(),
+        ],
+        &other_commit,
+    );
+    let array = std::fs::read_to_string(job.join("array.sbatch")).unwrap();
+    assert!(array.contains("--balance-machine laptop"), "{array}");
+    // A name that matches no machine, or several, says which machines there are.
+    for (wanted, says) in [("mac", "machines found there"), ("o", "names 2 machines")] {
+        let out = s.run(
+            &[
+                "list",
+                CLUSTER_PLAN,
+                "--shard",
+                "0/2",
+                "--balance-machine",
+                wanted,
+            ],
+            &other_commit,
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && err.contains(says),
+            "{wanted}: {err}"
+        );
+        assert!(
+            err.contains("`laptop`") && err.contains("`workstation`"),
+            "{err}"
+        );
+    }
 }
 
 #[test]
@@ -321,6 +381,17 @@ fn a_set_of_two_machines_reports_each_machine_and_diffs_machine_by_machine() {
     assert!(
         report.contains("`gpu-box`") && report.contains("`mac-m4`"),
         "{report}"
+    );
+    // The study's index names both machines of the merged folder, not only its first.
+    s.ok(&["report", "--results", "results"], &[]);
+    let index = std::fs::read_to_string(s.path("results/cluster-smoke/REPORT.md")).unwrap();
+    let row = index
+        .lines()
+        .find(|l| l.contains("2-machines-"))
+        .unwrap_or_else(|| panic!("{index}"));
+    assert!(
+        row.contains("`gpu-box`: ") && row.contains("`mac-m4`: ") && row.contains("4 ok"),
+        "{row}"
     );
 
     let set = set[0].to_str().unwrap();

@@ -272,7 +272,7 @@ pub fn machine_warnings(plan: &Plan, results: &std::path::Path) -> Vec<String> {
             )
         })
         .collect();
-    let Ok(durations) = crate::scale::shard::Durations::from_results(results, &plan.name, "")
+    let Ok(durations) = crate::scale::shard::Durations::from_results(results, &plan.name, "", None)
     else {
         return out;
     };

@@ -55,6 +55,11 @@ pub struct ShardingArgs {
     /// Each shard's run records cells on devices its node lacks as skipped
     #[arg(long)]
     pub skip_unavailable: bool,
+    /// Balance the shards by this machine's earlier durations (its label, or a part of it naming
+    /// one machine): the cluster's nodes, when results hold several machines (default: the
+    /// machine whose results know the most cells)
+    #[arg(long, value_name = "MACHINE")]
+    pub balance_machine: Option<String>,
     /// Time limit per shard, e.g. `90m` or `2h` (default: derived from earlier durations or the
     /// plan's budgets; see `benchplan shards`)
     #[arg(long, value_name = "DURATION")]
@@ -146,8 +151,13 @@ fn plan_job(args: &ShardingArgs) -> Result<(Plan, JobSpec)> {
         );
     }
     let meta = crate::results::RunMetadata::collect(&args.plan, "", None, &args.results);
-    let durations =
-        select::durations(&plan.name, None, &args.results, &select::this_commit(&meta))?;
+    let durations = select::durations(
+        &plan.name,
+        None,
+        args.balance_machine.as_deref(),
+        &args.results,
+        &select::this_commit(&meta),
+    )?;
     let mut job = JobSpec::new(&plan.name, &cells, args.shards, &durations);
     if let Some(text) = &args.time_limit {
         let Some(limit) = crate::plan::measure::parse_duration(text) else {
@@ -177,6 +187,11 @@ fn run_args(args: &ShardingArgs) -> Vec<String> {
     }
     if args.skip_unavailable {
         out.push("--skip-unavailable".to_owned());
+    }
+    // Every shard must split by the same machine's times as the generator did.
+    if let Some(m) = &args.balance_machine {
+        out.push("--balance-machine".to_owned());
+        out.push(m.clone());
     }
     out
 }

@@ -25,6 +25,11 @@ pub struct SelectArgs {
     /// cell id (default: the `--results` folder, leaving out this commit's sets)
     #[arg(long, value_name = "PATH")]
     pub balance_from: Option<PathBuf>,
+    /// Balance `--shard` by this machine's earlier durations (its label from `benchplan devices`
+    /// or a result folder, or a part of it naming one machine), e.g. the cluster's nodes
+    /// (default: the machine whose results know the most cells)
+    #[arg(long, value_name = "MACHINE")]
+    pub balance_machine: Option<String>,
     /// `all` cells, or only those on devices `available` on this machine (the others are left
     /// out, not recorded): for studies that span machines with different hardware
     #[arg(long, value_name = "WHICH", default_value = "all", value_parser = ["all", "available"])]
@@ -43,6 +48,7 @@ pub struct Selected {
 pub fn durations(
     study: &str,
     balance_from: Option<&Path>,
+    machine: Option<&str>,
     results: &Path,
     commit: &str,
 ) -> Result<Durations> {
@@ -50,8 +56,8 @@ pub fn durations(
         Some(p) if p == Path::new("none") => Ok(Durations::default()),
         // A folder not there yet is a study's first run: nothing to balance by, and the split
         // (by cell id, as the shard's log line says) is still disjoint.
-        Some(p) => Durations::from_results(p, study, commit),
-        None => Durations::from_results(results, study, commit),
+        Some(p) => Durations::from_results(p, study, commit, machine),
+        None => Durations::from_results(results, study, commit, machine),
     }
 }
 
@@ -66,7 +72,13 @@ pub fn select(plan: &Plan, args: &SelectArgs, results: &Path, commit: &str) -> R
     let mut notes = Vec::new();
     let mut cells = Filter::parse(&args.filters)?.apply(plan.cells().cloned().collect())?;
     if let Some(shard) = args.shard {
-        let durations = durations(&plan.name, args.balance_from.as_deref(), results, commit)?;
+        let durations = durations(
+            &plan.name,
+            args.balance_from.as_deref(),
+            args.balance_machine.as_deref(),
+            results,
+            commit,
+        )?;
         let partition = Partition::of(&cells, shard.count, &durations);
         let total = cells.len();
         cells = partition.cells_of(&cells, shard);

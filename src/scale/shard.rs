@@ -75,8 +75,14 @@ impl Durations {
     /// study folder, a result-set folder or a `cells.parquet` file), leaving out the sets of
     /// `exclude_commit` (a short commit label's first 12 hex digits): those may be written
     /// by other shards while this one decides, and every shard must decide alike. The times
-    /// are one machine's (see the body for which); where its sets disagree, the newest row wins.
-    pub fn from_results(path: &Path, study: &str, exclude_commit: &str) -> Result<Durations> {
+    /// are one machine's: `machine` (its label, or a part of it that names one machine only),
+    /// else the one chosen by the rule in the body; where its sets disagree, the newest row wins.
+    pub fn from_results(
+        path: &Path,
+        study: &str,
+        exclude_commit: &str,
+        machine: Option<&str>,
+    ) -> Result<Durations> {
         let mut sets = find_sets(path, study)?;
         sets.retain(|cells| {
             let commit = cells
@@ -110,6 +116,14 @@ impl Durations {
                 }
             }
         }
+        if let Some(wanted) = machine {
+            let (machine, newest) = named_machine(by_machine, wanted, path)?;
+            return Ok(Durations {
+                seconds: newest.into_iter().map(|(id, (_, s))| (id, s)).collect(),
+                sources: sets,
+                machine,
+            });
+        }
         // One machine's times, never a mix (a GPU box's and a laptop's differ by orders of
         // magnitude): the machine that knows the most cells, then the one that ran last, then
         // by name. The rule reads only the files, so every shard picks the same machine.
@@ -128,6 +142,46 @@ impl Durations {
             sources: sets,
             machine,
         })
+    }
+}
+
+/// Newest (start, seconds) per cell id, of one machine.
+type MachineTimes = BTreeMap<String, (String, f64)>;
+
+/// The times of the machine `wanted` names: its whole label, or a part of it that no other
+/// machine's label has (`h100`, `m4-max`). With no history at all there is nothing to choose
+/// and the split goes by cell id; a name that matches none or several of the machines found is
+/// an error, since the user asked for one on purpose.
+fn named_machine(
+    mut by_machine: BTreeMap<String, MachineTimes>,
+    wanted: &str,
+    path: &Path,
+) -> Result<(String, MachineTimes)> {
+    if by_machine.is_empty() {
+        return Ok(Default::default());
+    }
+    let found = if by_machine.contains_key(wanted) {
+        vec![wanted.to_owned()]
+    } else {
+        by_machine
+            .keys()
+            .filter(|m| m.contains(wanted))
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    match found.as_slice() {
+        [one] => Ok(by_machine.remove_entry(one).unwrap_or_default()),
+        [] => anyhow::bail!(
+            "--balance-machine `{wanted}`: no earlier results of that machine under `{}`; machines found there: {}",
+            path.display(),
+            by_machine.keys().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", ")
+        ),
+        several => anyhow::bail!(
+            "--balance-machine `{wanted}` names {} machines under `{}`: {}; give more of the label",
+            several.len(),
+            path.display(),
+            several.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", ")
+        ),
     }
 }
 
