@@ -76,7 +76,7 @@ impl Durations {
     /// `exclude_commit` (a short commit label's first 12 hex digits): those may be written
     /// by other shards while this one decides, and every shard must decide alike. The times
     /// are one machine's: `machine` (its label, or a part of it that names one machine only),
-    /// else the one chosen by the rule in the body; where its sets disagree, the newest row wins.
+    /// else the one `most_known_machine` picks; where its sets disagree, the newest row wins.
     pub fn from_results(
         path: &Path,
         study: &str,
@@ -93,7 +93,7 @@ impl Durations {
             exclude_commit.is_empty() || !commit.starts_with(exclude_commit)
         });
         // machine → cell id → (start of the newest row, its wall time)
-        let mut by_machine: BTreeMap<String, BTreeMap<String, (String, f64)>> = BTreeMap::new();
+        let mut by_machine: BTreeMap<String, MachineTimes> = BTreeMap::new();
         for cells in &sets {
             let records = store::read(cells)
                 .with_context(|| format!("reading durations from `{}`", cells.display()))?;
@@ -116,27 +116,10 @@ impl Durations {
                 }
             }
         }
-        if let Some(wanted) = machine {
-            let (machine, newest) = named_machine(by_machine, wanted, path)?;
-            return Ok(Durations {
-                seconds: newest.into_iter().map(|(id, (_, s))| (id, s)).collect(),
-                sources: sets,
-                machine,
-            });
-        }
-        // One machine's times, never a mix (a GPU box's and a laptop's differ by orders of
-        // magnitude): the machine that knows the most cells, then the one that ran last, then
-        // by name. The rule reads only the files, so every shard picks the same machine.
-        let chosen = by_machine.into_iter().max_by(|(a_name, a), (b_name, b)| {
-            let last = |m: &BTreeMap<String, (String, f64)>| {
-                m.values().map(|(w, _)| w.clone()).max().unwrap_or_default()
-            };
-            a.len()
-                .cmp(&b.len())
-                .then_with(|| last(a).cmp(&last(b)))
-                .then_with(|| b_name.cmp(a_name))
-        });
-        let (machine, newest) = chosen.unwrap_or_default();
+        let (machine, newest) = match machine {
+            Some(wanted) => named_machine(by_machine, wanted, path)?,
+            None => most_known_machine(by_machine),
+        };
         Ok(Durations {
             seconds: newest.into_iter().map(|(id, (_, s))| (id, s)).collect(),
             sources: sets,
@@ -147,6 +130,22 @@ impl Durations {
 
 /// Newest (start, seconds) per cell id, of one machine.
 type MachineTimes = BTreeMap<String, (String, f64)>;
+
+/// One machine's times, never a mix (a GPU box's and a laptop's differ by orders of magnitude):
+/// the machine that knows the most cells, then the one that ran last, then by name. The rule
+/// reads only the files, so every shard picks the same machine.
+fn most_known_machine(by_machine: BTreeMap<String, MachineTimes>) -> (String, MachineTimes) {
+    let last = |m: &MachineTimes| m.values().map(|(w, _)| w.clone()).max().unwrap_or_default();
+    by_machine
+        .into_iter()
+        .max_by(|(a_name, a), (b_name, b)| {
+            a.len()
+                .cmp(&b.len())
+                .then_with(|| last(a).cmp(&last(b)))
+                .then_with(|| b_name.cmp(a_name))
+        })
+        .unwrap_or_default()
+}
 
 /// The times of the machine `wanted` names: its whole label, or a part of it that no other
 /// machine's label has (`h100`, `m4-max`). With no history at all there is nothing to choose
