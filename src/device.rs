@@ -240,6 +240,61 @@ pub fn why_unavailable(text: &str) -> Option<String> {
     }
 }
 
+/// Refuses, before anything runs, explicit devices (`cuda`, `metal`) that this machine cannot
+/// open, naming the first and what to do. The portable `gpu` and `auto` never refuse: their
+/// cells are skipped or fall back. Names benchplan does not know (a `command` program's own
+/// devices) are the program's business and pass.
+pub fn check_available<'a>(devices: impl IntoIterator<Item = &'a str>) -> anyhow::Result<()> {
+    let mut seen = Vec::new();
+    for text in devices {
+        let Ok(spec) = DeviceSpec::parse(text) else {
+            continue;
+        };
+        if !matches!(spec.kind, DeviceKind::Cuda | DeviceKind::Metal) || seen.contains(&spec) {
+            continue;
+        }
+        seen.push(spec);
+        if let Err(e) = spec.open() {
+            let first = e.to_string().lines().next().unwrap_or_default().to_owned();
+            anyhow::bail!(
+                "device `{spec}` is not available on this machine ({first}); `benchplan devices` lists what is, and `--skip-unavailable` records its cells as skipped"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The `benchplan devices` table: each device found, what the build has, the machine id.
+pub fn render_table(found: &[Available], built: &[&str], machine: &str, os: &str) -> String {
+    use std::fmt::Write;
+    let width = found
+        .iter()
+        .map(|d| d.device.len())
+        .max()
+        .unwrap_or(6)
+        .max(6);
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<width$}  {:<7}  {:>10}  name",
+        "device", "backend", "memory"
+    );
+    for d in found {
+        let memory = d.memory_bytes.map_or("–".into(), crate::format::bytes);
+        let _ = writeln!(
+            out,
+            "{:<width$}  {:<7}  {:>10}  {}",
+            d.device, d.backend, memory, d.name
+        );
+    }
+    let _ = writeln!(out, "\nbuilt with: {}", built.join(", "));
+    let _ = writeln!(out, "machine id: {machine} ({os})");
+    if !built.contains(&"cuda") && !built.contains(&"metal") {
+        let _ = writeln!(out, "no accelerator backend in this build: on NVIDIA, build with `cargo build --release --features cuda`; on macOS, Metal is built by default");
+    }
+    out
+}
+
 /// Every device this build can open here: the CPU, each CUDA device, the Metal device.
 pub fn available(cpu_model: &str) -> Vec<Available> {
     let mut out = vec![Available {

@@ -1,4 +1,4 @@
-//! Plan authoring: the committed schema and the README's reference are what the code
+//! Plan authoring: the committed schema and the book's references are what the code
 //! generates, shipped plans name the schema, `init` writes a plan that checks cleanly and
 //! never overwrites, `explain` accounts for include/exclude/zip, `check` warns of likely
 //! mistakes, and the CLI's manners (completions, `--format json`, `--quiet`).
@@ -72,23 +72,37 @@ fn every_shipped_plan_names_the_schema_on_its_first_line() {
     }
 }
 
-#[test]
-fn the_readme_reference_is_the_generated_one() {
-    let readme = std::fs::read_to_string(Path::new(ROOT).join("README.md")).unwrap();
+/// The text of `file` (under the repository) between `<!-- NAME:start -->` and `<!-- NAME:end -->`.
+fn between_markers(file: &str, name: &str) -> String {
+    let text = std::fs::read_to_string(Path::new(ROOT).join(file)).unwrap();
     let (start, end) = (
-        "<!-- plan-reference:start -->\n",
-        "<!-- plan-reference:end -->",
+        format!("<!-- {name}:start -->\n"),
+        format!("<!-- {name}:end -->"),
     );
-    let from = readme
-        .find(start)
-        .expect("README has a plan-reference:start marker")
+    let from = text
+        .find(&start)
+        .unwrap_or_else(|| panic!("{file} has no {name}:start marker"))
         + start.len();
-    let to = readme
-        .find(end)
-        .expect("README has a plan-reference:end marker");
+    let to = text
+        .find(&end)
+        .unwrap_or_else(|| panic!("{file} has no {name}:end marker"));
+    text[from..to].to_owned()
+}
+
+#[test]
+fn the_books_plan_reference_is_the_generated_one() {
     assert!(
-        readme[from..to] == reference_markdown(),
-        "README's plan reference differs from the schema: replace the text between the markers with `cargo run --release -- schema --format markdown`"
+        between_markers("docs/src/plan-reference.md", "plan-reference") == reference_markdown(),
+        "docs/src/plan-reference.md differs from the schema: replace the text between the markers with `cargo run --release -- schema --format markdown`"
+    );
+}
+
+#[test]
+fn the_books_results_format_is_the_generated_one() {
+    assert!(
+        between_markers("docs/src/results-format.md", "results-format")
+            == benchplan::results::schema::reference_markdown(),
+        "docs/src/results-format.md differs from src/results/schema.rs: replace the text between the markers with `cargo run --release -- schema --results`"
     );
 }
 

@@ -1,7 +1,7 @@
 //! `report` and `diff` given result files that are corrupt, truncated or not benchplan's:
 //! a clear error naming the file, exit status 2, never a panic.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

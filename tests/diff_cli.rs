@@ -7,7 +7,7 @@ use std::process::{Command, Output};
 use benchplan::plan::ParamValue;
 use benchplan::results::{store, CellRecord};
 
-mod common;
+use crate::common;
 
 /// Twenty cells with deterministic samples; `slow` multiplies one cell's times.
 fn set(machine: &str, slow: Option<(usize, f64)>) -> Vec<CellRecord> {

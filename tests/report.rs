@@ -8,7 +8,7 @@ use benchplan::plan::ParamValue;
 use benchplan::report::{render, Report, TemplateSource};
 use benchplan::results::{store, CellRecord, Status};
 
-mod common;
+use crate::common;
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -224,7 +224,7 @@ fn committed_sets() -> Vec<PathBuf> {
     let mut out = Vec::new();
     for study in ["seed", "quickstart"] {
         out.extend(
-            benchplan::report::result_sets(&root().join("results"), study)
+            benchplan::results::catalog::result_sets(&root().join("results"), study)
                 .unwrap_or_default()
                 .into_iter()
                 .map(|s| s.cells),

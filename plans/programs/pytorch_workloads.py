@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The canonical workloads of WORKLOADS.md in PyTorch eager, for benchplan's `command` workload.
+"""The canonical workloads (docs/src/canonical-workloads.md) in PyTorch eager, for benchplan's `command` workload.
 
 benchplan runs this once per cell (see plans/vs-pytorch.toml) and reads its per-iteration
 timings from stdout, one JSON object per line (the protocol in the README, "The command
@@ -11,7 +11,7 @@ BENCHPLAN_MODEL, so both frameworks run the same shapes by construction.
 Cell parameters (BENCHPLAN_PARAMS): `device` (cpu, cuda), `dtype` (f32, bf16, f16), and `n`
 for matmul, `batch` for train and infer, `seed`.
 
-Eager mode, no torch.compile; f32 is true fp32 (TF32 off), as WORKLOADS.md asks.
+Eager mode, no torch.compile; f32 is true fp32 (TF32 off), as the canonical workloads ask.
 """
 
 import json
@@ -204,7 +204,7 @@ def main():
             )
 
             def step():
-                # Mixed precision as WORKLOADS.md §5: half weights and activations, f32 loss.
+                # Mixed precision as docs/src/canonical-workloads.md §5: half weights and activations, f32 loss.
                 loss = F.mse_loss(model(x).float(), target)
                 loss.backward()
                 optimizer.step()

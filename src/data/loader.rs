@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use super::dataset::Dataset;
-use crate::workload::rng::Rng;
+use crate::rng::Rng;
 
 /// Which windows an epoch visits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -133,6 +133,64 @@ pub struct Diff {
     pub geomean_ratio: Option<f64>,
 }
 
+/// What makes `diff` exit with [`ExitStatus::Failure`](crate::exit::ExitStatus::Failure).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum FailOn {
+    /// A cell got slower beyond threshold and noise.
+    #[default]
+    Regressions,
+    /// Any cell changed, faster or slower.
+    Any,
+    /// Nothing: the diff is for reading.
+    Never,
+}
+
+impl FailOn {
+    /// Whether `diff` found what fails the command.
+    pub fn fails(self, diff: &Diff) -> bool {
+        match self {
+            FailOn::Regressions => diff.has_regression(),
+            FailOn::Any => diff.has_change(),
+            FailOn::Never => false,
+        }
+    }
+}
+
+/// `5%` or `0.05` as a fraction: the smallest change that counts.
+pub fn parse_threshold(text: &str) -> anyhow::Result<f64> {
+    let t = text.trim();
+    let value = match t.strip_suffix('%') {
+        Some(p) => p.trim().parse::<f64>().map(|x| x / 100.0),
+        None => t.parse::<f64>(),
+    };
+    match value {
+        Ok(x) if x > 0.0 && x.is_finite() => Ok(x),
+        _ => anyhow::bail!("`{text}` is not a threshold; write e.g. `5%` or `0.05`"),
+    }
+}
+
+impl Settings {
+    /// Settings from the command line's words: `threshold` as [`parse_threshold`] reads it,
+    /// `alpha` strictly between 0 and 1.
+    pub fn from_flags(
+        threshold: &str,
+        alpha: f64,
+        correction: Correction,
+        experiment_thresholds: BTreeMap<String, f64>,
+    ) -> anyhow::Result<Settings> {
+        if !(alpha > 0.0 && alpha < 1.0) {
+            anyhow::bail!("`--alpha {alpha}` must be between 0 and 1");
+        }
+        Ok(Settings {
+            threshold: parse_threshold(threshold)?,
+            experiment_thresholds,
+            alpha,
+            correction,
+            ..Settings::default()
+        })
+    }
+}
+
 impl Diff {
     /// Whether any cell got slower beyond threshold and noise.
     pub fn has_regression(&self) -> bool {
@@ -148,6 +206,80 @@ fn measured(r: &CellRecord) -> bool {
     r.status == Status::Ok && !r.samples_ms.is_empty()
 }
 
+/// How the rows of two sides pair up: by cell id, and by machine too when a side holds rows of
+/// several machines (a merged set), where a cell's key then names its machine.
+struct Matching<'a> {
+    by_machine: bool,
+    /// Cells measured on both sides, (old, new).
+    pairs: Vec<(&'a CellRecord, &'a CellRecord)>,
+    added: Vec<Unmatched>,
+    removed: Vec<Unmatched>,
+    /// On both sides, but not measured on one of them (failed, skipped).
+    not_compared: Vec<Unmatched>,
+}
+
+impl<'a> Matching<'a> {
+    fn of(old: &'a [CellRecord], new: &'a [CellRecord]) -> Matching<'a> {
+        let machines = |rs: &[CellRecord]| {
+            rs.iter()
+                .map(|r| r.meta.machine.as_str())
+                .collect::<std::collections::BTreeSet<_>>()
+                .len()
+        };
+        let mut m = Matching {
+            by_machine: machines(old) > 1 || machines(new) > 1,
+            pairs: Vec::new(),
+            added: Vec::new(),
+            removed: Vec::new(),
+            not_compared: Vec::new(),
+        };
+        let old_by_id: BTreeMap<String, &CellRecord> = old.iter().map(|r| (m.id(r), r)).collect();
+        let new_ids: std::collections::BTreeSet<String> = new.iter().map(|r| m.id(r)).collect();
+        for n in new {
+            match old_by_id.get(&m.id(n)) {
+                None => m
+                    .added
+                    .push(m.unmatched(n, format!("new cell ({})", n.status))),
+                Some(o) if measured(o) && measured(n) => m.pairs.push((o, n)),
+                Some(o) => m
+                    .not_compared
+                    .push(m.unmatched(n, format!("{} before, {} now", o.status, n.status))),
+            }
+        }
+        m.removed = old
+            .iter()
+            .filter(|o| !new_ids.contains(&m.id(o)))
+            .map(|o| m.unmatched(o, format!("no longer in the result set (was {})", o.status)))
+            .collect();
+        m
+    }
+
+    fn id(&self, r: &CellRecord) -> String {
+        if self.by_machine {
+            format!("{}@{}", r.cell_id, r.meta.machine)
+        } else {
+            r.cell_id.clone()
+        }
+    }
+
+    fn label(&self, r: &CellRecord) -> String {
+        if self.by_machine {
+            format!("machine={} {}", r.meta.machine, r.cell_key)
+        } else {
+            r.cell_key.clone()
+        }
+    }
+
+    fn unmatched(&self, r: &CellRecord, note: String) -> Unmatched {
+        Unmatched {
+            cell_id: r.cell_id.clone(),
+            experiment: r.experiment.clone(),
+            key: self.label(r),
+            note,
+        }
+    }
+}
+
 /// Compares `old` with `new`.
 pub fn compare(
     old: &[CellRecord],
@@ -156,98 +288,20 @@ pub fn compare(
     new_label: &str,
     s: &Settings,
 ) -> Diff {
-    // A merged set may hold the same cell from several machines: then a cell is matched with
-    // the same cell of the same machine, and its key names the machine.
-    let machines = |rs: &[CellRecord]| {
-        rs.iter()
-            .map(|r| r.meta.machine.as_str())
-            .collect::<std::collections::BTreeSet<_>>()
-            .len()
-    };
-    let by_machine = machines(old) > 1 || machines(new) > 1;
-    let id = |r: &CellRecord| {
-        if by_machine {
-            format!("{}@{}", r.cell_id, r.meta.machine)
-        } else {
-            r.cell_id.clone()
-        }
-    };
-    let label = |r: &CellRecord| {
-        if by_machine {
-            format!("machine={} {}", r.meta.machine, r.cell_key)
-        } else {
-            r.cell_key.clone()
-        }
-    };
-    let old_by_id: BTreeMap<String, &CellRecord> = old.iter().map(|r| (id(r), r)).collect();
-    let new_ids: std::collections::BTreeSet<String> = new.iter().map(id).collect();
-    let unmatched = |r: &CellRecord, note: String| Unmatched {
-        cell_id: r.cell_id.clone(),
-        experiment: r.experiment.clone(),
-        key: label(r),
-        note,
-    };
-    let mut cells = Vec::new();
-    let mut added = Vec::new();
-    let mut not_compared = Vec::new();
-    let mut pairs: Vec<(&CellRecord, &CellRecord)> = Vec::new();
-    for n in new {
-        match old_by_id.get(&id(n)) {
-            None => added.push(unmatched(n, format!("new cell ({})", n.status))),
-            Some(o) if measured(o) && measured(n) => pairs.push((o, n)),
-            Some(o) => not_compared.push(unmatched(
-                n,
-                format!("{} before, {} now", o.status, n.status),
-            )),
-        }
-    }
-    let removed = old
-        .iter()
-        .filter(|o| !new_ids.contains(&id(o)))
-        .map(|o| unmatched(o, format!("no longer in the result set (was {})", o.status)))
-        .collect();
-
-    let raw_p: Vec<Option<f64>> = pairs
+    let m = Matching::of(old, new);
+    let raw_p: Vec<Option<f64>> = m
+        .pairs
         .iter()
         .map(|(o, n)| mann_whitney_u(&o.samples_ms, &n.samples_ms))
         .collect();
     let adjusted = s.correction.adjust(&raw_p);
-    for (((o, n), p), p_adj) in pairs.iter().zip(&raw_p).zip(&adjusted) {
-        let mut os = o.samples_ms.clone();
-        let mut ns = n.samples_ms.clone();
-        os.sort_by(f64::total_cmp);
-        ns.sort_by(f64::total_cmp);
-        let (om, nm) = (
-            median(&os).unwrap_or(f64::NAN),
-            median(&ns).unwrap_or(f64::NAN),
-        );
-        let ratio = nm / om;
-        let ci = ratio_ci(&os, &ns, ratio);
-        let threshold = s
-            .experiment_thresholds
-            .get(&n.experiment)
-            .copied()
-            .unwrap_or(s.threshold);
-        let (verdict, why) = judge(ratio, ci, *p_adj, os.len().min(ns.len()), threshold, s);
-        cells.push(CellDiff {
-            cell_id: n.cell_id.clone(),
-            experiment: n.experiment.clone(),
-            key: label(n),
-            old_median_ms: om,
-            new_median_ms: nm,
-            old_n: os.len(),
-            new_n: ns.len(),
-            ratio,
-            ratio_low: ci.map(|c| c.0),
-            ratio_high: ci.map(|c| c.1),
-            p_value: *p,
-            p_adjusted: *p_adj,
-            threshold,
-            verdict,
-            why,
-            figures: figure_changes(o, n),
-        });
-    }
+    let mut cells: Vec<CellDiff> = m
+        .pairs
+        .iter()
+        .zip(&raw_p)
+        .zip(&adjusted)
+        .map(|(((o, n), p), p_adj)| cell_diff(o, n, *p, *p_adj, m.label(n), s))
+        .collect();
     // Regressions first, then uncertain, improvements, and the rest; larger changes first.
     cells.sort_by(|a, b| {
         a.verdict
@@ -272,10 +326,55 @@ pub fn compare(
         geomean_ratio: (!logs.is_empty())
             .then(|| (logs.iter().sum::<f64>() / logs.len() as f64).exp()),
         cells,
-        added,
-        removed,
-        not_compared,
+        added: m.added,
+        removed: m.removed,
+        not_compared: m.not_compared,
         metadata: metadata_changes(old, new),
+    }
+}
+
+/// One matched cell: the ratio of medians with its interval, the test, the verdict.
+fn cell_diff(
+    o: &CellRecord,
+    n: &CellRecord,
+    p: Option<f64>,
+    p_adj: Option<f64>,
+    key: String,
+    s: &Settings,
+) -> CellDiff {
+    let mut os = o.samples_ms.clone();
+    let mut ns = n.samples_ms.clone();
+    os.sort_by(f64::total_cmp);
+    ns.sort_by(f64::total_cmp);
+    let (om, nm) = (
+        median(&os).unwrap_or(f64::NAN),
+        median(&ns).unwrap_or(f64::NAN),
+    );
+    let ratio = nm / om;
+    let ci = ratio_ci(&os, &ns, ratio);
+    let threshold = s
+        .experiment_thresholds
+        .get(&n.experiment)
+        .copied()
+        .unwrap_or(s.threshold);
+    let (verdict, why) = judge(ratio, ci, p_adj, os.len().min(ns.len()), threshold, s);
+    CellDiff {
+        cell_id: n.cell_id.clone(),
+        experiment: n.experiment.clone(),
+        key,
+        old_median_ms: om,
+        new_median_ms: nm,
+        old_n: os.len(),
+        new_n: ns.len(),
+        ratio,
+        ratio_low: ci.map(|c| c.0),
+        ratio_high: ci.map(|c| c.1),
+        p_value: p,
+        p_adjusted: p_adj,
+        threshold,
+        verdict,
+        why,
+        figures: figure_changes(o, n),
     }
 }
 

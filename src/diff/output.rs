@@ -51,6 +51,13 @@ pub fn summary(d: &Diff) -> String {
     )
 }
 
+/// Whether the table on stdout is coloured: stdout is a terminal and `NO_COLOR` is not set
+/// (<https://no-color.org>).
+pub fn colour_stdout() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
 /// The terminal table with its summary, added/removed cells and metadata changes.
 pub fn table(d: &Diff, colour: bool) -> String {
     let mut out = String::new();

@@ -9,8 +9,8 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
-use crate::report::{machine_of, result_sets, studies, ResultSet};
-use crate::results::{store, CellRecord};
+use crate::results::catalog::{self, result_sets, studies, ResultSet};
+use crate::results::CellRecord;
 
 /// One side of a diff, loaded.
 pub struct Side {
@@ -62,15 +62,11 @@ fn candidates(rev: &str, choice: &Choice) -> Result<(String, Vec<Candidate>)> {
     let mut out = Vec::new();
     for study in names {
         for set in result_sets(choice.results, &study).unwrap_or_default() {
-            let dir = set.dir();
-            let label = dir
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
+            let label = set.commit_label();
             if label != short && label != format!("{short}-dirty") {
                 continue;
             }
-            let machine = machine_of(&set);
+            let machine = set.machine();
             if choice.machine.is_some_and(|m| m != machine) {
                 continue;
             }
@@ -114,7 +110,7 @@ pub fn resolve(old: Option<&str>, new: Option<&str>, choice: &Choice) -> Result<
 }
 
 fn load(spec: &str, set: ResultSet) -> Result<Side> {
-    let records = store::read(&set.cells)?;
+    let records = set.read()?;
     if records.is_empty() {
         bail!("`{}` holds no cells", set.cells.display());
     }
@@ -206,7 +202,7 @@ fn pick(
             .filter(|c| c.machine == machine)
             .map(|c| c.set)
             .collect();
-        crate::report::newest(&sets)?
+        catalog::newest(&sets)?
             .map(|(s, _)| s)
             .context("a result set vanished while reading it")
     };

@@ -50,15 +50,14 @@ impl Cell {
     /// Defaults are left out (every row also has a column per parameter, defaults included).
     /// A `command`'s own parameters follow, in name order.
     pub fn key(&self) -> String {
-        let defined = self.workload.params();
-        defined
-            .iter()
+        self.workload
+            .params()
             .filter(|p| self.explicit.contains(p.name) || p.default_value().is_none())
             .filter_map(|p| self.params.get(p.name).map(|v| format!("{}={v}", p.name)))
             .chain(
                 self.params
                     .iter()
-                    .filter(|(k, _)| defined.iter().all(|p| p.name != k.as_str()))
+                    .filter(|(k, _)| self.workload.params().all(|p| p.name != k.as_str()))
                     .map(|(k, v)| format!("{k}={v}")),
             )
             .collect::<Vec<_>>()

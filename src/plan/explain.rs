@@ -251,8 +251,12 @@ pub fn render(x: &Explanation) -> String {
 
 /// Likely mistakes `check` reports that depend on this machine and on earlier results, not on
 /// the plan's text: devices named here that this machine lacks, and cells whose earlier run
-/// took far longer than the others (a time sink, or a mistake in a size).
-pub fn machine_warnings(plan: &Plan, results: &std::path::Path) -> Vec<String> {
+/// took far longer than the others (a time sink, or a mistake in a size). `earlier_s` is each
+/// cell's wall time in earlier results, by cell id (the results' history; empty when none).
+pub fn machine_warnings(
+    plan: &Plan,
+    earlier_s: &std::collections::BTreeMap<String, f64>,
+) -> Vec<String> {
     let x = explain(plan);
     let mut out: Vec<String> = x
         .skipped_here
@@ -272,20 +276,17 @@ pub fn machine_warnings(plan: &Plan, results: &std::path::Path) -> Vec<String> {
             )
         })
         .collect();
-    let Ok(durations) = crate::scale::shard::Durations::from_results(results, &plan.name, "", None)
-    else {
-        return out;
-    };
     let known: Vec<(&super::Cell, f64)> = plan
         .cells()
-        .filter_map(|c| durations.seconds.get(&c.id).map(|s| (c, *s)))
+        .filter_map(|c| earlier_s.get(&c.id).map(|s| (c, *s)))
         .collect();
     if known.len() < 3 {
         return out;
     }
-    let mut times: Vec<f64> = known.iter().map(|(_, s)| *s).collect();
-    times.sort_by(f64::total_cmp);
-    let median = times[times.len() / 2];
+    let times: Vec<f64> = known.iter().map(|(_, s)| *s).collect();
+    let Some(median) = crate::stats::median(&times) else {
+        return out;
+    };
     for (cell, s) in known {
         // Far beyond: ten times the median cell, and long enough to matter.
         if s > 10.0 * median && s > 30.0 {

@@ -7,6 +7,10 @@ use anyhow::{bail, Context, Result};
 
 use super::schema::{plan_schema_text, SCHEMA_DIRECTIVE};
 
+/// Cells the starter plan has per device: two matrix sizes, and training and inference at two
+/// batch sizes (its test counts them in the plan [`starter`] writes).
+const CELLS_PER_DEVICE: usize = 6;
+
 /// The starter plan for study `name` on `devices` (as a plan names them: `cpu`, `cuda`, `metal`).
 pub fn starter(name: &str, devices: &[String]) -> String {
     let devices = devices
@@ -92,6 +96,16 @@ pub fn local_devices() -> Vec<String> {
     out
 }
 
+/// What to do after `init`: the starter's size, and the three commands that come next.
+pub fn next_steps(path: &Path, devices: &[String]) -> String {
+    format!(
+        "wrote a starter plan for {} ({} cells); next:\n  benchplan explain {p}\n  benchplan check {p}\n  benchplan run {p}",
+        devices.join(" and "),
+        CELLS_PER_DEVICE * devices.len(),
+        p = path.display()
+    )
+}
+
 /// Writes the starter plan `NAME.toml` into `dir`, refusing to overwrite, and the schema beside
 /// it when missing (the plan's first line names it). Returns the plan's path.
 pub fn write(dir: &Path, name: &str, devices: &[String]) -> Result<PathBuf> {
@@ -142,7 +156,7 @@ mod tests {
             )
             .unwrap();
             assert!(plan.warnings.is_empty(), "{}", plan.render_warnings());
-            assert_eq!(plan.cells().count(), 6 * devices.len());
+            assert_eq!(plan.cells().count(), CELLS_PER_DEVICE * devices.len());
             assert!(text.starts_with(SCHEMA_DIRECTIVE));
         }
     }

@@ -6,6 +6,7 @@ pub mod command;
 pub mod explain;
 pub mod filter;
 pub mod init;
+pub mod listing;
 pub mod matrix;
 pub mod measure;
 pub mod model;
@@ -175,11 +176,11 @@ impl Plan {
 /// Turns a `toml` error into a diagnostic, with a hint for the common serde messages.
 fn toml_error(message: &str, span: Option<Range<usize>>) -> Diagnostic {
     let help = if message.starts_with("unknown field") {
-        Some("check the spelling; the plan reference in the README lists every key")
+        Some("check the spelling; the plan reference (`benchplan schema --format markdown`, or docs/src/plan-reference.md) lists every key")
     } else if message.starts_with("missing field") {
-        Some("add the key; the plan reference in the README lists what each table needs")
+        Some("add the key; the plan reference (`benchplan schema --format markdown`) lists what each table needs")
     } else if message.starts_with("invalid type") {
-        Some("check the value's type against the plan reference in the README")
+        Some("check the value's type against the plan reference (`benchplan schema --format markdown`)")
     } else {
         None
     };

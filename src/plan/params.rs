@@ -10,7 +10,7 @@ use crate::device::DeviceSpec;
 /// The kinds of benchmark a plan can ask for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum WorkloadKind {
-    /// C = A·B for square n×n matrices (WORKLOADS.md §1).
+    /// C = A·B for square n×n matrices (docs/src/canonical-workloads.md §1).
     Matmul,
     /// One training step: forward, MSE, backward, AdamW (§3).
     Train,
@@ -54,8 +54,14 @@ impl WorkloadKind {
         }
     }
 
-    /// The parameters of this workload, in the order cells are displayed.
-    pub fn params(self) -> &'static [ParamDef] {
+    /// The parameters of this workload, in the order cells are displayed: its own, then the
+    /// measurement settings every workload takes.
+    pub fn params(self) -> impl Iterator<Item = &'static ParamDef> + Clone {
+        self.own_params().iter().chain(MEASURE.iter())
+    }
+
+    /// The parameters that are this workload's own (not the measurement settings).
+    fn own_params(self) -> &'static [ParamDef] {
         match self {
             WorkloadKind::Matmul => MATMUL,
             WorkloadKind::Train => TRAIN,
@@ -71,7 +77,6 @@ impl WorkloadKind {
     /// name (its values are handed to the program, which defines what they mean).
     pub fn param(self, name: &str) -> Option<&'static ParamDef> {
         self.params()
-            .iter()
             .find(|p| p.name == name)
             .or_else(|| (self.takes_free_params() && is_free_name(name)).then_some(&FREE))
     }
@@ -330,6 +335,8 @@ macro_rules! measure_param {
     };
 }
 
+/// The measurement settings, which every workload takes as parameters (so that one axis can
+/// vary them) after its own; they are not part of a cell's identity.
 const MEASURE: [ParamDef; 6] = [
     measure_param!("warmup", "warm-up: a count or a duration"),
     measure_param!("iterations", "timed iterations: a count or a time budget"),
@@ -412,15 +419,7 @@ const COMMAND_DEVICE: ParamDef = ParamDef {
     help: "the device the program is asked to use: `cpu`, `cuda`, `cuda:N`, `metal`",
 };
 
-const COMMAND: &[ParamDef] = &[
-    COMMAND_DEVICE,
-    MEASURE[0],
-    MEASURE[1],
-    MEASURE[2],
-    MEASURE[3],
-    MEASURE[4],
-    MEASURE[5],
-];
+const COMMAND: &[ParamDef] = &[COMMAND_DEVICE];
 
 const NOOP: &[ParamDef] = &[
     ParamDef {
@@ -430,12 +429,6 @@ const NOOP: &[ParamDef] = &[
         help: "make the iteration fail this way, to test a setup's isolation (child processes per cell, `run`'s default)",
     },
     DEVICE,
-    MEASURE[0],
-    MEASURE[1],
-    MEASURE[2],
-    MEASURE[3],
-    MEASURE[4],
-    MEASURE[5],
 ];
 
 const MATMUL: &[ParamDef] = &[
@@ -448,12 +441,6 @@ const MATMUL: &[ParamDef] = &[
     DTYPE,
     DEVICE,
     SEED,
-    MEASURE[0],
-    MEASURE[1],
-    MEASURE[2],
-    MEASURE[3],
-    MEASURE[4],
-    MEASURE[5],
 ];
 
 const TRAIN: &[ParamDef] = &[
@@ -468,12 +455,6 @@ const TRAIN: &[ParamDef] = &[
     DATA,
     DEVICE,
     SEED,
-    MEASURE[0],
-    MEASURE[1],
-    MEASURE[2],
-    MEASURE[3],
-    MEASURE[4],
-    MEASURE[5],
 ];
 
 const INFER: &[ParamDef] = &[
@@ -500,12 +481,6 @@ const INFER: &[ParamDef] = &[
     DATA,
     DEVICE,
     SEED,
-    MEASURE[0],
-    MEASURE[1],
-    MEASURE[2],
-    MEASURE[3],
-    MEASURE[4],
-    MEASURE[5],
 ];
 
 const BATCH32: ParamDef = ParamDef {
@@ -516,13 +491,11 @@ const BATCH32: ParamDef = ParamDef {
 };
 
 const DATALOAD: &[ParamDef] = &[
-    DATASET, BATCH32, WORKERS, PREFETCH, SHUFFLE, JITTER, DEVICE, SEED, MEASURE[0], MEASURE[1],
-    MEASURE[2], MEASURE[3], MEASURE[4], MEASURE[5],
+    DATASET, BATCH32, WORKERS, PREFETCH, SHUFFLE, JITTER, DEVICE, SEED,
 ];
 
 const PIPELINE: &[ParamDef] = &[
-    MODEL, DATASET, BATCH32, WORKERS, PREFETCH, SHUFFLE, JITTER, DTYPE, DEVICE, SEED, MEASURE[0],
-    MEASURE[1], MEASURE[2], MEASURE[3], MEASURE[4], MEASURE[5],
+    MODEL, DATASET, BATCH32, WORKERS, PREFETCH, SHUFFLE, JITTER, DTYPE, DEVICE, SEED,
 ];
 
 #[cfg(test)]

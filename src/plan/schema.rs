@@ -2,7 +2,7 @@
 //! from the types that parse plans ([`super::raw`]) and from the workloads' parameter tables
 //! ([`super::params`]), so that editors complete and check exactly what `benchplan check`
 //! accepts. `benchplan schema` prints it; `plans/plan.schema.json` is it, committed, and a test
-//! fails when the two differ. [`reference_markdown`] renders it as the README's reference.
+//! fails when the two differ. [`reference_markdown`] renders it as the book's plan reference (docs/src/plan-reference.md).
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -431,7 +431,7 @@ pub fn reference_markdown() -> String {
         ),
     ];
     for (title, prefix, object) in &sections {
-        out.push_str(&format!("#### {title}\n\n"));
+        out.push_str(&format!("## {title}\n\n"));
         key_table(&root, object, prefix, &mut out);
     }
     out

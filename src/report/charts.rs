@@ -60,9 +60,59 @@ pub fn draw_all(report: &Report, dir: &Path, prefix: &str) -> Result<BTreeMap<St
     };
     let path = |key: &str| dir.join(format!("{prefix}{key}.svg"));
 
-    // One line per model and device, from the experiment that measured it at the most batch
-    // sizes: a configuration measured again elsewhere (as an optimization's baseline) would put
-    // two points at one batch size.
+    add(
+        "inference_throughput",
+        "Inference throughput against batch size",
+        line_chart(
+            &path("inference_throughput"),
+            "Inference throughput",
+            "batch size",
+            "samples/s",
+            inference_lines(report),
+            true,
+        ),
+    )?;
+    add(
+        "matmul_gflops",
+        "Matrix-product throughput against size",
+        line_chart(
+            &path("matmul_gflops"),
+            "Matrix product",
+            "n",
+            "GFLOP/s",
+            matmul_lines(report),
+            false,
+        ),
+    )?;
+    add(
+        "dataload_scaling",
+        "Data-loading throughput against workers",
+        line_chart(
+            &path("dataload_scaling"),
+            "Data loading",
+            "workers",
+            "samples/s",
+            dataload_lines(report),
+            false,
+        ),
+    )?;
+    add(
+        "training_speedup",
+        "Training speed-up of each accelerator over the CPU",
+        bar_chart(
+            &path("training_speedup"),
+            "Training speed-up over CPU",
+            "× faster than CPU",
+            &training_speedups(report),
+        ),
+    )?;
+    Ok(charts)
+}
+
+/// Samples per second against batch size, one line per model and device, from the experiment
+/// that measured it at the most batch sizes: a configuration measured again elsewhere (as an
+/// optimization's baseline) would put two points at one batch size.
+fn inference_lines(report: &Report) -> BTreeMap<String, Vec<(f64, f64)>> {
     let mut by_experiment: BTreeMap<(String, String), Lines> = BTreeMap::new();
     for row in &report.inference {
         for d in &row.devices {
@@ -82,19 +132,11 @@ pub fn draw_all(report: &Report, dir: &Path, prefix: &str) -> Result<BTreeMap<St
             inference.insert(format!("{model} ({device})"), points);
         }
     }
-    add(
-        "inference_throughput",
-        "Inference throughput against batch size",
-        line_chart(
-            &path("inference_throughput"),
-            "Inference throughput",
-            "batch size",
-            "samples/s",
-            inference,
-            true,
-        ),
-    )?;
+    inference
+}
 
+/// GFLOP/s against matrix size, one line per dtype and device.
+fn matmul_lines(report: &Report) -> BTreeMap<String, Vec<(f64, f64)>> {
     let mut matmul: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
     for r in &report.matmul {
         matmul
@@ -102,19 +144,11 @@ pub fn draw_all(report: &Report, dir: &Path, prefix: &str) -> Result<BTreeMap<St
             .or_default()
             .push((r.n as f64, r.gflops));
     }
-    add(
-        "matmul_gflops",
-        "Matrix-product throughput against size",
-        line_chart(
-            &path("matmul_gflops"),
-            "Matrix product",
-            "n",
-            "GFLOP/s",
-            matmul,
-            false,
-        ),
-    )?;
+    matmul
+}
 
+/// Samples per second against loader workers, one line per other loader setting.
+fn dataload_lines(report: &Report) -> BTreeMap<String, Vec<(f64, f64)>> {
     let mut loading: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
     for r in &report.dataload {
         if let Some(rate) = r.samples_per_s {
@@ -128,23 +162,15 @@ pub fn draw_all(report: &Report, dir: &Path, prefix: &str) -> Result<BTreeMap<St
                 .push((r.workers as f64, rate));
         }
     }
-    add(
-        "dataload_scaling",
-        "Data-loading throughput against workers",
-        line_chart(
-            &path("dataload_scaling"),
-            "Data loading",
-            "workers",
-            "samples/s",
-            loading,
-            false,
-        ),
-    )?;
+    loading
+}
 
+/// One bar per model and accelerator: its training speed-up over the CPU, from the first
+/// experiment that measured it.
+fn training_speedups(report: &Report) -> Vec<(String, String, f64)> {
     let mut speedups: Vec<(String, String, f64)> = Vec::new();
     for row in &report.training {
         for d in &row.devices {
-            // One bar per model and device: from the first experiment that measured it.
             let seen = speedups
                 .iter()
                 .any(|(m, dev, _)| *m == row.model && *dev == d.device);
@@ -153,17 +179,7 @@ pub fn draw_all(report: &Report, dir: &Path, prefix: &str) -> Result<BTreeMap<St
             }
         }
     }
-    add(
-        "training_speedup",
-        "Training speed-up of each accelerator over the CPU",
-        bar_chart(
-            &path("training_speedup"),
-            "Training speed-up over CPU",
-            "× faster than CPU",
-            &speedups,
-        ),
-    )?;
-    Ok(charts)
+    speedups
 }
 
 /// Axis labels with a metric prefix: `250k`, `4M`.

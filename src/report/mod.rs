@@ -1,20 +1,21 @@
 //! Reports: a Markdown document rendered from stored results through minijinja templates.
-//! [`view`] prepares the tables, [`filters`] format figures, this module finds result sets and
-//! renders. Nothing here runs a cell.
+//! [`view`] prepares the tables, [`filters`] format figures, [`charts`] draws, [`publish`]
+//! writes a study's reports and index, this module renders. Stored results come from
+//! `results::catalog`; nothing here runs a cell or finds result sets.
 
 pub mod charts;
 pub mod comparison;
 pub mod filters;
+pub mod publish;
+pub mod sections;
 pub mod view;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, Result};
 use minijinja::Environment;
 
-use crate::results::layout::{CELLS_FILE, PLAN_COPY};
-use crate::results::store;
 pub use view::Report;
 
 /// The default templates, built into the binary for use outside a checkout; `templates/` in
@@ -113,154 +114,4 @@ fn template_error(e: &minijinja::Error) -> anyhow::Error {
     let line = e.line().map(|l| format!(", line {l}")).unwrap_or_default();
     let detail = e.detail().map(|d| format!(": {d}")).unwrap_or_default();
     anyhow!("template `{name}`{line}: {}{detail}", e.kind())
-}
-
-/// A result set on disk: its cells file.
-#[derive(Debug, Clone)]
-pub struct ResultSet {
-    pub cells: PathBuf,
-}
-
-impl ResultSet {
-    /// The folder of the set.
-    pub fn dir(&self) -> &Path {
-        self.cells.parent().unwrap_or(Path::new("."))
-    }
-
-    /// The plan kept with the results, parsed leniently: a report or diff never fails for
-    /// want of a description, a price or a threshold, so an unreadable copy reads as empty.
-    fn plan_table(&self) -> toml::Table {
-        std::fs::read_to_string(self.dir().join(PLAN_COPY))
-            .ok()
-            .and_then(|t| t.parse::<toml::Table>().ok())
-            .unwrap_or_default()
-    }
-
-    /// The plan's description.
-    pub fn description(&self) -> String {
-        let plan = self.plan_table();
-        plan.get("description")
-            .and_then(|d| d.as_str())
-            .unwrap_or_default()
-            .to_owned()
-    }
-
-    /// The plan's device prices (`[devices.NAME] price_per_hour`).
-    pub fn prices(&self) -> BTreeMap<String, f64> {
-        let plan = self.plan_table();
-        let Some(devices) = plan.get("devices").and_then(|d| d.as_table()) else {
-            return BTreeMap::new();
-        };
-        devices
-            .iter()
-            .filter_map(|(name, d)| Some((name.clone(), number(d.get("price_per_hour")?)?)))
-            .collect()
-    }
-
-    /// One key of each experiment of the kept plan, by experiment name, where `read` can make
-    /// sense of it.
-    fn per_experiment<T>(
-        &self,
-        key: &str,
-        read: impl Fn(&toml::Value) -> Option<T>,
-    ) -> BTreeMap<String, T> {
-        let plan = self.plan_table();
-        let Some(experiments) = plan.get("experiments").and_then(|e| e.as_array()) else {
-            return BTreeMap::new();
-        };
-        experiments
-            .iter()
-            .filter_map(|e| Some((e.get("name")?.as_str()?.to_owned(), read(e.get(key)?)?)))
-            .collect()
-    }
-
-    /// The plan's per-experiment `diff_threshold`s.
-    pub fn diff_thresholds(&self) -> BTreeMap<String, f64> {
-        self.per_experiment("diff_threshold", number)
-    }
-
-    /// The plan's `compare_with` pairs: experiment → the experiment it is compared with.
-    pub fn comparisons(&self) -> BTreeMap<String, String> {
-        self.per_experiment("compare_with", |v| v.as_str().map(str::to_owned))
-    }
-
-    /// `--set PATH`: a cells file, or a result-set folder holding one.
-    pub fn at(path: &Path) -> Result<ResultSet> {
-        let cells = if path.is_dir() {
-            path.join(CELLS_FILE)
-        } else {
-            path.to_owned()
-        };
-        if !cells.is_file() {
-            bail!(
-                "no result set at `{}` (expected a `{CELLS_FILE}` file or a folder holding one)",
-                path.display()
-            );
-        }
-        Ok(ResultSet { cells })
-    }
-}
-
-/// A TOML number, integer or float, as f64.
-fn number(v: &toml::Value) -> Option<f64> {
-    v.as_float().or_else(|| v.as_integer().map(|i| i as f64))
-}
-
-/// Every result set of `study` under `results_root`, in path order.
-pub fn result_sets(results_root: &Path, study: &str) -> Result<Vec<ResultSet>> {
-    let study_dir = results_root.join(study);
-    let mut sets = Vec::new();
-    for machine in sorted_dirs(&study_dir)? {
-        for commit in sorted_dirs(&machine)? {
-            let cells = commit.join(CELLS_FILE);
-            if cells.is_file() {
-                sets.push(ResultSet { cells });
-            }
-        }
-    }
-    Ok(sets)
-}
-
-/// The studies that have results under `results_root`.
-pub fn studies(results_root: &Path) -> Result<Vec<String>> {
-    Ok(sorted_dirs(results_root)?
-        .into_iter()
-        .filter_map(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
-        .collect())
-}
-
-fn sorted_dirs(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
-        .with_context(|| format!("cannot read `{}`", dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_dir())
-        .collect();
-    out.sort();
-    Ok(out)
-}
-
-/// The machine folder a result set lies in (`results/<study>/<machine>/<commit>/`).
-pub fn machine_of(set: &ResultSet) -> String {
-    set.dir()
-        .parent()
-        .and_then(|m| m.file_name())
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
-}
-
-/// The newest of several result sets: the one whose run started last.
-pub fn newest(sets: &[ResultSet]) -> Result<Option<(ResultSet, Vec<crate::results::CellRecord>)>> {
-    let mut best: Option<(String, ResultSet, Vec<crate::results::CellRecord>)> = None;
-    for set in sets {
-        let records = store::read(&set.cells)?;
-        let started = records
-            .iter()
-            .map(|r| r.meta.run_started_at.clone())
-            .max()
-            .unwrap_or_default();
-        if best.as_ref().is_none_or(|(b, _, _)| started > *b) {
-            best = Some((started, set.clone(), records));
-        }
-    }
-    Ok(best.map(|(_, s, r)| (s, r)))
 }

@@ -1,10 +1,15 @@
 //! Results: the record of one cell ([`record`]), the run's metadata ([`metadata`]), where
-//! result sets live ([`layout`]) and how they are stored as Parquet ([`store`]).
+//! result sets live ([`layout`]), how they are stored as Parquet ([`store`]), which sets
+//! exist ([`catalog`]) and what earlier runs tell ([`history`]). Every command reads stored
+//! results through this module, never through `report` or `scale`.
 
+pub mod catalog;
+pub mod history;
 pub mod layout;
 pub mod lock;
 pub mod metadata;
 pub mod record;
+pub mod schema;
 pub mod store;
 
 pub use metadata::RunMetadata;

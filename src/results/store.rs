@@ -5,19 +5,20 @@
 //! pyarrow and duckdb can use the file as it is. Writes go to a temporary file that is flushed
 //! and renamed over the old one, so a crash never leaves a truncated result set behind.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::fs::File;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use polars::prelude::*;
 
-use super::metadata::RunMetadata;
 use super::record::{CellRecord, Status};
+use super::schema::{
+    self, Column as ColumnDef, Field, FORMAT_KEY, FORMAT_VERSION, PARAM_PREFIX, STAGE_PREFIX,
+    STAGE_SUFFIX,
+};
 use crate::plan::ParamValue;
-
-/// Prefix of the parameter columns; no other column may start with it.
-pub const PARAM_PREFIX: &str = "param_";
+use crate::stats::Summary;
 
 fn col<T>(name: &str, values: T) -> Column
 where
@@ -27,153 +28,51 @@ where
     Series::new(name.into(), values).into_column()
 }
 
-fn opt_i64(v: Option<u64>) -> Option<i64> {
-    v.map(|x| x as i64)
-}
-
-/// Builds the result table of `records`.
+/// Builds the result table of `records`: the columns of [`schema::COLUMNS`] in order, the
+/// parameter columns after [`schema::PARAMS_AFTER`], the stage columns last.
 pub fn to_dataframe(records: &[CellRecord]) -> Result<DataFrame> {
-    let r = records;
-    let summaries: Vec<_> = r.iter().map(CellRecord::summary).collect();
-    let stat = |f: fn(&crate::stats::Summary) -> f64| -> Vec<Option<f64>> {
-        summaries.iter().map(|s| s.as_ref().map(f)).collect()
-    };
-    let strings = |f: fn(&CellRecord) -> &str| -> Vec<&str> { r.iter().map(f).collect() };
-    let bytes_col = |name: &str, f: fn(&CellRecord) -> Option<u64>| {
-        col(name, r.iter().map(|x| opt_i64(f(x))).collect::<Vec<_>>())
-    };
-    let figure_col = |name: &str, f: fn(&CellRecord) -> Option<f64>| {
-        col(name, r.iter().map(f).collect::<Vec<_>>())
-    };
-    let samples = |f: fn(&CellRecord) -> &Vec<f64>| -> Vec<Series> {
-        r.iter()
-            .map(|rec| Series::new("".into(), f(rec).as_slice()))
-            .collect()
-    };
-
-    let mut columns = vec![
-        col("study", strings(|x| &x.study)),
-        col("experiment", strings(|x| &x.experiment)),
-        col("workload", strings(|x| &x.workload)),
-        col("cell_id", strings(|x| &x.cell_id)),
-        col("cell_key", strings(|x| &x.cell_key)),
-    ];
-    columns.extend(param_columns(r)?);
-    columns.extend([
-        col("device_kind", strings(|x| &x.device_kind)),
-        col("device_name", strings(|x| &x.device_name)),
-        col(
-            "status",
-            r.iter().map(|x| x.status.name()).collect::<Vec<_>>(),
-        ),
-        col(
-            "reason",
-            r.iter().map(|x| x.reason.as_deref()).collect::<Vec<_>>(),
-        ),
-        col(
-            "sample_count",
-            r.iter()
-                .map(|x| x.samples_ms.len() as i64)
-                .collect::<Vec<_>>(),
-        ),
-        col("median_ms", stat(|s| s.median)),
-        col("mean_ms", stat(|s| s.mean)),
-        col("std_ms", stat(|s| s.std)),
-        col("min_ms", stat(|s| s.min)),
-        col("max_ms", stat(|s| s.max)),
-        col("p95_ms", stat(|s| s.p95)),
-        col("p99_ms", stat(|s| s.p99)),
-        col(
-            "median_ci_low_ms",
-            summaries
-                .iter()
-                .map(|s| s.as_ref().and_then(|s| s.median_ci).map(|c| c.0))
-                .collect::<Vec<_>>(),
-        ),
-        col(
-            "median_ci_high_ms",
-            summaries
-                .iter()
-                .map(|s| s.as_ref().and_then(|s| s.median_ci).map(|c| c.1))
-                .collect::<Vec<_>>(),
-        ),
-        col(
-            "gflops",
-            r.iter().map(CellRecord::gflops).collect::<Vec<_>>(),
-        ),
-        col(
-            "samples_per_s",
-            r.iter().map(CellRecord::samples_per_s).collect::<Vec<_>>(),
-        ),
-        col(
-            "flops_per_iteration",
-            r.iter().map(|x| x.flops_per_iteration).collect::<Vec<_>>(),
-        ),
-        col(
-            "samples_per_iteration",
-            r.iter()
-                .map(|x| opt_i64(x.samples_per_iteration))
-                .collect::<Vec<_>>(),
-        ),
-        col(
-            "model_parameters",
-            r.iter().map(|x| opt_i64(x.param_count)).collect::<Vec<_>>(),
-        ),
-        col(
-            "weight_bytes",
-            r.iter()
-                .map(|x| opt_i64(x.weight_bytes))
-                .collect::<Vec<_>>(),
-        ),
-        bytes_col("optimizer_state_bytes", |x| x.optimizer_state_bytes),
-        bytes_col("activation_bytes", |x| x.activation_bytes),
-        bytes_col("peak_rss_bytes", |x| x.peak_rss_bytes),
-        bytes_col("device_allocated_bytes", |x| x.device_allocated_bytes),
-        figure_col("cpu_ms_per_iteration", |x| x.cpu_ms_per_iteration),
-        figure_col("cpu_utilization", |x| x.cpu_utilization),
-        figure_col("prediction_error", |x| x.prediction_error),
-        Series::new("samples_ms".into(), samples(|x| &x.samples_ms)).into_column(),
-        Series::new(
-            "warmup_samples_ms".into(),
-            samples(|x| &x.warmup_samples_ms),
-        )
-        .into_column(),
-        col("measure_settings", strings(|x| &x.measure_settings)),
-        col("cell_started_at", strings(|x| &x.cell_started_at)),
-        col(
-            "cell_wall_s",
-            r.iter().map(|x| x.cell_wall_s).collect::<Vec<_>>(),
-        ),
-        col("git_commit", strings(|x| &x.meta.git_commit)),
-        col(
-            "git_dirty",
-            r.iter().map(|x| x.meta.git_dirty).collect::<Vec<_>>(),
-        ),
-        col("plan_path", strings(|x| &x.meta.plan_path)),
-        col("plan_sha256", strings(|x| &x.meta.plan_sha256)),
-        col("hostname", strings(|x| &x.meta.hostname)),
-        col("machine", strings(|x| &x.meta.machine)),
-        col("os", strings(|x| &x.meta.os)),
-        col("arch", strings(|x| &x.meta.arch)),
-        col("cpu_model", strings(|x| &x.meta.cpu_model)),
-        col(
-            "cpu_cores",
-            r.iter()
-                .map(|x| x.meta.cpu_cores as i64)
-                .collect::<Vec<_>>(),
-        ),
-        col("candle_version", strings(|x| &x.meta.candle_version)),
-        col("cpu_backend", strings(|x| &x.meta.cpu_backend)),
-        col("benchplan_version", strings(|x| &x.meta.benchplan_version)),
-        col("run_started_at", strings(|x| &x.meta.run_started_at)),
-    ]);
-    columns.extend(stage_columns(r));
-    Ok(DataFrame::new(r.len(), columns)?)
+    let summaries: Vec<Option<Summary>> = records.iter().map(CellRecord::summary).collect();
+    let mut columns = Vec::with_capacity(schema::COLUMNS.len() + 8);
+    for c in schema::COLUMNS {
+        columns.push(write_column(c, records, &summaries));
+        if c.name == schema::PARAMS_AFTER {
+            columns.extend(param_columns(records)?);
+        }
+    }
+    columns.extend(stage_columns(records));
+    Ok(DataFrame::new(records.len(), columns)?)
 }
 
-/// Prefix and suffix of the per-stage sample columns: `stage_forward_ms`.
-const STAGE_PREFIX: &str = "stage_";
-const STAGE_SUFFIX: &str = "_ms";
+/// One fixed column's values across `records`.
+fn write_column(c: &ColumnDef, r: &[CellRecord], summaries: &[Option<Summary>]) -> Column {
+    let name = c.name;
+    let u64_to_i64 = |v: Option<u64>| v.map(|x| x as i64);
+    match c.field {
+        Field::Str(get, _) => col(name, r.iter().map(get).collect::<Vec<_>>()),
+        Field::OptStr(get, _) => col(name, r.iter().map(get).collect::<Vec<_>>()),
+        Field::Status => col(name, r.iter().map(|x| x.status.name()).collect::<Vec<_>>()),
+        Field::Bool(get, _) => col(name, r.iter().map(get).collect::<Vec<_>>()),
+        Field::F64(get, _) => col(name, r.iter().map(get).collect::<Vec<_>>()),
+        Field::OptF64(get, _) => col(name, r.iter().map(get).collect::<Vec<_>>()),
+        Field::OptU64(get, _) => col(
+            name,
+            r.iter().map(|x| u64_to_i64(get(x))).collect::<Vec<_>>(),
+        ),
+        Field::U32(get, _) => col(name, r.iter().map(|x| get(x) as i64).collect::<Vec<_>>()),
+        Field::Samples(get, _) => {
+            let lists: Vec<Series> = r.iter().map(|x| Series::new("".into(), get(x))).collect();
+            Series::new(name.into(), lists).into_column()
+        }
+        Field::Derived(f) => col(
+            name,
+            r.iter()
+                .zip(summaries)
+                .map(|(x, s)| f(x, s.as_ref()))
+                .collect::<Vec<_>>(),
+        ),
+        Field::DerivedCount(f) => col(name, r.iter().map(f).collect::<Vec<_>>()),
+    }
+}
 
 /// One `list<double>` column per stage name across all records, in first-seen order; null
 /// for records without that stage.
@@ -304,9 +203,14 @@ pub fn write_atomic_as(path: &Path, records: &[CellRecord], encoding: Encoding) 
         // Buffered: the Parquet writer issues thousands of tiny writes (one syscall each,
         // unbuffered: they dominated the cost of saving a set).
         let mut buffered = std::io::BufWriter::with_capacity(1 << 20, file);
+        let version = KeyValueMetadata::from_static(vec![(
+            FORMAT_KEY.to_owned(),
+            FORMAT_VERSION.to_string(),
+        )]);
+        let writer = ParquetWriter::new(&mut buffered).with_key_value_metadata(Some(version));
         let writer = match encoding {
-            Encoding::Compact => ParquetWriter::new(&mut buffered),
-            Encoding::Fast => ParquetWriter::new(&mut buffered)
+            Encoding::Compact => writer,
+            Encoding::Fast => writer
                 .with_compression(ParquetCompression::Uncompressed)
                 .with_statistics(StatisticsOptions::empty()),
         };
@@ -377,74 +281,132 @@ pub fn read(path: &Path) -> Result<Vec<CellRecord>> {
     Ok(records)
 }
 
-/// Reads one Parquet file of result rows. The error names the file.
-fn read_file(path: &Path) -> Result<Vec<CellRecord>> {
+/// Opens a result file for reading, with the format version it declares (1 for files written
+/// before the version was stored). A file newer than this build is refused by name.
+fn open_versioned(path: &Path) -> Result<(ParquetReader<File>, u32)> {
     let file =
         File::open(path).with_context(|| format!("cannot open results `{}`", path.display()))?;
-    let df = anyhow::Context::with_context(ParquetReader::new(file).finish(), || {
+    let mut reader = ParquetReader::new(file);
+    let version = anyhow::Context::with_context(reader.get_metadata(), || {
+        format!("`{}` is not a readable Parquet file", path.display())
+    })?
+    .key_value_metadata
+    .as_ref()
+    .and_then(|kv| kv.iter().find(|k| k.key == FORMAT_KEY))
+    .and_then(|k| k.value.as_deref()?.parse::<u32>().ok())
+    .unwrap_or(1);
+    if version > FORMAT_VERSION {
+        bail!(
+            "`{}` is in result format {version}, newer than this benchplan reads ({FORMAT_VERSION}); use a newer benchplan",
+            path.display()
+        );
+    }
+    Ok((reader, version))
+}
+
+/// The format version a result file declares.
+pub fn format_version(path: &Path) -> Result<u32> {
+    Ok(open_versioned(path)?.1)
+}
+
+/// Reads one Parquet file of result rows. The error names the file.
+fn read_file(path: &Path) -> Result<Vec<CellRecord>> {
+    let (reader, _) = open_versioned(path)?;
+    let df = anyhow::Context::with_context(reader.finish(), || {
         format!("`{}` is not a readable Parquet file", path.display())
     })?;
     from_dataframe(&df)
         .with_context(|| format!("`{}` is not a benchplan result set", path.display()))
 }
 
-/// Converts a result table back into records.
+/// Converts a result table back into records, column by column through [`schema::COLUMNS`].
 pub fn from_dataframe(df: &DataFrame) -> Result<Vec<CellRecord>> {
-    let n = df.height();
-    let get = |name: &str| -> Result<&Series> {
-        match df.column(name) {
-            Ok(c) => Ok(c.as_materialized_series()),
-            Err(_) => bail!("column `{name}` is missing"),
+    let mut records = vec![CellRecord::blank(); df.height()];
+    for c in schema::COLUMNS {
+        if matches!(c.field, Field::Derived(_) | Field::DerivedCount(_)) {
+            continue;
         }
-    };
-    let strs = |name: &str| -> Result<Vec<Option<String>>> {
-        Ok(get(name)?
-            .str()?
-            .iter()
-            .map(|v| v.map(str::to_owned))
-            .collect())
-    };
-    let req_strs = |name: &str| -> Result<Vec<String>> {
-        strs(name)?
-            .into_iter()
-            .map(|v| v.with_context(|| format!("column `{name}` has a missing value")))
-            .collect()
-    };
-    let f64s = |name: &str| -> Result<Vec<Option<f64>>> { Ok(get(name)?.f64()?.iter().collect()) };
-    let i64s = |name: &str| -> Result<Vec<Option<i64>>> { Ok(get(name)?.i64()?.iter().collect()) };
-    let lists = |name: &str| -> Result<Vec<Vec<f64>>> {
-        let list = get(name)?.list()?;
-        (0..list.len())
-            .map(|i| match list.get_as_series(i) {
-                Some(s) => Ok(s.f64()?.iter().map(|v| v.unwrap_or(f64::NAN)).collect()),
-                None => Ok(Vec::new()),
-            })
-            .collect()
-    };
+        match df.column(c.name) {
+            Ok(column) => read_column(c, column.as_materialized_series(), &mut records)?,
+            Err(_) if c.optional => {}
+            Err(_) => bail!("column `{}` is missing", c.name),
+        }
+    }
+    read_stages(df, &mut records)?;
+    read_params(df, &mut records)?;
+    Ok(records)
+}
 
-    let study = req_strs("study")?;
-    let experiment = req_strs("experiment")?;
-    let workload = req_strs("workload")?;
-    let cell_id = req_strs("cell_id")?;
-    let cell_key = req_strs("cell_key")?;
-    let device_kind = req_strs("device_kind")?;
-    let device_name = req_strs("device_name")?;
-    let status = req_strs("status")?;
-    let reason = strs("reason")?;
-    let samples = lists("samples_ms")?;
-    let warmup = lists("warmup_samples_ms")?;
-    let flops = f64s("flops_per_iteration")?;
-    let per_iter = i64s("samples_per_iteration")?;
-    let param_count = i64s("model_parameters")?;
-    let weight_bytes = i64s("weight_bytes")?;
-    let optimizer_state_bytes = i64s("optimizer_state_bytes")?;
-    let activation_bytes = i64s("activation_bytes")?;
-    let peak_rss_bytes = i64s("peak_rss_bytes")?;
-    let device_allocated_bytes = i64s("device_allocated_bytes")?;
-    let cpu_ms = f64s("cpu_ms_per_iteration")?;
-    let cpu_util = f64s("cpu_utilization")?;
-    let prediction_error = f64s("prediction_error")?;
-    let mut stages: Vec<Vec<(String, Vec<f64>)>> = vec![Vec::new(); n];
+/// Puts one fixed column's values into `records`.
+fn read_column(c: &ColumnDef, s: &Series, records: &mut [CellRecord]) -> Result<()> {
+    let name = c.name;
+    let required = |v: Option<&str>| -> Result<String> {
+        v.map(str::to_owned)
+            .with_context(|| format!("column `{name}` has a missing value"))
+    };
+    match c.field {
+        Field::Str(_, set) => {
+            for (r, v) in records.iter_mut().zip(s.str()?.iter()) {
+                set(r, required(v)?);
+            }
+        }
+        Field::OptStr(_, set) => {
+            for (r, v) in records.iter_mut().zip(s.str()?.iter()) {
+                set(r, v.map(str::to_owned));
+            }
+        }
+        Field::Status => {
+            for (r, v) in records.iter_mut().zip(s.str()?.iter()) {
+                let v = required(v)?;
+                r.status = Status::parse(&v).with_context(|| format!("unknown status `{v}`"))?;
+            }
+        }
+        Field::Bool(_, set) => {
+            for (r, v) in records.iter_mut().zip(s.bool()?.iter()) {
+                set(r, v.unwrap_or(false));
+            }
+        }
+        Field::F64(_, set) => {
+            for (r, v) in records.iter_mut().zip(s.f64()?.iter()) {
+                set(r, v.unwrap_or(f64::NAN));
+            }
+        }
+        Field::OptF64(_, set) => {
+            for (r, v) in records.iter_mut().zip(s.f64()?.iter()) {
+                set(r, v);
+            }
+        }
+        Field::OptU64(_, set) => {
+            for (r, v) in records.iter_mut().zip(s.i64()?.iter()) {
+                set(r, v.map(|x| x as u64));
+            }
+        }
+        Field::U32(_, set) => {
+            for (r, v) in records.iter_mut().zip(s.i64()?.iter()) {
+                set(r, v.unwrap_or(0) as u32);
+            }
+        }
+        Field::Samples(_, set) => {
+            let list = s.list()?;
+            for (i, r) in records.iter_mut().enumerate() {
+                set(r, samples_at(list, i)?.unwrap_or_default());
+            }
+        }
+        Field::Derived(_) | Field::DerivedCount(_) => {}
+    }
+    Ok(())
+}
+
+/// Row `i` of a `list<double>` column; a null inside a list reads as NaN.
+fn samples_at(list: &ListChunked, i: usize) -> Result<Option<Vec<f64>>> {
+    Ok(match list.get_as_series(i) {
+        Some(s) => Some(s.f64()?.iter().map(|v| v.unwrap_or(f64::NAN)).collect()),
+        None => None,
+    })
+}
+
+/// The `stage_<name>_ms` columns, in file order, into each row's stages.
+fn read_stages(df: &DataFrame, records: &mut [CellRecord]) -> Result<()> {
     for column in df.columns() {
         let Some(stage) = column
             .name()
@@ -454,39 +416,17 @@ pub fn from_dataframe(df: &DataFrame) -> Result<Vec<CellRecord>> {
             continue;
         };
         let list = column.as_materialized_series().list()?;
-        for (row, stages) in stages.iter_mut().enumerate() {
-            if let Some(s) = list.get_as_series(row) {
-                stages.push((
-                    stage.to_owned(),
-                    s.f64()?.iter().map(|v| v.unwrap_or(f64::NAN)).collect(),
-                ));
+        for (i, r) in records.iter_mut().enumerate() {
+            if let Some(samples) = samples_at(list, i)? {
+                r.stages.push((stage.to_owned(), samples));
             }
         }
     }
-    let settings = req_strs("measure_settings")?;
-    let started = req_strs("cell_started_at")?;
-    let wall = f64s("cell_wall_s")?;
-    let commit = req_strs("git_commit")?;
-    let dirty: Vec<Option<bool>> = get("git_dirty")?.bool()?.iter().collect();
-    let plan_path = req_strs("plan_path")?;
-    let plan_sha = req_strs("plan_sha256")?;
-    let hostname = req_strs("hostname")?;
-    let machine = req_strs("machine")?;
-    let os = req_strs("os")?;
-    let arch = req_strs("arch")?;
-    let cpu_model = req_strs("cpu_model")?;
-    let cores = i64s("cpu_cores")?;
-    let candle = req_strs("candle_version")?;
-    // Added after the first result sets were written: older sets lack it.
-    let cpu_backend = if df.column("cpu_backend").is_ok() {
-        strs("cpu_backend")?
-    } else {
-        vec![None; n]
-    };
-    let version = req_strs("benchplan_version")?;
-    let run_started = req_strs("run_started_at")?;
+    Ok(())
+}
 
-    let mut params: Vec<BTreeMap<String, ParamValue>> = vec![BTreeMap::new(); n];
+/// The `param_<name>` columns into each row's parameters, typed as stored.
+fn read_params(df: &DataFrame, records: &mut [CellRecord]) -> Result<()> {
     for column in df.columns() {
         let Some(name) = column.name().strip_prefix(PARAM_PREFIX) else {
             continue;
@@ -506,70 +446,19 @@ pub fn from_dataframe(df: &DataFrame) -> Result<Vec<CellRecord>> {
                 column.name()
             ),
         };
-        for (row, v) in values.into_iter().enumerate() {
+        for (r, v) in records.iter_mut().zip(values) {
             if let Some(v) = v {
-                params[row].insert(name.to_owned(), v);
+                r.params.insert(name.to_owned(), v);
             }
         }
     }
-
-    let mut records = Vec::with_capacity(n);
-    for i in 0..n {
-        records.push(CellRecord {
-            study: study[i].clone(),
-            experiment: experiment[i].clone(),
-            workload: workload[i].clone(),
-            cell_id: cell_id[i].clone(),
-            cell_key: cell_key[i].clone(),
-            params: std::mem::take(&mut params[i]),
-            device_kind: device_kind[i].clone(),
-            device_name: device_name[i].clone(),
-            status: Status::parse(&status[i])
-                .with_context(|| format!("unknown status `{}`", status[i]))?,
-            reason: reason[i].clone(),
-            samples_ms: samples[i].clone(),
-            warmup_samples_ms: warmup[i].clone(),
-            flops_per_iteration: flops[i],
-            samples_per_iteration: per_iter[i].map(|v| v as u64),
-            param_count: param_count[i].map(|v| v as u64),
-            weight_bytes: weight_bytes[i].map(|v| v as u64),
-            optimizer_state_bytes: optimizer_state_bytes[i].map(|v| v as u64),
-            activation_bytes: activation_bytes[i].map(|v| v as u64),
-            peak_rss_bytes: peak_rss_bytes[i].map(|v| v as u64),
-            device_allocated_bytes: device_allocated_bytes[i].map(|v| v as u64),
-            cpu_ms_per_iteration: cpu_ms[i],
-            cpu_utilization: cpu_util[i],
-            prediction_error: prediction_error[i],
-            stages: std::mem::take(&mut stages[i]),
-            measure_settings: settings[i].clone(),
-            cell_started_at: started[i].clone(),
-            cell_wall_s: wall[i].unwrap_or(f64::NAN),
-            meta: RunMetadata {
-                git_commit: commit[i].clone(),
-                git_dirty: dirty[i].unwrap_or(false),
-                plan_path: plan_path[i].clone(),
-                plan_sha256: plan_sha[i].clone(),
-                hostname: hostname[i].clone(),
-                machine: machine[i].clone(),
-                os: os[i].clone(),
-                arch: arch[i].clone(),
-                cpu_model: cpu_model[i].clone(),
-                cpu_cores: cores[i].unwrap_or(0) as u32,
-                candle_version: candle[i].clone(),
-                cpu_backend: cpu_backend[i]
-                    .clone()
-                    .unwrap_or_else(|| "not recorded".to_owned()),
-                benchplan_version: version[i].clone(),
-                run_started_at: run_started[i].clone(),
-            },
-        });
-    }
-    Ok(records)
+    Ok(())
 }
 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::results::RunMetadata;
 
     pub fn meta() -> RunMetadata {
         RunMetadata {
@@ -699,6 +588,151 @@ pub(crate) mod tests {
             .filter_map(|e| e.ok())
             .collect();
         assert_eq!(leftovers.len(), 1, "no temporary file is left behind");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A row with every field set to a value unlike [`CellRecord::blank`]'s. The struct literal
+    /// lists every field, so a new field must be given a value here; a field that is not stored
+    /// (or not read back) then fails the round trip below.
+    fn full_row() -> CellRecord {
+        CellRecord {
+            study: "study".into(),
+            experiment: "experiment".into(),
+            workload: "pipeline".into(),
+            cell_id: "00112233445566ff".into(),
+            cell_key: "model=mlp batch=32".into(),
+            params: [
+                ("model".to_owned(), ParamValue::Str("mlp".into())),
+                ("batch".to_owned(), ParamValue::Int(32)),
+                ("lr".to_owned(), ParamValue::Float(0.5)),
+                ("tf32".to_owned(), ParamValue::Bool(true)),
+            ]
+            .into_iter()
+            .collect(),
+            device_kind: "cuda".into(),
+            device_name: "NVIDIA H200".into(),
+            status: Status::Ok,
+            reason: Some("a note".into()),
+            samples_ms: (1..=12).map(f64::from).collect(),
+            warmup_samples_ms: vec![30.0, 20.0],
+            flops_per_iteration: Some(2.5e9),
+            samples_per_iteration: Some(32),
+            param_count: Some(86_544),
+            weight_bytes: Some(346_176),
+            optimizer_state_bytes: Some(692_352),
+            activation_bytes: Some(4096),
+            peak_rss_bytes: Some(1 << 30),
+            device_allocated_bytes: Some(1 << 20),
+            cpu_ms_per_iteration: Some(1.25),
+            cpu_utilization: Some(1.9),
+            prediction_error: Some(0.003),
+            stages: vec![
+                ("load".into(), vec![0.5, 0.25]),
+                ("forward".into(), vec![2.0, 3.0]),
+            ],
+            measure_settings: "warmup=3".into(),
+            cell_started_at: "2026-11-26T00:00:01Z".into(),
+            cell_wall_s: 1.5,
+            meta: RunMetadata {
+                git_dirty: true,
+                cpu_backend: "gemm".into(),
+                ..meta()
+            },
+        }
+    }
+
+    #[test]
+    fn every_column_of_a_full_row_is_stored_filled_and_read_back() {
+        let dir = std::env::temp_dir().join(format!("benchplan-schema-{}", std::process::id()));
+        let path = dir.join("cells.parquet");
+        let full = full_row();
+        let blank = CellRecord::blank();
+        // The full row's value of each stored column differs from the blank one, so a column
+        // that is written but not read back leaves a difference below.
+        for c in schema::COLUMNS {
+            let mut probe = blank.clone();
+            match c.field {
+                Field::Str(get, set) => set(&mut probe, get(&full).to_owned()),
+                Field::OptStr(get, set) => set(&mut probe, get(&full).map(str::to_owned)),
+                Field::Status => probe.status = full.status,
+                Field::Bool(get, set) => set(&mut probe, get(&full)),
+                Field::F64(get, set) => set(&mut probe, get(&full)),
+                Field::OptF64(get, set) => set(&mut probe, get(&full)),
+                Field::OptU64(get, set) => set(&mut probe, get(&full)),
+                Field::U32(get, set) => set(&mut probe, get(&full)),
+                Field::Samples(get, set) => set(&mut probe, get(&full).to_vec()),
+                Field::Derived(_) | Field::DerivedCount(_) => continue,
+            }
+            assert_ne!(
+                format!("{probe:?}"),
+                format!("{blank:?}"),
+                "`{}`: the full row's value is the blank one",
+                c.name
+            );
+        }
+        write_atomic(&path, std::slice::from_ref(&full)).unwrap();
+        assert_eq!(read(&path).unwrap(), vec![full]);
+        assert_eq!(format_version(&path).unwrap(), FORMAT_VERSION);
+        // Every fixed column is in the file and filled (derived figures included); nothing
+        // else is, but the parameter and stage families.
+        let df = ParquetReader::new(File::open(&path).unwrap())
+            .finish()
+            .unwrap();
+        for c in schema::COLUMNS {
+            let column = df
+                .column(c.name)
+                .unwrap_or_else(|_| panic!("`{}` is not written", c.name));
+            assert_eq!(
+                column.null_count(),
+                0,
+                "`{}` is null for a full row",
+                c.name
+            );
+        }
+        for name in df.get_column_names() {
+            let name = name.as_str();
+            assert!(
+                schema::COLUMNS.iter().any(|c| c.name == name)
+                    || name.starts_with(PARAM_PREFIX)
+                    || (name.starts_with(STAGE_PREFIX) && name.ends_with(STAGE_SUFFIX)),
+                "`{name}` is written but not in the schema"
+            );
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Sets written before the format version was stored (version 1) still read: every
+    /// committed set under `results/`.
+    #[test]
+    fn committed_sets_of_earlier_formats_still_read() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("results");
+        let sets = crate::results::catalog::find_sets(&root, "").unwrap();
+        assert!(!sets.is_empty());
+        for set in sets {
+            assert!(format_version(&set.cells).unwrap() <= FORMAT_VERSION);
+            assert!(!set.read().unwrap().is_empty(), "{}", set.cells.display());
+        }
+    }
+
+    #[test]
+    fn a_file_from_a_newer_format_is_refused_by_name() {
+        let dir = std::env::temp_dir().join(format!("benchplan-newer-{}", std::process::id()));
+        let path = dir.join("cells.parquet");
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut df = to_dataframe(&[record("a", &[], vec![1.0])]).unwrap();
+        let newer = KeyValueMetadata::from_static(vec![(
+            FORMAT_KEY.to_owned(),
+            (FORMAT_VERSION + 1).to_string(),
+        )]);
+        ParquetWriter::new(File::create(&path).unwrap())
+            .with_key_value_metadata(Some(newer))
+            .finish(&mut df)
+            .unwrap();
+        let err = format!("{:#}", read(&path).unwrap_err());
+        assert!(
+            err.contains("newer than this benchplan reads") && err.contains("cells.parquet"),
+            "{err}"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -426,7 +426,7 @@ fn outcome(cell: &Cell, t: Transcript, exit: Exit) -> Outcome {
         (
             Status::Failed,
             Some(format!(
-                "the program exited without reporting a sample (see the protocol in the README: lines such as {{\"event\": \"sample\", \"ms\": 1.5}}){tail}"
+                "the program exited without reporting a sample (see the protocol in docs/src/workloads.md: lines such as {{\"event\": \"sample\", \"ms\": 1.5}}){tail}"
             )),
         )
     } else {

@@ -7,7 +7,7 @@
 //! the cell's timeout (plus a grace for the child's own set-up and exit), kills the child's
 //! process group after that, and turns a death by signal into a `failed` row that names it.
 //! What it costs per cell (a process start, loading the plan, opening the device) is measured
-//! in the README.
+//! in the book (docs/src/reliability.md).
 
 use std::path::Path;
 use std::process::{Command, Stdio};

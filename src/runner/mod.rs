@@ -10,7 +10,9 @@ pub mod command;
 pub mod events;
 pub mod isolated;
 pub mod measure;
+pub mod plan_run;
 pub mod progress;
+pub mod resume;
 pub mod sink;
 
 use std::collections::HashMap;

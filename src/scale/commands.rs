@@ -1,139 +1,99 @@
-//! The command-line side of scaling out: `merge`, `shards`, `slurm` and `k8s`, their flags and
-//! what they print.
+//! What `merge`, `shards`, `slurm` and `k8s` do, from a request (the command line's flags,
+//! resolved) to the files written and the lines printed.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use clap::Args;
 
 use super::job::JobSpec;
 use super::merge::{self, Input};
-use super::shard::find_sets;
-use super::{kubernetes, matrix, select, slurm, Launch};
+use super::select::{self, DeviceChoice};
+use super::{kubernetes, slurm, Launch};
+use crate::exit::ExitStatus;
 use crate::plan::filter::Filter;
 use crate::plan::Plan;
+use crate::results::catalog::find_sets;
 use crate::results::layout::{CELLS_FILE, PLAN_COPY};
 use crate::results::store;
 
-#[derive(Args, Debug)]
-pub struct MergeArgs {
-    /// Result sets to merge: `cells.parquet` files, set folders, or folders searched for sets
-    #[arg(required = true)]
+/// What `merge` was asked to do.
+#[derive(Debug, Clone, Default)]
+pub struct MergeRequest {
+    /// Result sets: cells files, set folders, or folders searched for sets.
     pub inputs: Vec<PathBuf>,
-    /// Results folder the merged set goes into (as `<study>/<machine>/<commit>/`); a set already
-    /// there is merged too
-    #[arg(long, value_name = "DIR", default_value = "results")]
+    /// Results folder the merged set goes into (as `<study>/<machine>/<commit>/`).
     pub into: PathBuf,
-    /// Check the merged set against this plan: every cell must be there (exit 1 if not)
-    #[arg(long, value_name = "PLAN")]
+    /// Check the merged set against this plan: every cell must be there.
     pub plan: Option<PathBuf>,
-    /// With `--plan`: expect only the cells these filters select
-    #[arg(long = "filter", value_name = "KEY=VALUE", requires = "plan")]
+    /// With `plan`: expect only the cells these filters select.
     pub filters: Vec<String>,
-    /// Machine folder of the merged set (default: the machine id, or `N-machines-HASH` for rows of several)
-    #[arg(long, value_name = "NAME")]
+    /// Machine folder of the merged set (default: the machine id, or `N-machines-HASH`).
     pub machine: Option<String>,
 }
 
-/// Flags of the engines' generators: how many shards, and what every shard's `run` gets.
-#[derive(Args, Debug)]
-pub struct ShardingArgs {
-    /// The plan file
+/// How the job generators (`shards`, `slurm`, `k8s`) split a plan, and what every shard's
+/// `run` gets.
+#[derive(Debug, Clone, Default)]
+pub struct Sharding {
     pub plan: PathBuf,
-    /// How many shards
-    #[arg(long, value_name = "N")]
+    /// How many shards.
     pub shards: usize,
-    /// Results folder: earlier durations are read from it, and the merged set goes into it
-    #[arg(long, value_name = "DIR", default_value = "results")]
+    /// Earlier durations are read from it, and the merged set goes into it.
     pub results: PathBuf,
-    /// Run only cells whose parameter KEY equals VALUE (repeatable)
-    #[arg(long = "filter", value_name = "KEY=VALUE")]
+    /// `KEY=VALUE` filters.
     pub filters: Vec<String>,
-    /// Each shard's run: `available` leaves out the cells of devices its node lacks
-    #[arg(long, value_name = "WHICH", default_value = "all", value_parser = ["all", "available"])]
-    pub devices: String,
-    /// Each shard's run records cells on devices its node lacks as skipped
-    #[arg(long)]
+    /// Each shard's `--devices`.
+    pub devices: DeviceChoice,
+    /// Each shard's run records cells on devices its node lacks as skipped.
     pub skip_unavailable: bool,
-    /// Balance the shards by this machine's earlier durations (its label, or a part of it naming
-    /// one machine): the cluster's nodes, when results hold several machines (default: the
-    /// machine whose results know the most cells)
-    #[arg(long, value_name = "MACHINE")]
+    /// Balance by this machine's earlier durations.
     pub balance_machine: Option<String>,
-    /// Time limit per shard, e.g. `90m` or `2h` (default: derived from earlier durations or the
-    /// plan's budgets; see `benchplan shards`)
-    #[arg(long, value_name = "DURATION")]
+    /// Time limit per shard, as the user wrote it (`90m`).
     pub time_limit: Option<String>,
 }
 
-#[derive(Args, Debug)]
-pub struct ShardsArgs {
-    #[command(flatten)]
-    pub sharding: ShardingArgs,
-    /// Output: table, json, or github (one line, for `strategy.matrix: ${{ fromJSON(...) }}`)
-    #[arg(long, default_value = "table", value_parser = ["table", "json", "github"])]
-    pub format: String,
-}
-
-#[derive(Args, Debug)]
-pub struct SlurmArgs {
-    #[command(flatten)]
-    pub sharding: ShardingArgs,
-    /// Folder for the scripts, the logs and each shard's result set
-    #[arg(long, value_name = "DIR")]
+/// What `slurm` was asked to do.
+#[derive(Debug, Clone, Default)]
+pub struct SlurmRequest {
+    pub sharding: Sharding,
+    /// Folder for the scripts, the logs and each shard's result set (default `slurm/<study>`).
     pub out: Option<PathBuf>,
-    /// Submit at once (runs the written `submit.sh`, which calls `sbatch`)
-    #[arg(long)]
+    /// Submit at once (runs the written `submit.sh`).
     pub submit: bool,
-    /// Slurm partition
-    #[arg(long)]
     pub partition: Option<String>,
-    /// Extra `#SBATCH` option for both jobs, e.g. `--sbatch=--account=ml` (repeatable)
-    #[arg(long = "sbatch", value_name = "OPTION", allow_hyphen_values = true)]
+    /// Extra `#SBATCH` options for both jobs.
     pub sbatch: Vec<String>,
-    /// Let shards share nodes (default: `--exclusive`, so no shard is timed beside other work)
-    #[arg(long)]
+    /// Let shards share nodes (default: `--exclusive`).
     pub shared: bool,
-    /// The benchplan executable the jobs run (default: this one)
-    #[arg(long, value_name = "PATH")]
+    /// The benchplan executable the jobs run (default: this one).
     pub benchplan: Option<PathBuf>,
 }
 
-#[derive(Args, Debug)]
-pub struct KubernetesArgs {
-    #[command(flatten)]
-    pub sharding: ShardingArgs,
-    /// Container image with `benchplan` on its PATH and the repository in `--workdir`
-    #[arg(long)]
+/// What `k8s` was asked to do.
+#[derive(Debug, Clone, Default)]
+pub struct KubernetesRequest {
+    pub sharding: Sharding,
+    /// Container image with `benchplan` on its PATH and the repository in `workdir`.
     pub image: String,
-    /// Folder for the manifests (default: `k8s/<study>`)
-    #[arg(long, value_name = "DIR")]
+    /// Folder for the manifests (default `k8s/<study>`).
     pub out: Option<PathBuf>,
-    /// The repository's folder inside the image
-    #[arg(long, value_name = "DIR", default_value = "/benchplan")]
+    /// The repository's folder inside the image.
     pub workdir: PathBuf,
-    /// Use this existing PersistentVolumeClaim (default: one is made, ReadWriteMany)
-    #[arg(long, value_name = "NAME")]
+    /// An existing PersistentVolumeClaim (default: one is made).
     pub claim: Option<String>,
-    /// Size of the claim made
-    #[arg(long, default_value = "10Gi")]
+    /// Size of the claim made.
     pub storage: String,
-    /// Shards running at once (default: all)
-    #[arg(long)]
+    /// Shards running at once (default: all).
     pub parallelism: Option<usize>,
-    /// Let shards share nodes (default: one shard per node)
-    #[arg(long)]
+    /// Let shards share nodes.
     pub shared: bool,
-    /// Namespace of every object
-    #[arg(long)]
     pub namespace: Option<String>,
-    /// The commit the image holds (default: this repository's HEAD)
-    #[arg(long)]
+    /// The commit the image holds (default: this repository's HEAD).
     pub commit: Option<String>,
 }
 
 /// The plan, its cells after `--filter`, and the job shape.
-fn plan_job(args: &ShardingArgs) -> Result<(Plan, JobSpec)> {
+pub fn plan_job(args: &Sharding) -> Result<(Plan, JobSpec)> {
     if args.shards == 0 {
         bail!("`--shards 0`: there must be at least one shard");
     }
@@ -175,15 +135,15 @@ pub fn short(commit: &str) -> String {
     commit.chars().take(12).collect()
 }
 
-fn run_args(args: &ShardingArgs) -> Vec<String> {
+fn run_args(args: &Sharding) -> Vec<String> {
     let mut out = Vec::new();
     for f in &args.filters {
         out.push("--filter".to_owned());
         out.push(f.clone());
     }
-    if args.devices != "all" {
+    if args.devices == DeviceChoice::Available {
         out.push("--devices".to_owned());
-        out.push(args.devices.clone());
+        out.push("available".to_owned());
     }
     if args.skip_unavailable {
         out.push("--skip-unavailable".to_owned());
@@ -200,19 +160,8 @@ fn absolute(p: &Path) -> Result<PathBuf> {
     std::path::absolute(p).with_context(|| format!("cannot make `{}` absolute", p.display()))
 }
 
-/// `benchplan shards`: the split, for people (table) or CI (json, github).
-pub fn shards(args: ShardsArgs) -> Result<u8> {
-    let (_, job) = plan_job(&args.sharding)?;
-    match args.format.as_str() {
-        "github" => println!("{}", serde_json::to_string(&matrix::github(&job))?),
-        "json" => println!("{}", serde_json::to_string_pretty(&matrix::github(&job))?),
-        _ => print!("{}", matrix::table(&job)),
-    }
-    Ok(0)
-}
-
 /// `benchplan slurm`: writes (and with `--submit`, submits) the job array and its merge job.
-pub fn slurm(args: SlurmArgs) -> Result<u8> {
+pub fn slurm(args: &SlurmRequest) -> Result<ExitStatus> {
     let (plan, job) = plan_job(&args.sharding)?;
     let s = &args.sharding;
     let job_dir = absolute(
@@ -233,7 +182,7 @@ pub fn slurm(args: SlurmArgs) -> Result<u8> {
         job_dir: job_dir.clone(),
         run_args: run_args(s),
         filters: s.filters.clone(),
-        check_coverage: s.devices == "all",
+        check_coverage: s.devices == DeviceChoice::All,
     };
     let options = slurm::SlurmOptions {
         partition: args.partition.clone(),
@@ -263,11 +212,11 @@ pub fn slurm(args: SlurmArgs) -> Result<u8> {
     } else {
         crate::note!("submit with: sh {}", job_dir.join("submit.sh").display());
     }
-    Ok(0)
+    Ok(ExitStatus::Success)
 }
 
 /// `benchplan k8s`: writes the Indexed Job, its volume claim, the merge Job and a fetch pod.
-pub fn kubernetes(args: KubernetesArgs) -> Result<u8> {
+pub fn kubernetes(args: &KubernetesRequest) -> Result<ExitStatus> {
     let (plan, job) = plan_job(&args.sharding)?;
     let s = &args.sharding;
     let commit = match &args.commit {
@@ -297,7 +246,7 @@ pub fn kubernetes(args: KubernetesArgs) -> Result<u8> {
         results,
         run_args: run_args(s),
         filters: s.filters.clone(),
-        check_coverage: s.devices == "all",
+        check_coverage: s.devices == DeviceChoice::All,
     };
     let options = kubernetes::KubernetesOptions {
         image: args.image.clone(),
@@ -322,7 +271,7 @@ pub fn kubernetes(args: KubernetesArgs) -> Result<u8> {
         job.study,
         dir.join("job.yaml").display()
     );
-    Ok(0)
+    Ok(ExitStatus::Success)
 }
 
 /// Every set under the inputs, read.
@@ -336,10 +285,10 @@ fn read_inputs(paths: &[PathBuf]) -> Result<Vec<Input>> {
         if sets.is_empty() {
             bail!("no result set (`{CELLS_FILE}`) under `{}`", path.display());
         }
-        for cells in sets {
-            let records = store::read(&cells)?;
+        for set in sets {
+            let records = set.read()?;
             inputs.push(Input {
-                path: cells,
+                path: set.cells,
                 records,
             });
         }
@@ -348,7 +297,7 @@ fn read_inputs(paths: &[PathBuf]) -> Result<Vec<Input>> {
 }
 
 /// `benchplan merge`: the sets as one, under `--into`; conflicts and missing cells reported.
-pub fn merge(args: MergeArgs) -> Result<u8> {
+pub fn merge(args: &MergeRequest) -> Result<ExitStatus> {
     let mut inputs = read_inputs(&args.inputs)?;
     let (study, commit_label, machines) = merge::identity(&inputs)?;
     let machine = args
@@ -442,7 +391,7 @@ pub fn merge(args: MergeArgs) -> Result<u8> {
             if missing.len() > 20 {
                 eprintln!("  … and {} more", missing.len() - 20);
             }
-            return Ok(crate::cli::EXIT_CELLS_FAILED);
+            return Ok(ExitStatus::Failure);
         }
         crate::note!(
             "every one of the plan's {} cell(s) is in the merged set",
@@ -450,5 +399,5 @@ pub fn merge(args: MergeArgs) -> Result<u8> {
         );
     }
     println!("{}", target.display());
-    Ok(crate::cli::EXIT_OK)
+    Ok(ExitStatus::Success)
 }

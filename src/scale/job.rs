@@ -8,7 +8,8 @@ use crate::device::{DeviceKind, DeviceSpec};
 use crate::plan::measure::Budget;
 use crate::plan::Cell;
 
-use super::shard::{Durations, Partition};
+use super::shard::Partition;
+use crate::results::history::Durations;
 
 /// Set-up, model building and result writing of a cell, beyond its warm-up and timed budget,
 /// when nothing earlier says how long the cell takes. A guess, stated in every job file.

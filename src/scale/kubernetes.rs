@@ -4,7 +4,7 @@
 //! copy the results out with `kubectl cp`.
 //!
 //! Kubernetes has no "after these pods" between Jobs, so the merge is applied once the shards'
-//! Job is complete (`kubectl wait --for=condition=complete`), as the README shows.
+//! Job is complete (`kubectl wait --for=condition=complete`), as the book (docs/src/cluster.md) shows.
 
 use std::path::{Path, PathBuf};
 

@@ -3,7 +3,7 @@
 //! of the run that measured it.
 //!
 //! The rule for a cell measured more than once on the same machine, stated once here and in
-//! the README: an `ok` row beats a `failed` one, which beats a `skipped` one; between rows of
+//! the book (docs/src/cluster.md): an `ok` row beats a `failed` one, which beats a `skipped` one; between rows of
 //! the same status, the cell that started last wins. Every such duplicate is reported, with
 //! what was kept and what was dropped.
 //!

@@ -6,34 +6,34 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
-use clap::Args;
 
-use super::shard::{Durations, Partition, ShardSpec};
+use super::shard::{Partition, ShardSpec};
 use crate::plan::filter::Filter;
 use crate::plan::{Cell, Plan};
+use crate::results::history::Durations;
 
-/// The selection flags `run` and `list` share.
-#[derive(Args, Debug, Clone, Default)]
-pub struct SelectArgs {
-    /// Only cells whose parameter KEY equals VALUE (repeatable; one key repeated = any of its values)
-    #[arg(long = "filter", value_name = "KEY=VALUE")]
+/// Which cells `run` and `list` take from a plan (their `--filter`, `--shard`, `--balance-*`
+/// and `--devices` flags).
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    /// `KEY=VALUE` filters (one key repeated = any of its values).
     pub filters: Vec<String>,
-    /// Only the K-th of N disjoint parts of the cells (K from 0), balanced by earlier durations
-    #[arg(long, value_name = "K/N")]
+    /// Only the K-th of N disjoint parts of the cells.
     pub shard: Option<ShardSpec>,
-    /// Where `--shard` finds earlier durations: a results folder or a result set; `none` splits by
-    /// cell id (default: the `--results` folder, leaving out this commit's sets)
-    #[arg(long, value_name = "PATH")]
+    /// Where `shard` finds earlier durations (`none`: split by cell id); default: the results.
     pub balance_from: Option<PathBuf>,
-    /// Balance `--shard` by this machine's earlier durations (its label from `benchplan devices`
-    /// or a result folder, or a part of it naming one machine), e.g. the cluster's nodes
-    /// (default: the machine whose results know the most cells)
-    #[arg(long, value_name = "MACHINE")]
+    /// Balance by this machine's earlier durations (a label, or a part naming one machine).
     pub balance_machine: Option<String>,
-    /// `all` cells, or only those on devices `available` on this machine (the others are left
-    /// out, not recorded): for studies that span machines with different hardware
-    #[arg(long, value_name = "WHICH", default_value = "all", value_parser = ["all", "available"])]
-    pub devices: String,
+    pub devices: DeviceChoice,
+}
+
+/// `--devices`: every cell, or only those on devices this machine has.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DeviceChoice {
+    #[default]
+    All,
+    /// Leave out (do not record) the cells of devices this machine or build lacks.
+    Available,
 }
 
 /// The cells chosen, and what the choice said about itself.
@@ -68,7 +68,7 @@ pub fn this_commit(meta: &crate::results::RunMetadata) -> String {
 }
 
 /// Applies the selection flags to `plan`'s cells.
-pub fn select(plan: &Plan, args: &SelectArgs, results: &Path, commit: &str) -> Result<Selected> {
+pub fn select(plan: &Plan, args: &Selection, results: &Path, commit: &str) -> Result<Selected> {
     let mut notes = Vec::new();
     let mut cells = Filter::parse(&args.filters)?.apply(plan.cells().cloned().collect())?;
     if let Some(shard) = args.shard {
@@ -96,7 +96,7 @@ pub fn select(plan: &Plan, args: &SelectArgs, results: &Path, commit: &str) -> R
             partition.basis(total, &durations)
         ));
     }
-    if args.devices == "available" {
+    if args.devices == DeviceChoice::Available {
         let before = cells.len();
         // Opening a device can take a while (a CUDA context): once per device named.
         let mut known: std::collections::HashMap<String, bool> = Default::default();

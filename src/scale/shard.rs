@@ -4,20 +4,15 @@
 //!
 //! The split is a pure function of the cells and the durations it is given: every shard that
 //! computes it from the same inputs gets the same answer, which is what makes the parts
-//! disjoint without any coordination. Durations come from earlier result sets (see
-//! [`Durations::from_results`]); where a cell has none, it is estimated at the median of the
+//! disjoint without any coordination. No file is read here: durations come from earlier result
+//! sets through [`Durations::from_results`] (the results' history); where a cell has none, it is estimated at the median of the
 //! others; with none at all, every cell weighs the same and the split goes by cell id.
 
-use std::collections::BTreeMap;
 use std::fmt;
-use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use anyhow::{Context, Result};
-
 use crate::plan::Cell;
-use crate::results::layout::CELLS_FILE;
-use crate::results::store;
+use crate::results::history::Durations;
 
 /// `K/N`: the K-th of N shards, K counting from 0 as Slurm's `SLURM_ARRAY_TASK_ID` (with
 /// `--array=0-(N-1)`) and Kubernetes' `JOB_COMPLETION_INDEX` do.
@@ -60,171 +55,6 @@ impl fmt::Display for ShardSpec {
     }
 }
 
-/// Wall time per cell id (whole cell: set-up, warm-up, measurement), seconds, from earlier runs.
-#[derive(Debug, Clone, Default)]
-pub struct Durations {
-    pub seconds: BTreeMap<String, f64>,
-    /// The result sets they were read from.
-    pub sources: Vec<PathBuf>,
-    /// The machine whose rows they are (empty when none).
-    pub machine: String,
-}
-
-impl Durations {
-    /// Reads cell durations from the result sets of `study` under `path` (a results root, a
-    /// study folder, a result-set folder or a `cells.parquet` file), leaving out the sets of
-    /// `exclude_commit` (a short commit label's first 12 hex digits): those may be written
-    /// by other shards while this one decides, and every shard must decide alike. The times
-    /// are one machine's: `machine` (its label, or a part of it that names one machine only),
-    /// else the one `most_known_machine` picks; where its sets disagree, the newest row wins.
-    pub fn from_results(
-        path: &Path,
-        study: &str,
-        exclude_commit: &str,
-        machine: Option<&str>,
-    ) -> Result<Durations> {
-        let mut sets = find_sets(path, study)?;
-        sets.retain(|cells| {
-            let commit = cells
-                .parent()
-                .and_then(Path::file_name)
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            exclude_commit.is_empty() || !commit.starts_with(exclude_commit)
-        });
-        // machine → cell id → (start of the newest row, its wall time)
-        let mut by_machine: BTreeMap<String, MachineTimes> = BTreeMap::new();
-        for cells in &sets {
-            let records = store::read(cells)
-                .with_context(|| format!("reading durations from `{}`", cells.display()))?;
-            for r in records
-                .iter()
-                // A skipped cell did not run: its few microseconds say nothing of its length.
-                .filter(|r| {
-                    r.study == study
-                        && r.cell_wall_s > 0.0
-                        && r.status != crate::results::Status::Skipped
-                })
-            {
-                let started = r.meta.run_started_at.clone();
-                let newest = by_machine.entry(r.meta.machine.clone()).or_default();
-                match newest.get(&r.cell_id) {
-                    Some((when, _)) if *when >= started => {}
-                    _ => {
-                        newest.insert(r.cell_id.clone(), (started, r.cell_wall_s));
-                    }
-                }
-            }
-        }
-        let (machine, newest) = match machine {
-            Some(wanted) => named_machine(by_machine, wanted, path)?,
-            None => most_known_machine(by_machine),
-        };
-        Ok(Durations {
-            seconds: newest.into_iter().map(|(id, (_, s))| (id, s)).collect(),
-            sources: sets,
-            machine,
-        })
-    }
-}
-
-/// Newest (start, seconds) per cell id, of one machine.
-type MachineTimes = BTreeMap<String, (String, f64)>;
-
-/// One machine's times, never a mix (a GPU box's and a laptop's differ by orders of magnitude):
-/// the machine that knows the most cells, then the one that ran last, then by name. The rule
-/// reads only the files, so every shard picks the same machine.
-fn most_known_machine(by_machine: BTreeMap<String, MachineTimes>) -> (String, MachineTimes) {
-    let last = |m: &MachineTimes| m.values().map(|(w, _)| w.clone()).max().unwrap_or_default();
-    by_machine
-        .into_iter()
-        .max_by(|(a_name, a), (b_name, b)| {
-            a.len()
-                .cmp(&b.len())
-                .then_with(|| last(a).cmp(&last(b)))
-                .then_with(|| b_name.cmp(a_name))
-        })
-        .unwrap_or_default()
-}
-
-/// The times of the machine `wanted` names: its whole label, or a part of it that no other
-/// machine's label has (`h100`, `m4-max`). With no history at all there is nothing to choose
-/// and the split goes by cell id; a name that matches none or several of the machines found is
-/// an error, since the user asked for one on purpose.
-fn named_machine(
-    mut by_machine: BTreeMap<String, MachineTimes>,
-    wanted: &str,
-    path: &Path,
-) -> Result<(String, MachineTimes)> {
-    if by_machine.is_empty() {
-        return Ok(Default::default());
-    }
-    let found = if by_machine.contains_key(wanted) {
-        vec![wanted.to_owned()]
-    } else {
-        by_machine
-            .keys()
-            .filter(|m| m.contains(wanted))
-            .cloned()
-            .collect::<Vec<_>>()
-    };
-    match found.as_slice() {
-        [one] => Ok(by_machine.remove_entry(one).unwrap_or_default()),
-        [] => anyhow::bail!(
-            "--balance-machine `{wanted}`: no earlier results of that machine under `{}`; machines found there: {}",
-            path.display(),
-            by_machine.keys().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", ")
-        ),
-        several => anyhow::bail!(
-            "--balance-machine `{wanted}` names {} machines under `{}`: {}; give more of the label",
-            several.len(),
-            path.display(),
-            several.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", ")
-        ),
-    }
-}
-
-/// Every `cells.parquet` of `study` under `path`, sorted. `path` may be a results root (the
-/// study's folder is looked up under it), a study or machine folder, a set folder, or a file.
-pub fn find_sets(path: &Path, study: &str) -> Result<Vec<PathBuf>> {
-    if path.is_file() {
-        return Ok(vec![path.to_owned()]);
-    }
-    if !path.exists() {
-        return Ok(Vec::new());
-    }
-    let root = if path.join(study).is_dir() {
-        path.join(study)
-    } else {
-        path.to_owned()
-    };
-    let mut found = Vec::new();
-    collect_sets(&root, 0, &mut found)?;
-    found.sort();
-    Ok(found)
-}
-
-fn collect_sets(dir: &Path, depth: usize, found: &mut Vec<PathBuf>) -> Result<()> {
-    let cells = dir.join(CELLS_FILE);
-    if cells.is_file() || dir.join(store::PENDING_DIR).is_dir() {
-        found.push(cells);
-        return Ok(());
-    }
-    // results/<study>/<machine>/<commit>: four levels below a root of several roots is plenty.
-    if depth > 5 {
-        return Ok(());
-    }
-    let entries =
-        std::fs::read_dir(dir).with_context(|| format!("cannot read `{}`", dir.display()))?;
-    for entry in entries.flatten() {
-        let p = entry.path();
-        if p.is_dir() {
-            collect_sets(&p, depth + 1, found)?;
-        }
-    }
-    Ok(())
-}
-
 /// A split of cells into shards.
 #[derive(Debug, Clone)]
 pub struct Partition {
@@ -249,7 +79,7 @@ impl Partition {
             .iter()
             .filter_map(|c| durations.seconds.get(&c.id).copied())
             .collect();
-        let fallback_s = median(&known);
+        let fallback_s = crate::stats::median(&known);
         let weight = |c: &Cell| {
             durations
                 .seconds
@@ -313,24 +143,11 @@ impl Partition {
     }
 }
 
-fn median(values: &[f64]) -> Option<f64> {
-    if values.is_empty() {
-        return None;
-    }
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    Some(if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::plan::Plan;
+    use std::path::Path;
 
     fn cells(n: usize) -> Vec<Cell> {
         let sizes: Vec<String> = (1..=n).map(|i| (i * 8).to_string()).collect();

@@ -1,5 +1,5 @@
 //! `dataload`: one batch from the multi-threaded loader, turned into tensors on the cell's
-//! device (WORKLOADS.md §7). The timed interval is what a training loop waits for: the time to
+//! device (docs/src/canonical-workloads.md §7). The timed interval is what a training loop waits for: the time to
 //! receive the next assembled batch plus its copy into tensors. Worker threads run ahead during
 //! the loop, so their CPU time shows in the cell's CPU figures rather than in its time.
 

@@ -1,8 +1,8 @@
-//! `infer`: one forward pass without gradient tracking (WORKLOADS.md §4). The model is built
+//! `infer`: one forward pass without gradient tracking (docs/src/canonical-workloads.md §4). The model is built
 //! from plain tensors, not `Var`s, because candle has no no-grad mode: a forward over `Var`s
 //! records a graph for backward, which costs time an inference user never pays.
 //!
-//! Optimizations (WORKLOADS.md §5) are parameters: `dtype` (f32, bf16, f16), `quant` (Linear
+//! Optimizations (docs/src/canonical-workloads.md §5) are parameters: `dtype` (f32, bf16, f16), `quant` (Linear
 //! weights in Q8_0 or Q4_0) and `kernels` (composed or fused). A cell that uses any of them also
 //! records its prediction error against the f32, float-weight, composed baseline on the same
 //! inputs, and the bytes its weights occupy, so no speed-up is shown without its cost.

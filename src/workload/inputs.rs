@@ -4,9 +4,9 @@ use anyhow::Result;
 use candle_core::{DType, Device, Tensor};
 
 use super::normal_tensor;
-use super::rng::Rng;
 use crate::data::Dataset;
 use crate::plan::ModelSpec;
+use crate::rng::Rng;
 
 /// At most this many distinct batches are kept on the device for a cell; the timed loop
 /// cycles through them. Enough to defeat caches of a single batch, small enough for any device.

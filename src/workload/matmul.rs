@@ -1,5 +1,5 @@
 //! `matmul`: C = A·B for square n×n matrices drawn from N(0, 1) with the cell's seed
-//! (WORKLOADS.md §1). GFLOP/s = 2n³ / t.
+//! (docs/src/canonical-workloads.md §1). GFLOP/s = 2n³ / t.
 
 use anyhow::Result;
 use candle_core::{Device, Tensor};

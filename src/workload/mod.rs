@@ -12,7 +12,6 @@ pub mod models;
 pub mod noop;
 pub mod optim;
 pub mod pipeline;
-pub mod rng;
 pub mod train;
 pub mod weights;
 
@@ -20,7 +19,7 @@ use anyhow::{bail, Result};
 use candle_core::{DType, Device, Tensor};
 
 use crate::plan::{Cell, Plan, WorkloadKind};
-use rng::Rng;
+use crate::rng::Rng;
 
 /// One prepared cell, ready to be timed.
 pub trait Bench {

@@ -1,5 +1,5 @@
 //! `pipeline`: one end-to-end training iteration on real data, timed per stage
-//! (WORKLOADS.md §8): `load` (waiting for the loader's next batch), `transfer` (into tensors
+//! (docs/src/canonical-workloads.md §8): `load` (waiting for the loader's next batch), `transfer` (into tensors
 //! on the device), `forward` (with the loss), `backward`, `optimizer` (the AdamW step).
 //!
 //! The device is synchronized before every clock read, so each stage's time includes its GPU

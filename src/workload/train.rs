@@ -1,5 +1,5 @@
 //! `train`: one training step — forward, MSE loss against a target of the output's shape,
-//! backward, AdamW step (lr 1e-3, betas 0.9/0.999, eps 1e-8, weight decay 0.01) — WORKLOADS.md §3.
+//! backward, AdamW step (lr 1e-3, betas 0.9/0.999, eps 1e-8, weight decay 0.01) — docs/src/canonical-workloads.md §3.
 //! Gradients are cleared by construction: candle computes a fresh gradient store per backward.
 //! With `dtype` bf16 or f16 the weights and activations are in half precision and the loss in
 //! f32 (mixed precision).

@@ -19,7 +19,7 @@ use candle_nn::init::{Init, NormalOrUniform};
 use candle_nn::var_builder::SimpleBackend;
 use candle_nn::{VarBuilder, VarMap};
 
-use super::rng::Rng;
+use crate::rng::Rng;
 
 /// A `VarBuilder` backend that draws seeded tensors on the CPU and remembers them.
 #[derive(Clone)]

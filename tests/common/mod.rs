@@ -1,7 +1,7 @@
 //! Result records with scripted samples, shared by the tests that need results without
 //! running anything (reports, diffs), so they never depend on this machine's speed.
 
-#![allow(dead_code)] // each test crate uses part of it
+#![allow(dead_code)] // not every helper is used in every build (cfg(unix) modules)
 
 use std::collections::BTreeMap;
 

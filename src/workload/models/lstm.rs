@@ -5,7 +5,7 @@
 //! the input projection at every time step. Here each layer projects all time steps of its
 //! input in one matmul, and the recurrence does only the `h · W_hhᵀ` product and the gate
 //! arithmetic per step. Gate order and the two bias vectors follow PyTorch (i, f, g, o), so
-//! the parameter count matches WORKLOADS.md.
+//! the parameter count matches docs/src/canonical-workloads.md §2.
 
 use candle_core::quantized::GgmlDType;
 use candle_core::{Module, Result, Tensor, D};

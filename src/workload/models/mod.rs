@@ -1,4 +1,4 @@
-//! The models of WORKLOADS.md §2, built with candle-nn from a [`ModelSpec`] declared in the plan.
+//! The models of docs/src/canonical-workloads.md §2, built with candle-nn from a [`ModelSpec`] declared in the plan.
 
 mod dense;
 mod lstm;
@@ -20,7 +20,7 @@ use crate::plan::ModelSpec;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kernels {
     /// Built from elementary ops; every op has a backward pass. Required for training:
-    /// candle's fused layer_norm and softmax have none (WORKLOADS.md, "Traps").
+    /// candle's fused layer_norm and softmax have none (docs/src/canonical-workloads.md, "Traps").
     Composed,
     /// candle-nn's fused kernels where the backend has them; inference only.
     Fused,

@@ -1,0 +1,121 @@
+//! Reading stored results: `report` and `diff`.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::values::{CorrectionArg, DiffFormat, FailOnArg};
+use super::Outcome;
+use crate::diff::{self, output, resolve, FailOn, Settings};
+use crate::exit::ExitStatus;
+use crate::report::publish::{publish, Publish};
+use crate::report::{render_value, TemplateSource, DIFF_TEMPLATE, DIFF_TEMPLATE_NAME};
+
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    /// Folder that holds result sets
+    #[arg(long, value_name = "DIR", default_value = "results")]
+    results: PathBuf,
+    /// Report only these studies (repeatable; default: every study with results)
+    #[arg(long, value_name = "NAME")]
+    study: Vec<String>,
+    /// Report this result set instead: a cells.parquet file or its folder
+    #[arg(long, value_name = "PATH", conflicts_with = "study")]
+    set: Option<PathBuf>,
+    /// Template to render (default: templates/report.md.j2 if present, else the built-in one)
+    #[arg(long, value_name = "FILE")]
+    template: Option<PathBuf>,
+    /// Where to write the report (default: REPORT.md beside the study's result sets; `-` for stdout)
+    #[arg(long, short, value_name = "FILE")]
+    output: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct DiffArgs {
+    /// The old side: a git revision or a result-set path (default: HEAD~1)
+    old: Option<String>,
+    /// The new side: a git revision or a result-set path (default: HEAD)
+    new: Option<String>,
+    /// Folder that holds result sets
+    #[arg(long, value_name = "DIR", default_value = "results")]
+    results: PathBuf,
+    /// The study to compare, when a revision has results for several
+    #[arg(long, value_name = "NAME")]
+    study: Option<String>,
+    /// The machine to compare, when a revision has results from several
+    #[arg(long, value_name = "NAME")]
+    machine: Option<String>,
+    /// Compare result sets from different machines (such a diff measures the machines)
+    #[arg(long)]
+    allow_cross_machine: bool,
+    /// Smallest change that counts, e.g. `5%` or `0.05`; an experiment's `diff_threshold` overrides it
+    #[arg(long, value_name = "CHANGE", default_value = "5%")]
+    threshold: String,
+    /// Significance level for the adjusted p-values
+    #[arg(long, default_value_t = 0.05)]
+    alpha: f64,
+    /// Multiple-comparison adjustment
+    #[arg(long, value_enum, default_value_t = CorrectionArg::Holm)]
+    correction: CorrectionArg,
+    /// Output
+    #[arg(long, value_enum, default_value_t = DiffFormat::Table)]
+    format: DiffFormat,
+    /// Template for `--format markdown`
+    #[arg(long, value_name = "FILE")]
+    template: Option<PathBuf>,
+    /// What makes the exit status 1
+    #[arg(long, value_enum, default_value_t = FailOnArg::Regressions)]
+    fail_on: FailOnArg,
+}
+
+pub fn report(args: ReportArgs) -> Outcome {
+    publish(&Publish {
+        results: args.results,
+        studies: args.study,
+        set: args.set,
+        template: args.template,
+        output: args.output,
+    })?;
+    Ok(ExitStatus::Success)
+}
+
+pub fn diff(args: DiffArgs) -> Outcome {
+    // Flags are checked before any result set is read.
+    let settings = Settings::from_flags(
+        &args.threshold,
+        args.alpha,
+        args.correction.into(),
+        Default::default(),
+    )?;
+    let choice = resolve::Choice {
+        results: &args.results,
+        study: args.study.as_deref(),
+        machine: args.machine.as_deref(),
+        allow_cross_machine: args.allow_cross_machine,
+    };
+    let (old, new) = resolve::resolve(args.old.as_deref(), args.new.as_deref(), &choice)?;
+    let settings = Settings {
+        experiment_thresholds: new.set.diff_thresholds(),
+        ..settings
+    };
+    let d = diff::compare(
+        &old.records,
+        &new.records,
+        &old.label,
+        &new.label,
+        &settings,
+    );
+    match args.format {
+        DiffFormat::Json => println!("{}", serde_json::to_string_pretty(&d)?),
+        DiffFormat::Markdown => {
+            let template =
+                TemplateSource::choose(args.template.as_deref(), DIFF_TEMPLATE_NAME, DIFF_TEMPLATE);
+            print!(
+                "{}",
+                render_value(minijinja::Value::from_serialize(&d), &template)?
+            );
+        }
+        DiffFormat::Table => print!("{}", output::table(&d, output::colour_stdout())),
+    }
+    Ok(ExitStatus::failure_if(FailOn::from(args.fail_on).fails(&d)))
+}

@@ -1,0 +1,236 @@
+//! Publishing reports: for each study, one report per machine from its newest result set, the
+//! charts beside it, and the study's index of machines (`results/<study>/REPORT.md`); or one
+//! report of a set named by path. What `benchplan report` does, reachable from tests.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+
+use super::{Report, TemplateSource};
+use crate::results::catalog::{newest, result_sets, studies, ResultSet};
+use crate::results::CellRecord;
+
+/// What to publish, and where.
+#[derive(Debug, Clone, Default)]
+pub struct Publish {
+    /// Folder that holds result sets.
+    pub results: PathBuf,
+    /// Only these studies (empty: every study with results).
+    pub studies: Vec<String>,
+    /// One result set instead (a cells file or its folder).
+    pub set: Option<PathBuf>,
+    /// Template to render instead of `templates/report.md.j2` or the built-in one.
+    pub template: Option<PathBuf>,
+    /// One file to write (`-` for stdout) instead of `REPORT.md` beside the sets.
+    pub output: Option<PathBuf>,
+}
+
+/// Writes the reports `args` asks for.
+pub fn publish(args: &Publish) -> Result<()> {
+    let template = TemplateSource::report(args.template.as_deref());
+    if let Some(set) = &args.set {
+        let set = ResultSet::at(set)?;
+        let records = set.read()?;
+        let out = set.dir().join("REPORT.md");
+        write_report(&set, &records, args.output.as_deref(), out, &template)?;
+        return Ok(());
+    }
+    let names = if args.studies.is_empty() {
+        studies(&args.results)?
+    } else {
+        args.studies.clone()
+    };
+    if names.is_empty() {
+        bail!(
+            "no results under `{}`; run a plan first (`benchplan run PLAN`)",
+            args.results.display()
+        );
+    }
+    for study in &names {
+        let sets = result_sets(&args.results, study)?;
+        let mut machines: Vec<String> = sets.iter().map(ResultSet::machine).collect();
+        machines.dedup();
+        if machines.is_empty() {
+            bail!(
+                "study `{study}` has no result sets under `{}`",
+                args.results.join(study).display()
+            );
+        }
+        if args.output.is_some() && (names.len() > 1 || machines.len() > 1) {
+            bail!("`--output` names one file, but there is a report per study and machine; pick one with `--study` and `--set`");
+        }
+        // One report per machine, from its newest result set, and an index of them.
+        let mut index = Vec::new();
+        for machine in &machines {
+            let of_machine: Vec<ResultSet> = sets
+                .iter()
+                .filter(|s| s.machine() == *machine)
+                .cloned()
+                .collect();
+            let Some((set, records)) = newest(&of_machine)? else {
+                continue;
+            };
+            let out = args.results.join(study).join(machine).join("REPORT.md");
+            let views = write_report(&set, &records, args.output.as_deref(), out, &template)?;
+            index.push(index_row(machine, &views));
+        }
+        if args.output.is_none() {
+            let description = sets.first().map(ResultSet::description).unwrap_or_default();
+            let ctx = minijinja::context! { study => study, description => description, machines => index };
+            let index_template =
+                TemplateSource::choose(None, super::INDEX_TEMPLATE_NAME, super::INDEX_TEMPLATE);
+            let out = args.results.join(study).join("REPORT.md");
+            std::fs::write(&out, super::render_value(ctx, &index_template)?)
+                .with_context(|| format!("cannot write `{}`", out.display()))?;
+            crate::note!(
+                "report: {} (index of {} machine(s))",
+                out.display(),
+                machines.len()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The study index's row of one machine folder. A merged folder of several machines
+/// (`2-machines-…`) lists each machine's hardware in `parts` and adds up their cells; the
+/// single-machine fields name its first machine, for templates written before merges.
+fn index_row(folder: &str, views: &[Report]) -> minijinja::Value {
+    let first = &views[0];
+    let mut devices: Vec<String> = Vec::new();
+    for d in views.iter().flat_map(|v| &v.devices) {
+        let name = format!("{} ({})", d.device, d.name);
+        if !devices.contains(&name) {
+            devices.push(name);
+        }
+    }
+    let parts: Vec<minijinja::Value> = views
+        .iter()
+        .map(|v| {
+            minijinja::context! {
+                machine => v.machine.id,
+                cpu_model => v.machine.cpu_model,
+                cpu_cores => v.machine.cpu_cores,
+                os => v.machine.os,
+                cells => v.cells,
+            }
+        })
+        .collect();
+    minijinja::context! {
+        machine => folder,
+        cpu_model => first.machine.cpu_model,
+        cpu_cores => first.machine.cpu_cores,
+        os => first.machine.os,
+        parts => parts,
+        devices => devices,
+        commit => first.commit,
+        run_started_at => views.iter().map(|v| v.run_started_at.as_str()).min().unwrap_or_default(),
+        ok => views.iter().map(|v| v.ok).sum::<usize>(),
+        failed => views.iter().map(|v| v.failed).sum::<usize>(),
+        skipped => views.iter().map(|v| v.skipped).sum::<usize>(),
+        report => format!("{folder}/REPORT.md"),
+    }
+}
+
+/// Renders one result set's report to `output` (`-` for stdout) or `default_out`, with its
+/// charts beside it. A set that holds rows of several machines (a merge) gets a section per
+/// machine: figures of different machines are never put in one table.
+fn write_report(
+    set: &ResultSet,
+    records: &[CellRecord],
+    output: Option<&Path>,
+    default_out: PathBuf,
+    template: &TemplateSource,
+) -> Result<Vec<Report>> {
+    let mut machines: Vec<&str> = records.iter().map(|r| r.meta.machine.as_str()).collect();
+    machines.sort_unstable();
+    machines.dedup();
+    if machines.is_empty() {
+        bail!("`{}` holds no cells", set.cells.display());
+    }
+    // One machine (the usual case): the rows as they are; several: each machine's rows apart.
+    let groups: Vec<Vec<CellRecord>> = if machines.len() == 1 {
+        Vec::new()
+    } else {
+        machines
+            .iter()
+            .map(|m| {
+                records
+                    .iter()
+                    .filter(|r| r.meta.machine == *m)
+                    .cloned()
+                    .collect()
+            })
+            .collect()
+    };
+    let parts: Vec<&[CellRecord]> = if groups.is_empty() {
+        vec![records]
+    } else {
+        groups.iter().map(Vec::as_slice).collect()
+    };
+    let views = parts
+        .iter()
+        .map(|rows| {
+            Ok(Report::build(
+                rows,
+                &set.description(),
+                &set.cells.display().to_string(),
+                &set.prices(),
+            )
+            .with_context(|| format!("`{}` holds no cells", set.cells.display()))?
+            .compare(rows, &set.comparisons()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let several = views.len() > 1;
+    let preamble = |views: &[Report]| {
+        format!(
+            "<!-- merged result set: one report per machine -->\nThis result set holds rows from {} machines; each has its own section below: {}.\n\n",
+            views.len(),
+            views
+                .iter()
+                .map(|v| format!("`{}` ({}, {} cells)", v.machine.id, v.machine.cpu_model, v.cells))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    match output {
+        Some(p) if p == Path::new("-") => {
+            if several {
+                print!("{}", preamble(&views));
+            }
+            for view in &views {
+                print!("{}", super::render(view, template)?);
+            }
+        }
+        other => {
+            let out = other.map(Path::to_path_buf).unwrap_or(default_out);
+            // Charts go beside the report, named after it, so several reports can share a folder.
+            let dir = out
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            let stem = out
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let mut text = if several {
+                preamble(&views)
+            } else {
+                String::new()
+            };
+            for view in &views {
+                let prefix = if several {
+                    format!("{stem}-{}-", view.machine.id)
+                } else {
+                    format!("{stem}-")
+                };
+                let charts = super::charts::draw_all(view, dir, &prefix)?;
+                text.push_str(&super::render_with_charts(view, &charts, template)?);
+            }
+            std::fs::write(&out, &text)
+                .with_context(|| format!("cannot write `{}`", out.display()))?;
+            crate::note!("report: {} (from {})", out.display(), set.cells.display());
+        }
+    }
+    Ok(views)
+}

@@ -1,0 +1,73 @@
+//! The end-to-end pipeline: each stage's share of a training iteration.
+
+use serde::Serialize;
+
+use crate::results::CellRecord;
+
+use super::super::view::*;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Stage {
+    pub name: String,
+    pub time: Figure,
+    /// This stage's median over the sum of the stage medians.
+    pub share: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PipelineRow {
+    pub key: String,
+    pub model: String,
+    pub device: String,
+    pub workers: i64,
+    pub stages: Vec<Stage>,
+    pub whole: Figure,
+    pub samples_per_s: Option<f64>,
+}
+
+pub(in crate::report) fn pipeline_rows(ok: &[&CellRecord]) -> Vec<PipelineRow> {
+    ok.iter()
+        .filter(|r| r.workload == "pipeline")
+        .filter_map(|r| {
+            let stage_figs: Vec<(String, Figure)> = r
+                .stages
+                .iter()
+                .filter_map(|(name, samples)| {
+                    let s = crate::stats::Summary::of(samples)?;
+                    Some((
+                        name.clone(),
+                        Figure {
+                            median: s.median,
+                            low: s.median_ci.map(|c| c.0),
+                            high: s.median_ci.map(|c| c.1),
+                            p95: s.p95,
+                            mean: s.mean,
+                            n: s.count,
+                        },
+                    ))
+                })
+                .collect();
+            let total: f64 = stage_figs.iter().map(|(_, f)| f.median).sum();
+            Some(PipelineRow {
+                key: r.cell_key.clone(),
+                model: param_str(r, "model"),
+                device: param_str(r, "device"),
+                workers: param_int(r, "workers")?,
+                stages: stage_figs
+                    .into_iter()
+                    .map(|(name, time)| Stage {
+                        share: if total > 0.0 {
+                            time.median / total
+                        } else {
+                            0.0
+                        },
+                        name,
+                        time,
+                    })
+                    .collect(),
+                whole: Figure::of(r)?,
+                samples_per_s: r.samples_per_s(),
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,149 @@
+//! A whole `benchplan run`: load the plan, choose its cells (filters, shard, devices), refuse
+//! devices this machine lacks, open this commit's result set, leave out what is already
+//! measured ([`resume`](super::resume)), run the rest with the progress display and the results
+//! writer listening, and say how it ended. Also the child side of an isolated cell.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+
+use super::events::Observer;
+use super::progress::Progress;
+use super::resume::{cells_to_run, Resume};
+use super::sink::ResultsSink;
+use crate::exit::ExitStatus;
+use crate::plan::{Plan, WorkloadKind};
+use crate::results::layout::result_set_dir;
+use crate::results::RunMetadata;
+use crate::scale::select::{select, this_commit, DeviceChoice, Selection};
+
+/// What `benchplan run` was asked to do.
+#[derive(Debug, Clone, Default)]
+pub struct RunRequest {
+    pub plan: PathBuf,
+    pub selection: Selection,
+    /// Folder that holds result sets.
+    pub results: PathBuf,
+    /// Machine id naming the result folder (default: derived from the hardware).
+    pub machine: Option<String>,
+    /// Record cells on devices this build or machine lacks as skipped.
+    pub skip_unavailable: bool,
+    /// Re-measure cells already `ok` in this commit's set.
+    pub force: bool,
+    /// Run only the cells that failed before.
+    pub retry_failed: bool,
+    /// Every cell in this process instead of a child process per cell.
+    pub in_process: bool,
+}
+
+/// Loads a plan and prints its warnings to stderr. `lenient` accepts devices this build lacks
+/// (their cells are skipped or left out).
+pub fn load_plan(path: &Path, lenient: bool) -> Result<Plan> {
+    let plan = if lenient {
+        Plan::load_lenient(path)?
+    } else {
+        Plan::load(path)?
+    };
+    if !plan.warnings.is_empty() {
+        eprint!("{}", plan.render_warnings());
+    }
+    Ok(plan)
+}
+
+/// Runs what `request` asks; `Failure` when some cell failed.
+pub fn run_plan(request: &RunRequest) -> Result<ExitStatus> {
+    let lenient = request.skip_unavailable || request.selection.devices == DeviceChoice::Available;
+    let plan = load_plan(&request.plan, lenient)?;
+    if let Some(machine) = &request.machine {
+        crate::plan::validate::check_name("machine id", machine)
+            .map_err(|e| anyhow::anyhow!(e.replace('\n', "; ")))?;
+    }
+    let meta = RunMetadata::collect(
+        &request.plan,
+        &plan.sha256,
+        request.machine.as_deref(),
+        &request.results,
+    );
+    let selected = select(
+        &plan,
+        &request.selection,
+        &request.results,
+        &this_commit(&meta),
+    )?;
+    for note in &selected.notes {
+        crate::note!("benchplan: {note}");
+    }
+    let cells = selected.cells;
+    if cells.is_empty() {
+        if request.selection.shard.is_some() || request.selection.devices != DeviceChoice::All {
+            crate::note!("benchplan: no cell to run in this part of the plan");
+            return Ok(ExitStatus::Success);
+        }
+        bail!(
+            "no cell of `{}` matches the filters; `benchplan list` shows the cells",
+            request.plan.display()
+        );
+    }
+    if !request.skip_unavailable {
+        // A command's program opens its own device; benchplan does not.
+        crate::device::check_available(
+            cells
+                .iter()
+                .filter(|c| c.workload != WorkloadKind::Command)
+                .map(|c| c.str_param("device")),
+        )?;
+    }
+    let dir = result_set_dir(&request.results, &plan.name, &meta);
+    let mut sink = ResultsSink::open(&dir, &plan.source)?;
+    let resume = Resume {
+        remeasure_ok: meta.git_dirty || request.force,
+        retry_failed_only: request.retry_failed,
+    };
+    let (cells, note) = cells_to_run(cells, resume, |id| sink.status_of(id));
+    if let Some(note) = note {
+        crate::note!("benchplan: {note}");
+    }
+    if cells.is_empty() {
+        crate::note!(
+            "benchplan: nothing to run; results: {}",
+            sink.cells_path().display()
+        );
+        return Ok(ExitStatus::Success);
+    }
+    let mut progress = Progress::new();
+    crate::note!(
+        "benchplan: running {} cell(s) of study `{}` on `{}` (commit {}); results in {}",
+        cells.len(),
+        plan.name,
+        meta.machine,
+        meta.commit_label(),
+        dir.display()
+    );
+    let observers: &mut [&mut dyn Observer] = &mut [&mut sink, &mut progress];
+    let options = super::RunOptions {
+        skip_unavailable: request.skip_unavailable,
+        isolate: !request.in_process,
+    };
+    let summary = super::run(&plan, &cells, &meta, options, observers).with_context(|| {
+        format!(
+            "the run stopped; results measured so far are in `{}`",
+            dir.display()
+        )
+    })?;
+    crate::note!("results: {}", sink.cells_path().display());
+    Ok(ExitStatus::failure_if(summary.failed > 0))
+}
+
+/// `benchplan __cell PLAN CELL_ID OUT`: one cell of the plan, its row written to `out` (the
+/// child process of every isolated cell of a run).
+pub fn run_cell_to_file(plan_path: &Path, cell_id: &str, out: &Path) -> Result<()> {
+    let plan = Plan::load_lenient(plan_path)?;
+    let cell = plan
+        .cells()
+        .find(|c| c.id == cell_id)
+        .with_context(|| format!("`{}` has no cell `{cell_id}`", plan_path.display()))?;
+    let dir = out.parent().unwrap_or(Path::new("."));
+    let meta = RunMetadata::collect(plan_path, &plan.sha256, None, dir);
+    let record = super::run_one(&plan, cell, &meta);
+    crate::results::store::write_atomic(out, &[record])
+}

@@ -1,0 +1,117 @@
+//! The AdamW update of one parameter as three fused, parallel, in-place passes.
+
+use candle_core::{CpuStorage, InplaceOp2, InplaceOp3, Layout, Result, Tensor};
+
+use super::{chunked, f32_slice, f32_slice_mut, takes_fast_path};
+
+/// The constants of one AdamW step.
+#[derive(Debug, Clone, Copy)]
+pub struct AdamWStep {
+    pub lr: f32,
+    pub beta1: f32,
+    pub beta2: f32,
+    pub eps: f32,
+    pub weight_decay: f32,
+    /// 1 − β₁ᵗ and 1 − β₂ᵗ: the bias corrections of step t.
+    pub correction1: f32,
+    pub correction2: f32,
+}
+
+/// m ← β·m + (1 − β)·g, or with `square`, v ← β·v + (1 − β)·g².
+struct Moment {
+    beta: f32,
+    square: bool,
+}
+
+impl InplaceOp2 for Moment {
+    fn name(&self) -> &'static str {
+        "benchplan-adamw-moment"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &mut CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<()> {
+        let g = f32_slice(s2, l2, self.name())?;
+        let m = f32_slice_mut(s1, l1, self.name())?;
+        let (b, square) = (self.beta, self.square);
+        chunked(m, |m, at| {
+            for (m, &g) in m.iter_mut().zip(&g[at..]) {
+                let g = if square { g * g } else { g };
+                *m = b * *m + (1.0 - b) * g;
+            }
+        });
+        Ok(())
+    }
+}
+
+/// p ← p·(1 − lr·wd) − lr·m̂ / (√v̂ + ε).
+struct Apply(AdamWStep);
+
+impl InplaceOp3 for Apply {
+    fn name(&self) -> &'static str {
+        "benchplan-adamw-apply"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &mut CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<()> {
+        let m = f32_slice(s2, l2, self.name())?;
+        let v = f32_slice(s3, l3, self.name())?;
+        let p = f32_slice_mut(s1, l1, self.name())?;
+        let s = self.0;
+        let decay = 1.0 - s.lr * s.weight_decay;
+        chunked(p, |p, at| {
+            for ((p, &m), &v) in p.iter_mut().zip(&m[at..]).zip(&v[at..]) {
+                let m_hat = m / s.correction1;
+                let v_hat = v / s.correction2;
+                *p = *p * decay - s.lr * m_hat / (v_hat.sqrt() + s.eps);
+            }
+        });
+        Ok(())
+    }
+}
+
+/// Updates `param`, `m` and `v` in place from `grad` when all four are contiguous f32 CPU
+/// tensors of one shape; returns `false` (touching nothing) otherwise, for the caller's
+/// general path.
+pub fn adamw_update(
+    param: &Tensor,
+    m: &Tensor,
+    v: &Tensor,
+    grad: &Tensor,
+    step: AdamWStep,
+) -> Result<bool> {
+    let all = [param, m, v, grad];
+    if !all
+        .iter()
+        .all(|t| takes_fast_path(t) && t.shape() == param.shape())
+    {
+        return Ok(false);
+    }
+    m.inplace_op2(
+        grad,
+        &Moment {
+            beta: step.beta1,
+            square: false,
+        },
+    )?;
+    v.inplace_op2(
+        grad,
+        &Moment {
+            beta: step.beta2,
+            square: true,
+        },
+    )?;
+    param.inplace_op3(m, v, &Apply(step))?;
+    Ok(true)
+}
