@@ -118,8 +118,9 @@ mod tests {
             let v = vec![1u8; 8 << 20];
             std::hint::black_box(&v);
         });
-        // Other test threads allocate too, so only a lower bound is certain.
-        assert!(peak >= 8 << 20, "{peak}");
+        // Other test threads allocate and free meanwhile (the counter is the process's), so the
+        // peak is certain only to within what they free during the window: a little slack.
+        assert!(peak >= (8 << 20) - (1 << 16), "{peak}");
     }
 
     #[test]

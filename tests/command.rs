@@ -27,6 +27,8 @@ version = 1
 name = "cmd"
 
 [measure]
+# One round: these tests count a program's samples per process.
+rounds = 1
 {measure}
 
 [models.tiny]

@@ -9,8 +9,10 @@ use benchplan::results::{store, CellRecord};
 
 use crate::common;
 
-/// Twenty cells with deterministic samples; `slow` multiplies one cell's times.
+/// Twenty cells with deterministic samples in five rounds of six, the rounds' levels a little
+/// apart; `slow` multiplies one cell's times.
 fn set(machine: &str, slow: Option<(usize, f64)>) -> Vec<CellRecord> {
+    const ROUND_LEVELS: [f64; 5] = [1.0, 1.004, 0.997, 1.002, 0.998];
     (0..20)
         .map(|i| {
             let factor = match slow {
@@ -18,17 +20,23 @@ fn set(machine: &str, slow: Option<(usize, f64)>) -> Vec<CellRecord> {
                 _ => 1.0,
             };
             let samples: Vec<f64> = (0..30)
-                .map(|k| 5.0 * factor * (0.99 + 0.02 * ((k * 7) % 30) as f64 / 30.0))
+                .map(|k| {
+                    5.0 * factor
+                        * ROUND_LEVELS[k / 6]
+                        * (0.99 + 0.02 * ((k * 7) % 30) as f64 / 30.0)
+                })
                 .collect();
             let n = ParamValue::Int(100 + i as i64);
-            common::record(
+            let mut r = common::record(
                 "mm",
                 "matmul",
                 format!("{i:016x}"),
                 &[("n", n)],
                 samples,
                 common::meta(machine),
-            )
+            );
+            r.round_sample_counts = vec![6; 5];
+            r
         })
         .collect()
 }

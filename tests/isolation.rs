@@ -23,6 +23,8 @@ name = "faults"
 warmup = 1
 iterations = 5
 timeout = "1s"
+# One round: a fault fires at a set iteration of one process.
+rounds = 1
 
 [[experiments]]
 name = "noop"

@@ -91,8 +91,10 @@ fn a_run_records_every_cell_and_goes_on_past_a_failure() {
         stderr.contains("4 cells: 3 ok, 1 failed, 0 skipped"),
         "{stderr}"
     );
-    // Not a terminal: one plain line per cell.
-    assert!(stderr.contains("[1/4] ok      mm n=16: median"), "{stderr}");
+    // Not a terminal: one plain line per cell when its last round ends (rounds shuffle the
+    // cells, so which comes first varies), counting cells.
+    assert!(stderr.contains("/4] ok      mm n=16: median"), "{stderr}");
+    assert!(stderr.contains("[4/4] "), "{stderr}");
 
     let records = store::read(&s.cells_file()).unwrap();
     assert_eq!(records.len(), 4);
@@ -106,7 +108,14 @@ fn a_run_records_every_cell_and_goes_on_past_a_failure() {
     assert_eq!(ok.len(), 3);
     for r in &ok {
         assert_eq!(r.samples_ms.len(), 5, "{}", r.cell_key);
-        assert_eq!(r.warmup_samples_ms.len(), 1);
+        // Five rounds (the default), each warming up once and timing its share: one sample.
+        assert_eq!(r.round_sample_counts, [1, 1, 1, 1, 1], "{}", r.cell_key);
+        assert_eq!(r.warmup_samples_ms.len(), 5);
+        assert!(
+            r.measure_settings.contains("rounds=5"),
+            "{}",
+            r.measure_settings
+        );
         assert!(r.samples_ms.iter().all(|&x| x > 0.0));
     }
     let mm16 = records
@@ -121,7 +130,11 @@ fn a_run_records_every_cell_and_goes_on_past_a_failure() {
     let failed = records.iter().find(|r| r.status == Status::Failed).unwrap();
     assert_eq!(failed.experiment, "too-slow");
     assert!(
-        failed.reason.as_deref().unwrap().starts_with("timed out"),
+        failed
+            .reason
+            .as_deref()
+            .unwrap()
+            .starts_with("round 1 of 5: timed out"),
         "{:?}",
         failed.reason
     );
@@ -284,4 +297,63 @@ fn a_rerun_resumes_and_force_or_retry_choose_what_runs() {
         started(&store::read(&s.cells_file()).unwrap(), "mm"),
         "--force re-measured"
     );
+}
+
+/// Rounds: every cell is measured once per round, each round visits the cells in its own
+/// shuffled order (recorded per row, and recomputable from the run's start), and a row with
+/// fewer rounds than its cell asks for is measured again on the next run.
+#[test]
+fn cells_run_in_rounds_whose_shuffled_order_is_recorded_and_resumed() {
+    let s = Scratch::new("rounds");
+    let plan = "version = 1\nname = \"tiny\"\n[measure]\nwarmup = 1\niterations = 4\nrounds = 4\n[[experiments]]\nname = \"mm\"\nworkload = \"matmul\"\n[experiments.matrix]\nn = [8, 9, 10, 11, 12, 13]\n";
+    std::fs::write(s.0.join("plan.toml"), plan).unwrap();
+    let args = [
+        "run",
+        "plan.toml",
+        "--machine",
+        "test-machine",
+        "--in-process",
+    ];
+    let out = s.run(&args);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let mut rows = store::read(&s.cells_file()).unwrap();
+    assert_eq!(rows.len(), 6);
+    for r in &rows {
+        assert_eq!(r.round_sample_counts, [1, 1, 1, 1], "{}", r.cell_key);
+        assert_eq!(r.round_positions.len(), 4);
+        assert!(r.round_started_s.windows(2).all(|w| w[0] <= w[1]));
+    }
+    // Each round's positions are a permutation of the cells, and the rounds differ.
+    let order_of = |round: usize| -> Vec<u64> {
+        let mut by_position: Vec<(u64, &str)> = rows
+            .iter()
+            .map(|r| (r.round_positions[round], r.cell_id.as_str()))
+            .collect();
+        by_position.sort_unstable();
+        assert_eq!(
+            by_position.iter().map(|p| p.0).collect::<Vec<_>>(),
+            [0, 1, 2, 3, 4, 5]
+        );
+        rows.iter().map(|r| r.round_positions[round]).collect()
+    };
+    let orders: Vec<Vec<u64>> = (0..4).map(order_of).collect();
+    assert!(orders.iter().any(|o| *o != orders[0]), "{orders:?}");
+
+    // A row cut back to two rounds (a run stopped between rounds) is measured again.
+    let cut = rows[3].cell_id.clone();
+    rows[3].samples_ms.truncate(2);
+    rows[3].warmup_samples_ms.truncate(2);
+    rows[3].round_sample_counts.truncate(2);
+    rows[3].round_positions.truncate(2);
+    rows[3].round_started_s.truncate(2);
+    store::write_atomic(&s.cells_file(), &rows).unwrap();
+    let out = s.run(&args);
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("5 cell(s) are already measured"),
+        "{stderr}"
+    );
+    let again = store::read(&s.cells_file()).unwrap();
+    let row = again.iter().find(|r| r.cell_id == cut).unwrap();
+    assert_eq!(row.round_sample_counts.len(), 4);
 }

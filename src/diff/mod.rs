@@ -1,10 +1,13 @@
 //! Diffs: comparing two result sets cell by cell and saying what changed beyond noise.
 //!
-//! Cells are matched by their stable id. For each matched pair: the ratio of medians new/old
-//! with an interval, a Mann–Whitney U p-value on the raw samples, adjusted across the whole
-//! diff for multiple comparisons, and a verdict. A change counts only when it is significant
-//! after adjustment *and* larger than the threshold; a cell whose interval cannot rule out a
-//! change beyond the threshold, or with too few samples, is `uncertain` rather than unchanged.
+//! Cells are matched by their stable id. Each side of a cell is its rounds (each a fresh
+//! process at its own moment of the run): the ratio new/old compares the rounds' geometric-mean
+//! medians (means for a loader, judged by its rate). What the whole study moved (the median
+//! change across cells) is estimated with its interval and taken out; what is left is tested
+//! with Welch's t on the rounds' log medians (or, with one round on a side, against the spread
+//! of the other cells), adjusted across the diff for multiple comparisons. A change counts only
+//! when it is significant after adjustment *and* beyond the threshold; "no change" only when the
+//! interval rules out a change beyond the threshold; anything else is `uncertain`.
 
 pub mod output;
 pub mod resolve;
@@ -14,7 +17,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::results::{CellRecord, Status};
-use crate::stats::compare::{mann_whitney_u, ratio_ci, Correction};
+use crate::stats::compare::Correction;
 use crate::stats::median;
 
 /// Settings of a diff.
@@ -81,10 +84,25 @@ pub struct CellDiff {
     pub new_median_ms: f64,
     pub old_n: usize,
     pub new_n: usize,
-    /// New median over old median: above 1 is slower.
+    /// Rounds that measured the cell on each side (1 for sets written before rounds).
+    pub old_rounds: usize,
+    pub new_rounds: usize,
+    /// What the ratio compares: `median` (of each round) or, for a loader, `mean` (its rate).
+    pub figure: String,
+    /// New over old: the ratio of the rounds' geometric-mean medians (means for a loader); above
+    /// 1 is slower. Its interval is the 95% interval between runs.
     pub ratio: f64,
     pub ratio_low: Option<f64>,
     pub ratio_high: Option<f64>,
+    /// The ratio beyond what the whole study moved (`ratio` over the study-wide shift): what the
+    /// verdict judges. Equal to `ratio` when no shift could be estimated.
+    pub relative: f64,
+    pub relative_low: Option<f64>,
+    pub relative_high: Option<f64>,
+    /// How the noise between runs was estimated: `rounds` (Welch's t on the rounds' log
+    /// medians), `other cells` (one round on a side: the robust spread of the other cells'
+    /// changes), or `none` (neither was possible).
+    pub method: String,
     pub p_value: Option<f64>,
     /// The p-value after the multiple-comparison adjustment.
     pub p_adjusted: Option<f64>,
@@ -131,7 +149,31 @@ pub struct Diff {
     pub uncertain: usize,
     /// Geometric mean of the ratios of the matched cells.
     pub geomean_ratio: Option<f64>,
+    /// How much the whole study moved: the median of the cells' ratios, with its interval;
+    /// each cell is judged beyond it. `None` with fewer than [`MIN_SHIFT_CELLS`] matched cells.
+    pub shift: Option<StudyShift>,
+    /// A line on what the diff could and could not tell apart (one-round sides, say).
+    pub notes: Vec<String>,
 }
+
+/// How much every cell moved together between the sides.
+#[derive(Debug, Clone, Serialize)]
+pub struct StudyShift {
+    pub ratio: f64,
+    pub low: f64,
+    pub high: f64,
+    /// The matched cells it is the median of.
+    pub cells: usize,
+    /// Whether its interval lies beyond the threshold on one side: the study as a whole moved.
+    pub beyond_threshold: bool,
+}
+
+/// Below this many matched cells no study-wide shift is estimated (a median of fewer says
+/// little), and cells are judged as they are.
+pub const MIN_SHIFT_CELLS: usize = 5;
+
+/// Below this many one-round cells, their run-to-run noise is not estimated from their spread.
+pub const MIN_NOISE_CELLS: usize = 8;
 
 /// What makes `diff` exit with [`ExitStatus::Failure`](crate::exit::ExitStatus::Failure).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -280,7 +322,55 @@ impl<'a> Matching<'a> {
     }
 }
 
-/// Compares `old` with `new`.
+/// What one side of a matched cell gives the comparison.
+struct SideFigures {
+    /// ln of each round's figure (median; mean for a loader).
+    values: Vec<f64>,
+    /// The figure over all samples, for display.
+    pooled_ms: f64,
+    samples: usize,
+}
+
+/// Loaders are judged by their rate, that is by the mean wait: most waits on a loader with a
+/// queue are near zero, and the median says nothing of how fast batches come.
+fn judged_by_mean(r: &CellRecord) -> bool {
+    r.workload == "dataload"
+}
+
+fn side_figures(r: &CellRecord) -> SideFigures {
+    let figure = |xs: &[f64]| -> f64 {
+        if judged_by_mean(r) {
+            xs.iter().sum::<f64>() / xs.len().max(1) as f64
+        } else {
+            median(xs).unwrap_or(f64::NAN)
+        }
+    };
+    SideFigures {
+        values: r
+            .rounds()
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .map(|s| figure(s).ln())
+            .collect(),
+        pooled_ms: figure(&r.samples_ms),
+        samples: r.samples_ms.len(),
+    }
+}
+
+/// A matched cell's change before it is judged.
+struct Change<'a> {
+    old: &'a CellRecord,
+    new: &'a CellRecord,
+    o: SideFigures,
+    n: SideFigures,
+    /// ln(new/old).
+    d: f64,
+    /// Welch's standard error and degrees of freedom, where both sides have rounds.
+    welch: Option<(f64, f64)>,
+}
+
+/// Compares `old` with `new`: each matched cell's change between runs, beyond what the whole
+/// study moved, tested on the rounds (see [`crate::stats::between`]).
 pub fn compare(
     old: &[CellRecord],
     new: &[CellRecord],
@@ -288,25 +378,81 @@ pub fn compare(
     new_label: &str,
     s: &Settings,
 ) -> Diff {
+    use crate::stats::between::{self, Side};
     let m = Matching::of(old, new);
-    let raw_p: Vec<Option<f64>> = m
+    let changes: Vec<Change> = m
         .pairs
         .iter()
-        .map(|(o, n)| mann_whitney_u(&o.samples_ms, &n.samples_ms))
+        .map(|&(o, n)| {
+            let (of, nf) = (side_figures(o), side_figures(n));
+            let (os, ns) = (Side::of(&of.values), Side::of(&nf.values));
+            let d = match (os, ns) {
+                (Some(a), Some(b)) => b.mean - a.mean,
+                _ => f64::NAN,
+            };
+            let welch = os
+                .zip(ns)
+                .and_then(|(a, b)| between::welch(a, b))
+                .map(|(_, se, df)| (se, df));
+            Change {
+                old: o,
+                new: n,
+                o: of,
+                n: nf,
+                d,
+                welch,
+            }
+        })
+        .collect();
+    let finite: Vec<f64> = changes
+        .iter()
+        .map(|c| c.d)
+        .filter(|d| d.is_finite())
+        .collect();
+    let shift = between::shift(&finite, MIN_SHIFT_CELLS, 0.95);
+    let (delta, delta_var) = shift.map_or((0.0, 0.0), |sh| (sh.estimate, sh.var));
+    // One round on a side: no spread of its own; the run-to-run noise is read from how much
+    // the other one-round cells moved beyond the shift (most cells of a study do not change).
+    let one_round: Vec<f64> = changes
+        .iter()
+        .filter(|c| c.welch.is_none() && c.d.is_finite())
+        .map(|c| c.d - delta)
+        .collect();
+    let noise_sd = (one_round.len() >= MIN_NOISE_CELLS)
+        .then(|| between::robust_sd(&one_round))
+        .flatten()
+        .filter(|sd| *sd > 0.0);
+    // (estimate beyond the shift, its standard error, degrees of freedom, method)
+    let tested: Vec<Option<(f64, f64, f64, &str)>> = changes
+        .iter()
+        .map(|c| {
+            let e = c.d - delta;
+            if !e.is_finite() {
+                return None;
+            }
+            match (c.welch, noise_sd) {
+                (Some((se, df)), _) => Some((e, (se * se + delta_var).sqrt(), df, "rounds")),
+                (None, Some(sd)) => Some((e, sd, f64::INFINITY, "other cells")),
+                (None, None) => None,
+            }
+        })
+        .collect();
+    let raw_p: Vec<Option<f64>> = tested
+        .iter()
+        .map(|t| t.map(|(e, se, df, _)| between::two_sided_p(e, se, df)))
         .collect();
     let adjusted = s.correction.adjust(&raw_p);
-    let mut cells: Vec<CellDiff> = m
-        .pairs
+    let mut cells: Vec<CellDiff> = changes
         .iter()
-        .zip(&raw_p)
-        .zip(&adjusted)
-        .map(|(((o, n), p), p_adj)| cell_diff(o, n, *p, *p_adj, m.label(n), s))
+        .zip(&tested)
+        .zip(raw_p.iter().zip(&adjusted))
+        .map(|((c, t), (p, p_adj))| cell_diff(c, *t, delta, *p, *p_adj, m.label(c.new), s))
         .collect();
     // Regressions first, then uncertain, improvements, and the rest; larger changes first.
     cells.sort_by(|a, b| {
         a.verdict
             .cmp(&b.verdict)
-            .then(b.ratio.ln().abs().total_cmp(&a.ratio.ln().abs()))
+            .then(b.relative.ln().abs().total_cmp(&a.relative.ln().abs()))
     });
     let count = |v: Verdict| cells.iter().filter(|c| c.verdict == v).count();
     let logs: Vec<f64> = cells
@@ -314,6 +460,40 @@ pub fn compare(
         .map(|c| c.ratio.ln())
         .filter(|x| x.is_finite())
         .collect();
+    let mut notes = Vec::new();
+    let single = changes.iter().filter(|c| c.welch.is_none()).count();
+    if single > 0 {
+        notes.push(match noise_sd {
+            Some(sd) => format!(
+                "{single} cell(s) have one round on a side: a run's own spread cannot separate run-to-run noise from a change, so their noise is read from the spread of the other such cells beyond the shift (±{:.1}% for one standard deviation); measure with rounds (format 3) for a test of each cell",
+                (sd.exp() - 1.0) * 100.0
+            ),
+            None => format!(
+                "{single} cell(s) have one round on a side and there are too few of them (fewer than {MIN_NOISE_CELLS}) to read the run-to-run noise from their spread: they are uncertain; measure with rounds"
+            ),
+        });
+    }
+    let shift = shift.map(|sh| {
+        let (ratio, low, high) = (sh.estimate.exp(), sh.low.exp(), sh.high.exp());
+        let t = s.threshold;
+        StudyShift {
+            ratio,
+            low,
+            high,
+            cells: sh.cells,
+            beyond_threshold: low > 1.0 + t || high < 1.0 - t,
+        }
+    });
+    if let Some(sh) = shift.as_ref().filter(|sh| sh.beyond_threshold) {
+        notes.push(format!(
+            "the whole study moved {:.3}× [{:.3}–{:.3}] (median of {} cells): every cell is judged beyond that; a change to all the code, or the machine running {} — two runs cannot tell which",
+            sh.ratio,
+            sh.low,
+            sh.high,
+            sh.cells,
+            if sh.ratio > 1.0 { "slower" } else { "faster" }
+        ));
+    }
     Diff {
         old_label: old_label.to_owned(),
         new_label: new_label.to_owned(),
@@ -330,51 +510,75 @@ pub fn compare(
         removed: m.removed,
         not_compared: m.not_compared,
         metadata: metadata_changes(old, new),
+        shift,
+        notes,
     }
 }
 
-/// One matched cell: the ratio of medians with its interval, the test, the verdict.
+/// One matched cell: its ratio and the ratio beyond the shift, their intervals, the verdict.
 fn cell_diff(
-    o: &CellRecord,
-    n: &CellRecord,
+    c: &Change,
+    tested: Option<(f64, f64, f64, &str)>,
+    delta: f64,
     p: Option<f64>,
     p_adj: Option<f64>,
     key: String,
     s: &Settings,
 ) -> CellDiff {
-    let mut os = o.samples_ms.clone();
-    let mut ns = n.samples_ms.clone();
-    os.sort_by(f64::total_cmp);
-    ns.sort_by(f64::total_cmp);
-    let (om, nm) = (
-        median(&os).unwrap_or(f64::NAN),
-        median(&ns).unwrap_or(f64::NAN),
-    );
-    let ratio = nm / om;
-    let ci = ratio_ci(&os, &ns, ratio);
+    use crate::stats::between::interval;
     let threshold = s
         .experiment_thresholds
-        .get(&n.experiment)
+        .get(&c.new.experiment)
         .copied()
         .unwrap_or(s.threshold);
-    let (verdict, why) = judge(ratio, ci, p_adj, os.len().min(ns.len()), threshold, s);
+    let relative = (c.d - delta).exp();
+    let rel_ci = tested.map(|(e, se, df, _)| {
+        let (lo, hi) = interval(e, se, df, 0.95);
+        (lo.exp(), hi.exp())
+    });
+    // The raw ratio's interval: the same noise, without the shift's.
+    let raw_ci = match (c.welch, tested) {
+        (Some((se, df)), _) => Some(interval(c.d, se, df, 0.95)),
+        (None, Some((_, se, df, _))) => Some(interval(c.d, se, df, 0.95)),
+        _ => None,
+    }
+    .map(|(lo, hi)| (lo.exp(), hi.exp()));
+    let n = c.o.samples.min(c.n.samples);
+    let (verdict, why) = judge(relative, rel_ci, p_adj, n, threshold, s);
+    let why = if tested.is_none() && n >= s.min_samples {
+        "one round on a side, and too few such cells to estimate run-to-run noise".to_owned()
+    } else {
+        why
+    };
     CellDiff {
-        cell_id: n.cell_id.clone(),
-        experiment: n.experiment.clone(),
+        cell_id: c.new.cell_id.clone(),
+        experiment: c.new.experiment.clone(),
         key,
-        old_median_ms: om,
-        new_median_ms: nm,
-        old_n: os.len(),
-        new_n: ns.len(),
-        ratio,
-        ratio_low: ci.map(|c| c.0),
-        ratio_high: ci.map(|c| c.1),
+        old_median_ms: c.o.pooled_ms,
+        new_median_ms: c.n.pooled_ms,
+        old_n: c.o.samples,
+        new_n: c.n.samples,
+        old_rounds: c.o.values.len(),
+        new_rounds: c.n.values.len(),
+        figure: if judged_by_mean(c.new) {
+            "mean"
+        } else {
+            "median"
+        }
+        .to_owned(),
+        ratio: c.d.exp(),
+        ratio_low: raw_ci.map(|c| c.0),
+        ratio_high: raw_ci.map(|c| c.1),
+        relative,
+        relative_low: rel_ci.map(|c| c.0),
+        relative_high: rel_ci.map(|c| c.1),
+        method: tested.map_or("none", |t| t.3).to_owned(),
         p_value: p,
         p_adjusted: p_adj,
         threshold,
         verdict,
         why,
-        figures: figure_changes(o, n),
+        figures: figure_changes(c.old, c.new),
     }
 }
 
@@ -418,10 +622,6 @@ fn judge(
             } else {
                 "within noise".into()
             },
-        ),
-        Some(_) if significant => (
-            Verdict::NoChange,
-            "significant but within the threshold".into(),
         ),
         Some((lo, hi)) => (
             Verdict::Uncertain,
@@ -576,10 +776,23 @@ mod tests {
             .collect()
     }
 
+    /// A row of five rounds of eight samples around `base`, the rounds' levels `between` apart
+    /// (a fixed pattern, so that two sides of one level have the same spread).
+    fn rounds(id: &str, base: f64, within: f64, between: f64) -> CellRecord {
+        let levels = [0.0, 1.0, -1.0, 0.5, -0.5];
+        let mut r = record(id, &[], Vec::new());
+        for level in levels {
+            r.samples_ms
+                .extend(samples(base * (1.0 + between * level), within, 8));
+            r.round_sample_counts.push(8);
+        }
+        r
+    }
+
     fn set(cells: &[(&str, f64, f64)]) -> Vec<CellRecord> {
         cells
             .iter()
-            .map(|(id, base, spread)| record(id, &[], samples(*base, *spread, 40)))
+            .map(|(id, base, spread)| rounds(id, *base, 0.01, *spread))
             .collect()
     }
 
@@ -591,7 +804,7 @@ mod tests {
                     Some((s, f)) if s == id => f,
                     _ => 1.0,
                 };
-                record(&id, &[], samples(10.0 * factor, 0.01, 40))
+                rounds(&id, 10.0 * factor, 0.01, 0.005)
             })
             .collect()
     }
@@ -648,6 +861,84 @@ mod tests {
     }
 
     #[test]
+    fn a_study_that_moved_as_a_whole_blames_no_cell_but_the_one_that_moved_more() {
+        let mut slower_machine = many(Some(("c010", 1.2)));
+        for r in &mut slower_machine {
+            for x in &mut r.samples_ms {
+                *x *= 1.13;
+            }
+        }
+        let d = compare(&many(None), &slower_machine, "a", "b", &Settings::default());
+        let shift = d.shift.as_ref().unwrap();
+        assert!((shift.ratio - 1.13).abs() < 0.005, "{shift:?}");
+        assert!(shift.beyond_threshold && shift.cells == 100);
+        assert_eq!(
+            (d.slower, d.unchanged),
+            (1, 99),
+            "{}",
+            output::table(&d, false)
+        );
+        assert_eq!(d.cells[0].cell_id, "c010");
+        assert!((d.cells[0].relative - 1.2).abs() < 0.01);
+        assert!((d.cells[0].ratio - 1.2 * 1.13).abs() < 0.01);
+        assert!(d.notes.iter().any(|n| n.contains("the whole study moved")));
+    }
+
+    #[test]
+    fn a_significant_change_whose_interval_reaches_past_the_threshold_is_uncertain() {
+        // 4% faster, significant, but the interval reaches past 5%: not "no change".
+        let d = compare(
+            &set(&[("c", 10.0, 0.03)]),
+            &set(&[("c", 9.6, 0.03)]),
+            "a",
+            "b",
+            &Settings::default(),
+        );
+        let c = &d.cells[0];
+        assert!(c.p_adjusted.unwrap() < 0.05, "{c:?}");
+        assert!(c.relative_low.unwrap() < 0.95, "{c:?}");
+        assert_eq!(c.verdict, Verdict::Uncertain, "{}", c.why);
+    }
+
+    #[test]
+    fn one_round_sides_are_judged_against_the_spread_of_the_other_cells() {
+        // 60 one-round cells whose levels wander ±3% between the runs (a fixed pseudo-random
+        // pattern), and one that moved 50%.
+        let wobble = |i: usize| 1.0 + 0.03 * (((i * 7919) % 101) as f64 / 50.0 - 1.0);
+        let side = |run: usize, slow: bool| -> Vec<CellRecord> {
+            (0..60)
+                .map(|i| {
+                    let f = if run == 1 { wobble(i) } else { 1.0 };
+                    let f = if slow && i == 5 { f * 1.5 } else { f };
+                    record(&format!("c{i:02}"), &[], samples(10.0 * f, 0.01, 40))
+                })
+                .collect()
+        };
+        let d = compare(
+            &side(0, false),
+            &side(1, true),
+            "a",
+            "b",
+            &Settings::default(),
+        );
+        assert_eq!(d.slower, 1, "{}", output::table(&d, false));
+        assert_eq!(d.cells[0].cell_id, "c05");
+        assert_eq!(d.cells[0].method, "other cells");
+        assert_eq!(d.faster, 0);
+        assert!(d.notes[0].contains("one round on a side"));
+        // Without enough such cells there is no noise estimate: uncertain, and said so.
+        let d = compare(
+            &side(0, false)[..3],
+            &side(1, true)[..3],
+            "a",
+            "b",
+            &Settings::default(),
+        );
+        assert_eq!(d.uncertain, 3);
+        assert!(d.cells[0].why.contains("too few such cells"));
+    }
+
+    #[test]
     fn a_noisy_cell_is_uncertain() {
         let d = compare(
             &set(&[("noisy", 10.0, 0.5)]),
@@ -657,7 +948,14 @@ mod tests {
             &Settings::default(),
         );
         assert_eq!(d.cells[0].verdict, Verdict::Uncertain, "{}", d.cells[0].why);
-        let few = vec![record("few", &[], vec![1.0, 1.1, 1.2])];
+        let few = vec![rounds("few", 1.0, 0.1, 0.1)]
+            .into_iter()
+            .map(|mut r| {
+                r.samples_ms.truncate(3);
+                r.round_sample_counts.clear();
+                r
+            })
+            .collect::<Vec<_>>();
         let d = compare(&few, &few, "a", "b", &Settings::default());
         assert_eq!(d.cells[0].verdict, Verdict::Uncertain);
         assert!(d.cells[0].why.contains("too few samples"));

@@ -22,9 +22,32 @@ fn paint(text: &str, verdict: Verdict, colour: bool) -> String {
 
 /// `1.20× [1.18–1.22]`.
 pub fn ratio_text(c: &CellDiff) -> String {
-    match (c.ratio_low, c.ratio_high) {
-        (Some(lo), Some(hi)) => format!("{:.3}× [{:.3}–{:.3}]", c.ratio, lo, hi),
-        _ => format!("{:.3}×", c.ratio),
+    interval_text(c.ratio, c.ratio_low, c.ratio_high)
+}
+
+/// The ratio beyond the study-wide shift, `1.02× [0.97–1.07]`.
+pub fn relative_text(c: &CellDiff) -> String {
+    interval_text(c.relative, c.relative_low, c.relative_high)
+}
+
+fn interval_text(x: f64, low: Option<f64>, high: Option<f64>) -> String {
+    match (low, high) {
+        (Some(lo), Some(hi)) => format!("{x:.3}× [{lo:.3}–{hi:.3}]"),
+        _ => format!("{x:.3}×"),
+    }
+}
+
+/// The study-wide shift line, e.g. `the study as a whole: 1.130× [1.110–1.150] (median of 75 cells)`.
+pub fn shift_text(d: &Diff) -> String {
+    match &d.shift {
+        Some(sh) => format!(
+            "the study as a whole: {:.3}× [{:.3}–{:.3}] (median of {} cells); each cell is judged beyond it",
+            sh.ratio, sh.low, sh.high, sh.cells
+        ),
+        None => format!(
+            "no study-wide shift estimated (fewer than {} matched cells); cells are judged as they are",
+            super::MIN_SHIFT_CELLS
+        ),
     }
 }
 
@@ -62,14 +85,16 @@ pub fn colour_stdout() -> bool {
 pub fn table(d: &Diff, colour: bool) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "old: {}\nnew: {}\n", d.old_label, d.new_label);
-    let rows: Vec<[String; 6]> = d
+    let rows: Vec<[String; 8]> = d
         .cells
         .iter()
         .map(|c| {
             [
                 c.verdict.name().to_owned(),
                 ratio_text(c),
+                relative_text(c),
                 p_text(c.p_adjusted),
+                format!("{}/{}", c.old_rounds, c.new_rounds),
                 format!(
                     "{} → {}",
                     duration_ms(c.old_median_ms),
@@ -83,8 +108,10 @@ pub fn table(d: &Diff, colour: bool) -> String {
     let header = [
         "verdict",
         "new/old [95% CI]",
+        "beyond the shift",
         "p (adj.)",
-        "median old → new",
+        "rounds",
+        "old → new",
         "cell",
         "why",
     ];
@@ -133,6 +160,10 @@ pub fn table(d: &Diff, colour: bool) -> String {
             let _ = writeln!(out, "  {}: {} → {}", m.field, m.old, m.new);
         }
     }
-    let _ = writeln!(out, "\n{}", summary(d));
+    let _ = writeln!(out, "\n{}", shift_text(d));
+    for note in &d.notes {
+        let _ = writeln!(out, "note: {note}");
+    }
+    let _ = writeln!(out, "{}", summary(d));
     out
 }

@@ -53,6 +53,13 @@ pub struct RawMeasure {
     /// off (the iteration budget decides).
     #[schemars(with = "Option<f64>", range(min = 0.0, max = 1.0))]
     pub target_ci: Option<toml::Spanned<ParamValue>>,
+    /// Rounds: the cell is measured this many times, each round in a fresh process (with
+    /// `run`'s default isolation) and the cells' order shuffled in every round, so that what
+    /// changes between processes and over minutes shows in the cell's spread. The warm-up is
+    /// split across the rounds (at least one iteration each), and so is the timed budget
+    /// (`iterations`, `min_iterations`, `max_iterations`).
+    #[schemars(with = "Option<super::schema::Positive>", extend("default" = 5))]
+    pub rounds: Option<toml::Spanned<ParamValue>>,
 }
 
 /// Fully resolved measurement settings of one cell.
@@ -65,6 +72,8 @@ pub struct MeasureSettings {
     pub timeout: Duration,
     /// Relative half-width of the median's 95% CI at which timing stops early (adaptive).
     pub target_ci: Option<f64>,
+    /// Rounds the cell is measured in (see [`RawMeasure::rounds`]).
+    pub rounds: u64,
 }
 
 impl Default for MeasureSettings {
@@ -78,18 +87,25 @@ impl Default for MeasureSettings {
             max_iterations: 10_000,
             timeout: Duration::from_secs(600),
             target_ci: None,
+            rounds: DEFAULT_ROUNDS,
         }
     }
 }
 
+/// Rounds per cell unless a plan says otherwise: enough round medians per side for a test
+/// between two runs to have some degrees of freedom (a t-test on 5 against 5 has 8), few
+/// enough that repeating the warm-up costs little (see the book's statistics chapter).
+pub const DEFAULT_ROUNDS: u64 = 5;
+
 /// The parameter names that override measurement settings when they appear in a matrix.
-pub const MEASURE_KEYS: [&str; 6] = [
+pub const MEASURE_KEYS: [&str; 7] = [
     "warmup",
     "iterations",
     "min_iterations",
     "max_iterations",
     "timeout",
     "target_ci",
+    "rounds",
 ];
 
 impl MeasureSettings {
@@ -102,6 +118,7 @@ impl MeasureSettings {
             "max_iterations" => self.max_iterations = value.as_int().expect("checked") as u64,
             "timeout" => self.timeout = duration_of(value).expect("checked"),
             "target_ci" => self.target_ci = value.as_float(),
+            "rounds" => self.rounds = value.as_int().expect("checked") as u64,
             _ => unreachable!("not a measurement key: {key}"),
         }
     }
@@ -119,7 +136,34 @@ impl MeasureSettings {
         if let Some(ci) = self.target_ci {
             text.push_str(&format!(" target_ci={ci}"));
         }
+        text.push_str(&format!(" rounds={}", self.rounds));
         text
+    }
+
+    /// The settings of one of the cell's rounds: the same timeout, and the warm-up and the timed
+    /// budget split evenly across the rounds (counts rounded up, so that every round warms up
+    /// at least once when the cell warms up at all, no round has fewer than one sample, and the
+    /// rounds together never do less than asked). Splitting the warm-up too keeps a run of
+    /// slow cells about as long as in one round: the first iteration in a fresh process takes
+    /// the one-time costs (page faults, allocator, caches), and one per round absorbs them.
+    pub fn for_round(&self) -> MeasureSettings {
+        let r = self.rounds.max(1);
+        let split = |n: u64| n.div_ceil(r).max(1);
+        MeasureSettings {
+            warmup: match self.warmup {
+                Budget::Iterations(0) => Budget::Iterations(0),
+                Budget::Iterations(n) => Budget::Iterations(split(n)),
+                Budget::Time(d) => Budget::Time(d / r as u32),
+            },
+            iterations: match self.iterations {
+                Budget::Iterations(n) => Budget::Iterations(split(n)),
+                Budget::Time(d) => Budget::Time(d / r as u32),
+            },
+            min_iterations: split(self.min_iterations),
+            max_iterations: split(self.max_iterations),
+            rounds: 1,
+            ..self.clone()
+        }
     }
 }
 
@@ -133,6 +177,7 @@ impl RawMeasure {
             ("max_iterations", &self.max_iterations),
             ("timeout", &self.timeout),
             ("target_ci", &self.target_ci),
+            ("rounds", &self.rounds),
         ];
         all.into_iter()
             .filter_map(|(k, v)| v.as_ref().map(|v| (k, v)))
@@ -174,6 +219,13 @@ pub fn check_measure_value(key: &str, value: &ParamValue) -> Result<(), String> 
             Some(d) if !d.is_zero() => Ok(()),
             _ => Err(format!(
                 "`timeout` must be a duration such as `\"60s\"` or `\"10m\"`, not {}",
+                value.to_toml()
+            )),
+        },
+        "rounds" => match value.as_int() {
+            Some(n) if (1..=1000).contains(&n) => Ok(()),
+            _ => Err(format!(
+                "`rounds` must be a whole number from 1 to 1000, not {}\nuse e.g. `rounds = 5`; 1 measures each cell in one process, as before rounds existed",
                 value.to_toml()
             )),
         },
@@ -265,6 +317,23 @@ mod tests {
         assert_eq!(m.iterations, Budget::Iterations(5));
         assert_eq!(m.warmup, Budget::Time(Duration::from_secs(1)));
         assert_eq!(m.min_iterations, 10, "untouched keys keep their defaults");
+    }
+
+    #[test]
+    fn a_round_gets_its_share_of_the_budget() {
+        let mut m = MeasureSettings {
+            rounds: 4,
+            iterations: Budget::Time(Duration::from_secs(2)),
+            ..MeasureSettings::default()
+        };
+        let r = m.for_round();
+        assert_eq!(r.iterations, Budget::Time(Duration::from_millis(500)));
+        assert_eq!((r.min_iterations, r.max_iterations, r.rounds), (3, 2500, 1));
+        assert_eq!(r.warmup, Budget::Iterations(1), "every round warms up");
+        m.iterations = Budget::Iterations(10);
+        assert_eq!(m.for_round().iterations, Budget::Iterations(3));
+        m.rounds = 1;
+        assert_eq!(m.for_round().iterations, Budget::Iterations(10));
     }
 
     #[test]

@@ -337,7 +337,7 @@ macro_rules! measure_param {
 
 /// The measurement settings, which every workload takes as parameters (so that one axis can
 /// vary them) after its own; they are not part of a cell's identity.
-const MEASURE: [ParamDef; 6] = [
+const MEASURE: [ParamDef; 7] = [
     measure_param!("warmup", "warm-up: a count or a duration"),
     measure_param!("iterations", "timed iterations: a count or a time budget"),
     measure_param!(
@@ -352,6 +352,10 @@ const MEASURE: [ParamDef; 6] = [
     measure_param!(
         "target_ci",
         "stop timing once the median's 95% CI is within this fraction of it"
+    ),
+    measure_param!(
+        "rounds",
+        "measure the cell in this many rounds, each in a fresh process, the budget split across them"
     ),
 ];
 

@@ -70,6 +70,14 @@ pub struct CellRecord {
     pub samples_ms: Vec<f64>,
     /// Every warm-up iteration, in milliseconds (not used in any figure; kept to show warm-up).
     pub warmup_samples_ms: Vec<f64>,
+    /// How many of `samples_ms` each round measured, in the order the rounds ran (the samples
+    /// are the rounds' samples one after the other). Empty in sets written before rounds
+    /// existed: all samples are then one round.
+    pub round_sample_counts: Vec<u64>,
+    /// When each round of the cell started, seconds after the run started.
+    pub round_started_s: Vec<f64>,
+    /// The cell's place in each round's shuffled order of cells (0 = first).
+    pub round_positions: Vec<u64>,
     /// Exact floating-point operations per iteration, where known.
     pub flops_per_iteration: Option<f64>,
     /// Samples per iteration (the batch), where meaningful.
@@ -105,6 +113,27 @@ pub struct CellRecord {
 }
 
 impl CellRecord {
+    /// The timed samples of each round, in the order the rounds ran: one round holding every
+    /// sample for sets written before rounds existed (or whose counts do not add up).
+    pub fn rounds(&self) -> Vec<&[f64]> {
+        let total: u64 = self.round_sample_counts.iter().sum();
+        if self.round_sample_counts.is_empty() || total != self.samples_ms.len() as u64 {
+            return vec![self.samples_ms.as_slice()];
+        }
+        let mut out = Vec::with_capacity(self.round_sample_counts.len());
+        let mut start = 0;
+        for &n in &self.round_sample_counts {
+            out.push(&self.samples_ms[start..start + n as usize]);
+            start += n as usize;
+        }
+        out
+    }
+
+    /// How many rounds measured the cell (1 for sets written before rounds existed).
+    pub fn rounds_done(&self) -> usize {
+        self.round_sample_counts.len().max(1)
+    }
+
     /// Summary of the timed samples; `None` when there are none.
     pub fn summary(&self) -> Option<Summary> {
         Summary::of(&self.samples_ms)

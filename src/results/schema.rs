@@ -18,7 +18,9 @@ use crate::stats::Summary;
 /// The version of the row format this build writes.
 /// - 1: sets written before the version was stored (`cpu_backend` may be missing).
 /// - 2: the version is stored; the columns are those of version 1.
-pub const FORMAT_VERSION: u32 = 2;
+/// - 3: rounds (`round_sample_counts`, `round_started_s`, `round_positions`); sets of versions
+///   1 and 2 lack them and read as one round.
+pub const FORMAT_VERSION: u32 = 3;
 
 /// The Parquet key-value metadata key that holds the format version.
 pub const FORMAT_KEY: &str = "benchplan.format_version";
@@ -50,6 +52,8 @@ pub enum Field {
     U32(fn(&CellRecord) -> u32, fn(&mut CellRecord, u32)),
     /// A list of samples in milliseconds (`list<double>`).
     Samples(fn(&CellRecord) -> &[f64], fn(&mut CellRecord, Vec<f64>)),
+    /// A list of counts (`list<int64>`).
+    Counts(fn(&CellRecord) -> &[u64], fn(&mut CellRecord, Vec<u64>)),
     /// Computed from the row when written, for readers of the file (pandas, duckdb); never
     /// read back, since the row it comes from is (`median_ms` from `samples_ms`).
     Derived(fn(&CellRecord, Option<&Summary>) -> Option<f64>),
@@ -121,6 +125,18 @@ pub const COLUMNS: &[Column] = &[
     col("prediction_error", "", "Relative L2 distance of the predictions from the f32 baseline's (optimized cells).", Field::OptF64(|r| r.prediction_error, |r, v| r.prediction_error = v)),
     col("samples_ms", "ms", "Every timed iteration, in the order measured.", Field::Samples(|r| &r.samples_ms, |r, v| r.samples_ms = v)),
     col("warmup_samples_ms", "ms", "Every warm-up iteration (in no figure; kept to show warm-up).", Field::Samples(|r| &r.warmup_samples_ms, |r, v| r.warmup_samples_ms = v)),
+    Column {
+        optional: true,
+        ..col("round_sample_counts", "samples", "How many of `samples_ms` each round measured, in the order the rounds ran; `samples_ms` holds the rounds' samples one after the other. Absent (one round) in sets older than format 3.", Field::Counts(|r| &r.round_sample_counts, |r, v| r.round_sample_counts = v))
+    },
+    Column {
+        optional: true,
+        ..col("round_started_s", "s", "When each round of the cell started, after `run_started_at`.", Field::Samples(|r| &r.round_started_s, |r, v| r.round_started_s = v))
+    },
+    Column {
+        optional: true,
+        ..col("round_positions", "", "The cell's place in each round's shuffled order of cells (0 = first); the order is a function of `run_started_at` and the round.", Field::Counts(|r| &r.round_positions, |r, v| r.round_positions = v))
+    },
     col("measure_settings", "", "The measurement settings the cell ran with.", Field::Str(|r| &r.measure_settings, |r, v| r.measure_settings = v)),
     col("cell_started_at", "", "When the cell started, RFC 3339 UTC.", Field::Str(|r| &r.cell_started_at, |r, v| r.cell_started_at = v)),
     col("cell_wall_s", "s", "Wall time of the whole cell: set-up, warm-up and measurement.", Field::F64(|r| r.cell_wall_s, |r, v| r.cell_wall_s = v)),
@@ -174,6 +190,7 @@ impl Field {
             Field::F64(..) | Field::OptF64(..) | Field::Derived(..) => "double",
             Field::OptU64(..) | Field::U32(..) | Field::DerivedCount(..) => "int64",
             Field::Samples(..) => "list<double>",
+            Field::Counts(..) => "list<int64>",
         }
     }
 }
@@ -194,6 +211,9 @@ impl CellRecord {
             reason: None,
             samples_ms: Vec::new(),
             warmup_samples_ms: Vec::new(),
+            round_sample_counts: Vec::new(),
+            round_started_s: Vec::new(),
+            round_positions: Vec::new(),
             flops_per_iteration: None,
             samples_per_iteration: None,
             param_count: None,

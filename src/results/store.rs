@@ -63,6 +63,16 @@ fn write_column(c: &ColumnDef, r: &[CellRecord], summaries: &[Option<Summary>]) 
             let lists: Vec<Series> = r.iter().map(|x| Series::new("".into(), get(x))).collect();
             Series::new(name.into(), lists).into_column()
         }
+        Field::Counts(get, _) => {
+            let lists: Vec<Series> = r
+                .iter()
+                .map(|x| {
+                    let v: Vec<i64> = get(x).iter().map(|&n| n as i64).collect();
+                    Series::new("".into(), v)
+                })
+                .collect();
+            Series::new(name.into(), lists).into_column()
+        }
         Field::Derived(f) => col(
             name,
             r.iter()
@@ -392,6 +402,20 @@ fn read_column(c: &ColumnDef, s: &Series, records: &mut [CellRecord]) -> Result<
                 set(r, samples_at(list, i)?.unwrap_or_default());
             }
         }
+        Field::Counts(_, set) => {
+            let list = s.list()?;
+            for (i, r) in records.iter_mut().enumerate() {
+                let counts = match list.get_as_series(i) {
+                    Some(s) => s
+                        .i64()?
+                        .iter()
+                        .map(|v| v.unwrap_or(0).max(0) as u64)
+                        .collect(),
+                    None => Vec::new(),
+                };
+                set(r, counts);
+            }
+        }
         Field::Derived(_) | Field::DerivedCount(_) => {}
     }
     Ok(())
@@ -496,6 +520,9 @@ pub(crate) mod tests {
             reason: None,
             samples_ms: samples,
             warmup_samples_ms: vec![9.0],
+            round_sample_counts: Vec::new(),
+            round_started_s: Vec::new(),
+            round_positions: Vec::new(),
             flops_per_iteration: None,
             samples_per_iteration: Some(32),
             param_count: Some(86_544),
@@ -615,6 +642,9 @@ pub(crate) mod tests {
             reason: Some("a note".into()),
             samples_ms: (1..=12).map(f64::from).collect(),
             warmup_samples_ms: vec![30.0, 20.0],
+            round_sample_counts: vec![4, 4, 4],
+            round_started_s: vec![0.5, 3.25, 6.0],
+            round_positions: vec![2, 0, 1],
             flops_per_iteration: Some(2.5e9),
             samples_per_iteration: Some(32),
             param_count: Some(86_544),
@@ -661,6 +691,7 @@ pub(crate) mod tests {
                 Field::OptU64(get, set) => set(&mut probe, get(&full)),
                 Field::U32(get, set) => set(&mut probe, get(&full)),
                 Field::Samples(get, set) => set(&mut probe, get(&full).to_vec()),
+                Field::Counts(get, set) => set(&mut probe, get(&full).to_vec()),
                 Field::Derived(_) | Field::DerivedCount(_) => continue,
             }
             assert_ne!(

@@ -9,6 +9,7 @@ use crate::results::CellRecord;
 /// Counts of what a run did.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RunSummary {
+    /// Cells (not rounds).
     pub total: usize,
     pub ok: usize,
     pub failed: usize,
@@ -20,21 +21,30 @@ pub struct RunSummary {
 }
 
 pub enum Event<'a> {
+    /// `total` cell-rounds of `cells` cells are about to run.
     Started {
         total: usize,
+        cells: usize,
     },
+    /// A round of a cell starts; `index` counts cell-rounds across the run.
     CellStarted {
         index: usize,
         cell: &'a Cell,
+        round: usize,
+        rounds: usize,
     },
     /// After each timed iteration: the samples so far (milliseconds).
     Sample {
         cell: &'a Cell,
         samples_ms: &'a [f64],
     },
+    /// A round of a cell ended: `record` is the cell's row with every round so far (complete
+    /// when `round + 1 == rounds`, or when it is no longer `ok`).
     CellFinished {
         index: usize,
         record: &'a CellRecord,
+        round: usize,
+        rounds: usize,
     },
     Finished {
         summary: &'a RunSummary,

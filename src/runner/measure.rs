@@ -150,6 +150,7 @@ mod tests {
             max_iterations: 50,
             timeout: Duration::from_secs(60),
             target_ci: None,
+            rounds: 1,
         }
     }
 

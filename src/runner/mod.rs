@@ -13,6 +13,7 @@ pub mod measure;
 pub mod plan_run;
 pub mod progress;
 pub mod resume;
+pub mod rounds;
 pub mod sink;
 
 use std::collections::HashMap;
@@ -43,7 +44,9 @@ pub struct RunOptions {
     pub isolate: bool,
 }
 
-/// Runs `cells` of `plan` in order and reports to `observers`.
+/// Runs `cells` of `plan` and reports to `observers`: round after round (see [`rounds`]), each
+/// round visiting the cells in its own shuffled order, each cell's row growing by one round at
+/// a time. A cell that fails or is skipped in a round is not run again.
 pub fn run(
     plan: &Plan,
     cells: &[Cell],
@@ -58,39 +61,88 @@ pub fn run(
         }
         Ok(())
     };
-    emit(Event::Started { total: cells.len() })?;
+    let rounds_of = |c: &Cell| c.measure.rounds.max(1) as usize;
+    let total: usize = cells.iter().map(rounds_of).sum();
+    emit(Event::Started {
+        total,
+        cells: cells.len(),
+    })?;
     let mut summary = RunSummary {
         total: cells.len(),
         ..RunSummary::default()
     };
     let mut devices: HashMap<DeviceSpec, Device> = HashMap::new();
-    for (index, cell) in cells.iter().enumerate() {
-        emit(Event::CellStarted { index, cell })?;
-        let mut sample_error = None;
-        let record = if options.isolate && cell.workload != crate::plan::WorkloadKind::Command {
-            isolated::run_cell(plan, cell, meta)
-        } else {
-            run_cell(plan, cell, meta, options, &mut devices, &mut |samples_ms| {
-                if sample_error.is_none() {
-                    sample_error = emit(Event::Sample { cell, samples_ms }).err();
-                }
-            })
-        };
-        if let Some(e) = sample_error {
-            return Err(e);
+    let mut rows: Vec<Option<CellRecord>> = vec![None; cells.len()];
+    let most_rounds = cells.iter().map(rounds_of).max().unwrap_or(0);
+    let mut index = 0;
+    for round in 0..most_rounds {
+        for (position, &i) in rounds::order(cells.len(), &meta.run_started_at, round)
+            .iter()
+            .enumerate()
+        {
+            let cell = &cells[i];
+            let ended = rows[i].as_ref().is_some_and(|r| r.status != Status::Ok);
+            if round >= rounds_of(cell) || ended {
+                continue;
+            }
+            let place = rounds::RoundPlace {
+                round,
+                rounds: rounds_of(cell),
+                position,
+                started_s: started.elapsed().as_secs_f64(),
+            };
+            let one_round = Cell {
+                measure: cell.measure.for_round(),
+                ..cell.clone()
+            };
+            emit(Event::CellStarted {
+                index,
+                cell,
+                round,
+                rounds: place.rounds,
+            })?;
+            let mut sample_error = None;
+            let record = if options.isolate && cell.workload != crate::plan::WorkloadKind::Command {
+                isolated::run_cell(plan, &one_round, meta)
+            } else {
+                run_cell(
+                    plan,
+                    &one_round,
+                    meta,
+                    options,
+                    &mut devices,
+                    &mut |samples_ms| {
+                        if sample_error.is_none() {
+                            sample_error = emit(Event::Sample { cell, samples_ms }).err();
+                        }
+                    },
+                )
+            };
+            if let Some(e) = sample_error {
+                return Err(e);
+            }
+            summary.measured_s += (record.samples_ms.iter().sum::<f64>()
+                + record.warmup_samples_ms.iter().sum::<f64>())
+                / 1e3;
+            let mut row = rounds::fold(rows[i].take(), record, place);
+            // The row describes the cell's settings, not one round's share of them.
+            row.measure_settings = cell.measure.describe();
+            emit(Event::CellFinished {
+                index,
+                record: &row,
+                round,
+                rounds: place.rounds,
+            })?;
+            rows[i] = Some(row);
+            index += 1;
         }
-        summary.measured_s += (record.samples_ms.iter().sum::<f64>()
-            + record.warmup_samples_ms.iter().sum::<f64>())
-            / 1e3;
-        match record.status {
+    }
+    for row in rows.iter().flatten() {
+        match row.status {
             Status::Ok => summary.ok += 1,
             Status::Failed => summary.failed += 1,
             Status::Skipped => summary.skipped += 1,
         }
-        emit(Event::CellFinished {
-            index,
-            record: &record,
-        })?;
     }
     summary.wall_s = started.elapsed().as_secs_f64();
     emit(Event::Finished { summary: &summary })?;
@@ -287,6 +339,9 @@ fn record_of(
         reason: outcome.reason,
         samples_ms: outcome.samples.timed_ms,
         warmup_samples_ms: outcome.samples.warmup_ms,
+        round_sample_counts: Vec::new(),
+        round_started_s: Vec::new(),
+        round_positions: Vec::new(),
         flops_per_iteration: outcome.info.flops_per_iteration,
         samples_per_iteration: outcome.info.samples_per_iteration,
         param_count: outcome.info.param_count,

@@ -14,7 +14,7 @@ use super::sink::ResultsSink;
 use crate::exit::ExitStatus;
 use crate::plan::{Plan, WorkloadKind};
 use crate::results::layout::result_set_dir;
-use crate::results::RunMetadata;
+use crate::results::{RunMetadata, Status};
 use crate::scale::select::{select, this_commit, DeviceChoice, Selection};
 
 /// What `benchplan run` was asked to do.
@@ -99,7 +99,13 @@ pub fn run_plan(request: &RunRequest) -> Result<ExitStatus> {
         remeasure_ok: meta.git_dirty || request.force,
         retry_failed_only: request.retry_failed,
     };
-    let (cells, note) = cells_to_run(cells, resume, |id| sink.status_of(id));
+    // A row measured in fewer rounds than the cell now asks for (a run stopped between rounds,
+    // or a plan that raised `rounds`) is not a finished measurement: the cell runs again.
+    let (cells, note) = cells_to_run(cells, resume, |cell| {
+        sink.row_of(&cell.id)
+            .filter(|r| r.status != Status::Ok || r.rounds_done() >= cell.measure.rounds as usize)
+            .map(|r| r.status)
+    });
     if let Some(note) = note {
         crate::note!("benchplan: {note}");
     }
@@ -134,8 +140,8 @@ pub fn run_plan(request: &RunRequest) -> Result<ExitStatus> {
     Ok(ExitStatus::failure_if(summary.failed > 0))
 }
 
-/// `benchplan __cell PLAN CELL_ID OUT`: one cell of the plan, its row written to `out` (the
-/// child process of every isolated cell of a run).
+/// `benchplan __cell PLAN CELL_ID OUT`: one round of one cell of the plan (its share of the
+/// cell's budget), its row written to `out`: the child process of every isolated cell-round.
 pub fn run_cell_to_file(plan_path: &Path, cell_id: &str, out: &Path) -> Result<()> {
     let plan = Plan::load_lenient(plan_path)?;
     let cell = plan
@@ -144,6 +150,10 @@ pub fn run_cell_to_file(plan_path: &Path, cell_id: &str, out: &Path) -> Result<(
         .with_context(|| format!("`{}` has no cell `{cell_id}`", plan_path.display()))?;
     let dir = out.parent().unwrap_or(Path::new("."));
     let meta = RunMetadata::collect(plan_path, &plan.sha256, None, dir);
-    let record = super::run_one(&plan, cell, &meta);
+    let one_round = crate::plan::Cell {
+        measure: cell.measure.for_round(),
+        ..cell.clone()
+    };
+    let record = super::run_one(&plan, &one_round, &meta);
     crate::results::store::write_atomic(out, &[record])
 }

@@ -14,7 +14,9 @@ use crate::stats::median;
 
 pub struct Progress {
     bar: Option<ProgressBar>,
-    total: usize,
+    /// Cells in the run, and how many have finished (their last round ran, or they ended).
+    cells: usize,
+    finished: usize,
     last_update: Instant,
 }
 
@@ -35,7 +37,8 @@ impl Progress {
         });
         Progress {
             bar,
-            total: 0,
+            cells: 0,
+            finished: 0,
             last_update: Instant::now(),
         }
     }
@@ -53,6 +56,15 @@ impl Progress {
 impl Default for Progress {
     fn default() -> Self {
         Progress::new()
+    }
+}
+
+/// ` (round 2 of 5)`, or nothing for a cell measured in one round.
+fn round_tag(round: usize, rounds: usize) -> String {
+    if rounds > 1 {
+        format!(" (round {} of {rounds})", round + 1)
+    } else {
+        String::new()
     }
 }
 
@@ -97,15 +109,25 @@ pub fn cell_line(index: usize, total: usize, record: &CellRecord) -> String {
 impl Observer for Progress {
     fn on_event(&mut self, event: &Event) -> Result<()> {
         match event {
-            Event::Started { total } => {
-                self.total = *total;
+            Event::Started { total, cells } => {
+                self.cells = *cells;
                 if let Some(bar) = &self.bar {
                     bar.set_length(*total as u64);
                 }
             }
-            Event::CellStarted { cell, .. } => {
+            Event::CellStarted {
+                cell,
+                round,
+                rounds,
+                ..
+            } => {
                 if let Some(bar) = &self.bar {
-                    bar.set_message(format!("{} {}", cell.experiment, cell.key()));
+                    bar.set_message(format!(
+                        "{} {}{}",
+                        cell.experiment,
+                        cell.key(),
+                        round_tag(*round, *rounds)
+                    ));
                 }
                 self.last_update = Instant::now();
             }
@@ -126,10 +148,32 @@ impl Observer for Progress {
                     }
                 }
             }
-            Event::CellFinished { index, record } => {
-                // Quiet: only what went wrong.
-                if !crate::verbosity::quiet() || record.status == Status::Failed {
-                    self.print(&cell_line(*index, self.total, record));
+            Event::CellFinished {
+                record,
+                round,
+                rounds,
+                ..
+            } => {
+                // A line when the cell's row is final (its last round, or a round that ended
+                // it), numbered by cells; every round with --verbose. Quiet: only what went wrong.
+                let last = round + 1 == *rounds || record.status != Status::Ok;
+                if last {
+                    self.finished += 1;
+                }
+                let wanted = if crate::verbosity::quiet() {
+                    record.status == Status::Failed && last
+                } else {
+                    last || crate::verbosity::verbose()
+                };
+                if wanted {
+                    // A row that is not ok names its round in its reason already.
+                    let tag = if record.status == Status::Ok {
+                        round_tag(*round, *rounds)
+                    } else {
+                        String::new()
+                    };
+                    let line = cell_line(self.finished.max(1) - 1, self.cells, record);
+                    self.print(&format!("{line}{tag}"));
                 }
                 if crate::verbosity::verbose() {
                     self.print(&format!(

@@ -15,16 +15,17 @@ pub struct Resume {
     pub retry_failed_only: bool,
 }
 
-/// The cells to measure, and a line on those left out (`None` when none were).
+/// The cells to measure, and a line on those left out (`None` when none were). `status_of`
+/// gives the status of a cell's finished row in the set (`None`: no finished row).
 pub fn cells_to_run(
     cells: Vec<Cell>,
     resume: Resume,
-    status_of: impl Fn(&str) -> Option<Status>,
+    status_of: impl Fn(&Cell) -> Option<Status>,
 ) -> (Vec<Cell>, Option<String>) {
     let before = cells.len();
     let cells: Vec<Cell> = cells
         .into_iter()
-        .filter(|c| match (resume.retry_failed_only, status_of(&c.id)) {
+        .filter(|c| match (resume.retry_failed_only, status_of(c)) {
             (true, status) => status == Some(Status::Failed),
             (false, Some(Status::Ok)) => resume.remeasure_ok,
             (false, _) => true,
@@ -61,7 +62,8 @@ mod tests {
     fn a_plain_run_skips_ok_rows_and_retry_takes_only_failed_ones() {
         let all = cells();
         let (ok, failed) = (all[0].id.clone(), all[1].id.clone());
-        let status = |id: &str| {
+        let status = |c: &Cell| {
+            let id = c.id.as_str();
             if id == ok {
                 Some(Status::Ok)
             } else if id == failed {

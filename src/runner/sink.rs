@@ -59,12 +59,9 @@ impl ResultsSink {
         })
     }
 
-    /// The status this result set already holds for a cell, if any.
-    pub fn status_of(&self, cell_id: &str) -> Option<crate::results::Status> {
-        self.records
-            .iter()
-            .find(|r| r.cell_id == cell_id)
-            .map(|r| r.status)
+    /// The row this result set already holds for a cell, if any.
+    pub fn row_of(&self, cell_id: &str) -> Option<&CellRecord> {
+        self.records.iter().find(|r| r.cell_id == cell_id)
     }
 
     pub fn cells_path(&self) -> PathBuf {

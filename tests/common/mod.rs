@@ -63,6 +63,9 @@ pub fn record(
             .map(|x| vec![x * 1.5])
             .unwrap_or_default(),
         samples_ms,
+        round_sample_counts: Vec::new(),
+        round_started_s: Vec::new(),
+        round_positions: Vec::new(),
         flops_per_iteration: None,
         samples_per_iteration: None,
         param_count: None,

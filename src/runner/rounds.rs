@@ -1,0 +1,133 @@
+//! Rounds: a cell is measured in several rounds, each (under isolation) in a fresh process, and
+//! the order of the cells is shuffled in every round, so that what changes between processes
+//! (memory layout, frequency, a neighbour on a shared host) and over the minutes of a run falls
+//! on every cell alike and shows in each cell's spread between rounds. This module orders the
+//! rounds and folds each round's row into the cell's row.
+
+use crate::hash::fnv1a64;
+use crate::results::{CellRecord, Status};
+use crate::rng::Rng;
+
+/// The order in which round `round` visits `n` cells: a shuffle seeded by the run's start time
+/// (recorded in every row as `run_started_at`) and the round, so that it can be recomputed from
+/// the results alone. Each row also records its own place in every round.
+pub fn order(n: usize, run_started_at: &str, round: usize) -> Vec<usize> {
+    let mut rng = Rng::new(fnv1a64(
+        format!("{run_started_at}/round/{round}").as_bytes(),
+    ));
+    let mut order: Vec<usize> = (0..n).collect();
+    // Fisher–Yates.
+    for i in (1..n).rev() {
+        let j = (rng.next_u64() % (i as u64 + 1)) as usize;
+        order.swap(i, j);
+    }
+    order
+}
+
+/// Where one round of a cell ran.
+#[derive(Debug, Clone, Copy)]
+pub struct RoundPlace {
+    /// Which round (0-based) of how many.
+    pub round: usize,
+    pub rounds: usize,
+    /// The cell's place in the round's order.
+    pub position: usize,
+    /// When the round of this cell started, seconds after the run started.
+    pub started_s: f64,
+}
+
+/// The cell's row after one more round: `so_far` (the rows of the earlier rounds, folded) and
+/// `this` (the row of this round alone). Samples are appended round after round; a round that
+/// failed or was skipped makes the cell so, with the round named in the reason, and keeps the
+/// samples measured before.
+pub fn fold(so_far: Option<CellRecord>, this: CellRecord, place: RoundPlace) -> CellRecord {
+    let n_this = this.samples_ms.len() as u64;
+    let Some(mut row) = so_far else {
+        let mut row = this;
+        row.round_sample_counts = vec![n_this];
+        row.round_started_s = vec![place.started_s];
+        row.round_positions = vec![place.position as u64];
+        if row.status != Status::Ok && place.rounds > 1 {
+            row.reason = row.reason.map(|r| round_reason(place, &r));
+        }
+        return row;
+    };
+    let n_before = row.samples_ms.len() as u64;
+    let weighted = |a: Option<f64>, b: Option<f64>| match (a, b) {
+        (Some(a), Some(b)) if n_before + n_this > 0 => {
+            Some((a * n_before as f64 + b * n_this as f64) / (n_before + n_this) as f64)
+        }
+        (a, b) => a.or(b),
+    };
+    row.cpu_ms_per_iteration = weighted(row.cpu_ms_per_iteration, this.cpu_ms_per_iteration);
+    row.cpu_utilization = weighted(row.cpu_utilization, this.cpu_utilization);
+    row.peak_rss_bytes = row.peak_rss_bytes.max(this.peak_rss_bytes);
+    row.device_allocated_bytes = row.device_allocated_bytes.max(this.device_allocated_bytes);
+    row.activation_bytes = row.activation_bytes.max(this.activation_bytes);
+    row.samples_ms.extend_from_slice(&this.samples_ms);
+    row.warmup_samples_ms
+        .extend_from_slice(&this.warmup_samples_ms);
+    for (name, samples) in this.stages {
+        match row.stages.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, s)) => s.extend(samples),
+            None => row.stages.push((name, samples)),
+        }
+    }
+    row.round_sample_counts.push(n_this);
+    row.round_started_s.push(place.started_s);
+    row.round_positions.push(place.position as u64);
+    row.cell_wall_s += this.cell_wall_s;
+    if this.status != Status::Ok {
+        row.status = this.status;
+        row.reason = this.reason.map(|r| round_reason(place, &r));
+    }
+    row
+}
+
+fn round_reason(place: RoundPlace, reason: &str) -> String {
+    format!("round {} of {}: {reason}", place.round + 1, place.rounds)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::results::store::tests::record;
+
+    #[test]
+    fn every_round_visits_every_cell_once_in_a_recorded_order() {
+        let a = order(10, "2026-12-01T00:00:00Z", 0);
+        let b = order(10, "2026-12-01T00:00:00Z", 1);
+        let mut sorted = a.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (0..10).collect::<Vec<_>>());
+        assert_ne!(a, b, "rounds are shuffled apart");
+        assert_eq!(a, order(10, "2026-12-01T00:00:00Z", 0), "and reproducibly");
+    }
+
+    #[test]
+    fn rounds_fold_into_one_row_and_a_failed_round_fails_the_cell() {
+        let place = |round, position| RoundPlace {
+            round,
+            rounds: 3,
+            position,
+            started_s: round as f64,
+        };
+        let first = fold(None, record("c", &[], vec![1.0, 2.0]), place(0, 4));
+        let second = fold(Some(first), record("c", &[], vec![3.0]), place(1, 0));
+        assert_eq!(second.samples_ms, [1.0, 2.0, 3.0]);
+        assert_eq!(second.round_sample_counts, [2, 1]);
+        assert_eq!(second.round_positions, [4, 0]);
+        assert_eq!(second.rounds(), vec![&[1.0, 2.0][..], &[3.0][..]]);
+        let mut broken = record("c", &[], vec![]);
+        broken.status = Status::Failed;
+        broken.reason = Some("out of memory".into());
+        let third = fold(Some(second), broken, place(2, 1));
+        assert_eq!(third.status, Status::Failed);
+        assert_eq!(third.reason.as_deref(), Some("round 3 of 3: out of memory"));
+        assert_eq!(
+            third.samples_ms.len(),
+            3,
+            "earlier rounds' samples are kept"
+        );
+    }
+}
