@@ -14,6 +14,7 @@ mod crash;
 mod diff_cli;
 mod isolation;
 mod models;
+mod noise_replay;
 mod optimizations;
 mod report;
 mod run_cli;

@@ -103,6 +103,10 @@ pub struct CellDiff {
     /// medians), `other cells` (one round on a side: the robust spread of the other cells'
     /// changes), or `none` (neither was possible).
     pub method: String,
+    /// The standard error of ln(`relative`) and the degrees of freedom of its test (infinite,
+    /// written as null in JSON, for the normal test of one-round cells).
+    pub std_error: Option<f64>,
+    pub df: Option<f64>,
     pub p_value: Option<f64>,
     /// The p-value after the multiple-comparison adjustment.
     pub p_adjusted: Option<f64>,
@@ -164,6 +168,11 @@ pub struct StudyShift {
     pub high: f64,
     /// The matched cells it is the median of.
     pub cells: usize,
+    /// The bootstrap variance of the shift's log: added to each cell's squared standard error
+    /// when the shift is applied.
+    pub log_variance: f64,
+    /// Whether cells were judged beyond the shift: only when its interval excludes 1.
+    pub applied: bool,
     /// Whether its interval lies beyond the threshold on one side: the study as a whole moved.
     pub beyond_threshold: bool,
 }
@@ -410,7 +419,11 @@ pub fn compare(
         .filter(|d| d.is_finite())
         .collect();
     let shift = between::shift(&finite, MIN_SHIFT_CELLS, 0.95);
-    let (delta, delta_var) = shift.map_or((0.0, 0.0), |sh| (sh.estimate, sh.var));
+    // Cells are judged beyond the shift only when the study did move (its interval excludes no
+    // change): with a few noisy cells the median's own uncertainty would otherwise blur every
+    // cell's test for nothing.
+    let moved = shift.filter(|sh| sh.low > 0.0 || sh.high < 0.0);
+    let (delta, delta_var) = moved.map_or((0.0, 0.0), |sh| (sh.estimate, sh.var));
     // One round on a side: no spread of its own; the run-to-run noise is read from how much
     // the other one-round cells moved beyond the shift (most cells of a study do not change).
     let one_round: Vec<f64> = changes
@@ -481,6 +494,8 @@ pub fn compare(
             low,
             high,
             cells: sh.cells,
+            log_variance: sh.var,
+            applied: moved.is_some(),
             beyond_threshold: low > 1.0 + t || high < 1.0 - t,
         }
     });
@@ -573,6 +588,8 @@ fn cell_diff(
         relative_low: rel_ci.map(|c| c.0),
         relative_high: rel_ci.map(|c| c.1),
         method: tested.map_or("none", |t| t.3).to_owned(),
+        std_error: tested.map(|t| t.1),
+        df: tested.map(|t| t.2).filter(|df| df.is_finite()),
         p_value: p,
         p_adjusted: p_adj,
         threshold,

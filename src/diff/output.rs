@@ -41,8 +41,16 @@ fn interval_text(x: f64, low: Option<f64>, high: Option<f64>) -> String {
 pub fn shift_text(d: &Diff) -> String {
     match &d.shift {
         Some(sh) => format!(
-            "the study as a whole: {:.3}× [{:.3}–{:.3}] (median of {} cells); each cell is judged beyond it",
-            sh.ratio, sh.low, sh.high, sh.cells
+            "the study as a whole: {:.3}× [{:.3}–{:.3}] (median of {} cells); {}",
+            sh.ratio,
+            sh.low,
+            sh.high,
+            sh.cells,
+            if sh.applied {
+                "each cell is judged beyond it"
+            } else {
+                "no study-wide move: cells are judged as they are"
+            }
         ),
         None => format!(
             "no study-wide shift estimated (fewer than {} matched cells); cells are judged as they are",

@@ -38,12 +38,15 @@ pub struct Figure {
 }
 
 impl Figure {
+    /// The cell's median with its interval between rounds where it has two or more (how far
+    /// another run may land), else the within-run interval of its median.
     pub fn of(r: &CellRecord) -> Option<Figure> {
         let s = r.summary()?;
+        let ci = r.between_rounds_interval().or(s.median_ci);
         Some(Figure {
             median: s.median,
-            low: s.median_ci.map(|c| c.0),
-            high: s.median_ci.map(|c| c.1),
+            low: ci.map(|c| c.0),
+            high: ci.map(|c| c.1),
             p95: s.p95,
             mean: s.mean,
             n: s.count,

@@ -129,6 +129,23 @@ impl CellRecord {
         out
     }
 
+    /// The 95% interval of the cell's typical round median, between rounds (Student's t on the
+    /// rounds' log medians, as `diff` compares runs), milliseconds; `None` below two rounds.
+    /// This, not the within-run interval of [`Summary`], is how far another run may land.
+    pub fn between_rounds_interval(&self) -> Option<(f64, f64)> {
+        use crate::stats::between::{interval, Side};
+        let logs: Vec<f64> = self
+            .rounds()
+            .into_iter()
+            .filter_map(crate::stats::median)
+            .map(f64::ln)
+            .collect();
+        let side = Side::of(&logs).filter(|s| s.rounds >= 2)?;
+        let se = (side.var / side.rounds as f64).sqrt();
+        let (lo, hi) = interval(side.mean, se, (side.rounds - 1) as f64, 0.95);
+        Some((lo.exp(), hi.exp()))
+    }
+
     /// How many rounds measured the cell (1 for sets written before rounds existed).
     pub fn rounds_done(&self) -> usize {
         self.round_sample_counts.len().max(1)

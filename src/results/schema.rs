@@ -110,6 +110,8 @@ pub const COLUMNS: &[Column] = &[
     col("p99_ms", "ms", "99th percentile of the timed samples.", Field::Derived(|_, s| Some(s?.p99))),
     col("median_ci_low_ms", "ms", "Lower end of the 95% order-statistic interval of the median, within this run (null below 6 samples).", Field::Derived(|_, s| Some(s?.median_ci?.0))),
     col("median_ci_high_ms", "ms", "Upper end of that interval.", Field::Derived(|_, s| Some(s?.median_ci?.1))),
+    col("between_rounds_low_ms", "ms", "Lower end of the 95% interval of the cell's typical round median, between rounds (Student's t on the rounds' log medians): how far another run may land. Null below two rounds.", Field::Derived(|r, _| Some(r.between_rounds_interval()?.0))),
+    col("between_rounds_high_ms", "ms", "Upper end of that interval.", Field::Derived(|r, _| Some(r.between_rounds_interval()?.1))),
     col("gflops", "GFLOP/s", "Floating-point rate at the median time, where the operation count is known.", Field::Derived(|r, _| r.gflops())),
     col("samples_per_s", "samples/s", "Samples processed over the total time of the timed iterations (at the mean time).", Field::Derived(|r, _| r.samples_per_s())),
     col("flops_per_iteration", "FLOP", "Exact floating-point operations per iteration, where known.", Field::OptF64(|r| r.flops_per_iteration, |r, v| r.flops_per_iteration = v)),

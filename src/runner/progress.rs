@@ -80,8 +80,10 @@ pub fn cell_line(index: usize, total: usize, record: &CellRecord) -> String {
     );
     match (record.status, record.summary()) {
         (Status::Ok, Some(s)) => {
-            let spread = s
-                .median_ci
+            // Between rounds where there are two or more: how far another run may land.
+            let spread = record
+                .between_rounds_interval()
+                .or(s.median_ci)
                 .map(|(lo, hi)| format!(" [{} – {}]", duration_ms(lo), duration_ms(hi)))
                 .unwrap_or_default();
             let throughput = record
