@@ -104,9 +104,9 @@ enum Command {
         after_help = "The schema is generated from the types that parse plans; plans/plan.schema.json is this output.\n\nExamples:\n  benchplan schema > plans/plan.schema.json\n  benchplan schema --format markdown"
     )]
     Schema(authoring::SchemaArgs),
-    /// Internal: run one cell of a plan and write its row to a file (the child process of every isolated cell of `run`)
-    #[command(name = "__cell", hide = true)]
-    Cell(run::CellArgs),
+    /// Internal: run the cells named on stdin, one round each, writing their rows into a folder (the worker process of every round of an isolated `run`)
+    #[command(name = "__worker", hide = true)]
+    Worker(run::WorkerArgs),
 }
 
 /// Parses the process arguments, runs the command, prints any error, returns the exit status.
@@ -116,7 +116,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run::run(args),
         Command::List(args) => run::list(args),
-        Command::Cell(args) => run::cell(args),
+        Command::Worker(args) => run::worker(args),
         Command::Check(args) => authoring::check(args),
         Command::Init(args) => authoring::init(args),
         Command::Explain(args) => authoring::explain(args),

@@ -1,4 +1,4 @@
-//! `run`, `list` and the hidden `__cell`: their flags, turned into a [`RunRequest`] or a
+//! `run`, `list` and the hidden `__worker`: their flags, turned into a [`RunRequest`] or a
 //! [`Selection`].
 
 use std::path::PathBuf;
@@ -10,7 +10,7 @@ use super::Outcome;
 use crate::exit::ExitStatus;
 use crate::plan::listing;
 use crate::results::RunMetadata;
-use crate::runner::plan_run::{load_plan, run_cell_to_file, run_plan, RunRequest};
+use crate::runner::plan_run::{load_plan, run_plan, RunRequest};
 use crate::scale::select::{select, this_commit, Selection};
 use crate::scale::shard::ShardSpec;
 
@@ -93,10 +93,9 @@ pub struct ListArgs {
 }
 
 #[derive(Args, Debug)]
-pub struct CellArgs {
+pub struct WorkerArgs {
     plan: PathBuf,
-    cell_id: String,
-    out: PathBuf,
+    dir: PathBuf,
 }
 
 pub fn run(args: RunArgs) -> Outcome {
@@ -138,7 +137,7 @@ pub fn list(args: ListArgs) -> Outcome {
     Ok(ExitStatus::Success)
 }
 
-pub fn cell(args: CellArgs) -> Outcome {
-    run_cell_to_file(&args.plan, &args.cell_id, &args.out)?;
+pub fn worker(args: WorkerArgs) -> Outcome {
+    crate::runner::worker::serve(&args.plan, &args.dir)?;
     Ok(ExitStatus::Success)
 }

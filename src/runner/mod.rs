@@ -8,13 +8,13 @@ pub mod adaptive;
 mod child;
 pub mod command;
 pub mod events;
-pub mod isolated;
 pub mod measure;
 pub mod plan_run;
 pub mod progress;
 pub mod resume;
 pub mod rounds;
 pub mod sink;
+pub mod worker;
 
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -39,8 +39,8 @@ pub struct RunOptions {
     /// Record cells on devices this build lacks, or this machine lacks, as `skipped` (the
     /// portable `gpu` device is always treated so).
     pub skip_unavailable: bool,
-    /// Run each cell (but `command` cells, which are child processes already) in a child
-    /// process of its own: see [`isolated`].
+    /// Run cells (but `command` cells, which are child processes already) in a worker process
+    /// per round: see [`worker`].
     pub isolate: bool,
 }
 
@@ -76,6 +76,8 @@ pub fn run(
     let most_rounds = cells.iter().map(rounds_of).max().unwrap_or(0);
     let mut index = 0;
     for round in 0..most_rounds {
+        // Isolated cells of a round run in one worker process, replaced after a failure.
+        let mut round_worker: Option<worker::Worker> = None;
         for (position, &i) in rounds::order(cells.len(), &meta.run_started_at, round)
             .iter()
             .enumerate()
@@ -103,7 +105,7 @@ pub fn run(
             })?;
             let mut sample_error = None;
             let record = if options.isolate && cell.workload != crate::plan::WorkloadKind::Command {
-                isolated::run_cell(plan, &one_round, meta)
+                worker::run_cell(&mut round_worker, plan, &one_round, meta)
             } else {
                 run_cell(
                     plan,
@@ -149,15 +151,21 @@ pub fn run(
     Ok(summary)
 }
 
-/// Runs one cell in this process, as a run would (for `benchplan __cell`, the child of an
-/// isolated run). Devices this machine lacks make the cell `skipped`: the parent run already
-/// refused them where it had to.
-pub fn run_one(plan: &Plan, cell: &Cell, meta: &RunMetadata) -> CellRecord {
+/// Runs one cell in this process, as a run would, for a worker process of an isolated run;
+/// `devices` keeps the devices the worker opened (one context per worker, not per cell).
+/// Devices this machine lacks make the cell `skipped`: the parent run already refused them
+/// where it had to.
+pub fn run_one(
+    plan: &Plan,
+    cell: &Cell,
+    meta: &RunMetadata,
+    devices: &mut HashMap<DeviceSpec, Device>,
+) -> CellRecord {
     let options = RunOptions {
         skip_unavailable: true,
         isolate: false,
     };
-    run_cell(plan, cell, meta, options, &mut HashMap::new(), &mut |_| {})
+    run_cell(plan, cell, meta, options, devices, &mut |_| {})
 }
 
 /// What became of one cell before it is written down.

@@ -139,21 +139,3 @@ pub fn run_plan(request: &RunRequest) -> Result<ExitStatus> {
     crate::note!("results: {}", sink.cells_path().display());
     Ok(ExitStatus::failure_if(summary.failed > 0))
 }
-
-/// `benchplan __cell PLAN CELL_ID OUT`: one round of one cell of the plan (its share of the
-/// cell's budget), its row written to `out`: the child process of every isolated cell-round.
-pub fn run_cell_to_file(plan_path: &Path, cell_id: &str, out: &Path) -> Result<()> {
-    let plan = Plan::load_lenient(plan_path)?;
-    let cell = plan
-        .cells()
-        .find(|c| c.id == cell_id)
-        .with_context(|| format!("`{}` has no cell `{cell_id}`", plan_path.display()))?;
-    let dir = out.parent().unwrap_or(Path::new("."));
-    let meta = RunMetadata::collect(plan_path, &plan.sha256, None, dir);
-    let one_round = crate::plan::Cell {
-        measure: cell.measure.for_round(),
-        ..cell.clone()
-    };
-    let record = super::run_one(&plan, &one_round, &meta);
-    crate::results::store::write_atomic(out, &[record])
-}
