@@ -57,7 +57,8 @@ pub struct RawMeasure {
     /// `run`'s default isolation) and the cells' order shuffled in every round, so that what
     /// changes between processes and over minutes shows in the cell's spread. The warm-up is
     /// split across the rounds (at least one iteration each), and so is the timed budget
-    /// (`iterations`, `min_iterations`, `max_iterations`).
+    /// (`iterations`, `min_iterations`, `max_iterations`); a cell never gets more rounds than a
+    /// count of timed iterations allows one sample each.
     #[schemars(with = "Option<super::schema::Positive>", extend("default" = 5))]
     pub rounds: Option<toml::Spanned<ParamValue>>,
 }
@@ -140,6 +141,18 @@ impl MeasureSettings {
         text
     }
 
+    /// The rounds the cell is measured in: `rounds`, but never more than a count of timed
+    /// iterations (or `max_iterations`) allows one sample each, so that splitting never makes a
+    /// cell take more samples, or warm up more often, than its settings say (`iterations = 3`
+    /// for a product of two 10,000² matrices means three rounds of one sample).
+    pub fn effective_rounds(&self) -> u64 {
+        let cap = match self.iterations {
+            Budget::Iterations(n) => n,
+            Budget::Time(_) => self.max_iterations,
+        };
+        self.rounds.min(cap).max(1)
+    }
+
     /// The settings of one of the cell's rounds: the same timeout, and the warm-up and the timed
     /// budget split evenly across the rounds (counts rounded up, so that every round warms up
     /// at least once when the cell warms up at all, no round has fewer than one sample, and the
@@ -147,7 +160,7 @@ impl MeasureSettings {
     /// slow cells about as long as in one round: the first iteration in a fresh process takes
     /// the one-time costs (page faults, allocator, caches), and one per round absorbs them.
     pub fn for_round(&self) -> MeasureSettings {
-        let r = self.rounds.max(1);
+        let r = self.effective_rounds();
         let split = |n: u64| n.div_ceil(r).max(1);
         MeasureSettings {
             warmup: match self.warmup {
@@ -334,6 +347,12 @@ mod tests {
         assert_eq!(m.for_round().iterations, Budget::Iterations(3));
         m.rounds = 1;
         assert_eq!(m.for_round().iterations, Budget::Iterations(10));
+        // Fewer timed iterations than rounds: one round per iteration, no more.
+        m.rounds = 5;
+        m.iterations = Budget::Iterations(3);
+        assert_eq!(m.effective_rounds(), 3);
+        assert_eq!(m.for_round().iterations, Budget::Iterations(1));
+        assert_eq!(m.for_round().warmup, Budget::Iterations(1));
     }
 
     #[test]

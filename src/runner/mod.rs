@@ -61,7 +61,7 @@ pub fn run(
         }
         Ok(())
     };
-    let rounds_of = |c: &Cell| c.measure.rounds.max(1) as usize;
+    let rounds_of = |c: &Cell| c.measure.effective_rounds() as usize;
     let total: usize = cells.iter().map(rounds_of).sum();
     emit(Event::Started {
         total,

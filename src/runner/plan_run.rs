@@ -103,7 +103,10 @@ pub fn run_plan(request: &RunRequest) -> Result<ExitStatus> {
     // or a plan that raised `rounds`) is not a finished measurement: the cell runs again.
     let (cells, note) = cells_to_run(cells, resume, |cell| {
         sink.row_of(&cell.id)
-            .filter(|r| r.status != Status::Ok || r.rounds_done() >= cell.measure.rounds as usize)
+            .filter(|r| {
+                r.status != Status::Ok
+                    || r.rounds_done() >= cell.measure.effective_rounds() as usize
+            })
             .map(|r| r.status)
     });
     if let Some(note) = note {

@@ -38,8 +38,8 @@ pub struct RoundPlace {
 
 /// The cell's row after one more round: `so_far` (the rows of the earlier rounds, folded) and
 /// `this` (the row of this round alone). Samples are appended round after round; a round that
-/// failed or was skipped makes the cell so, with the round named in the reason, and keeps the
-/// samples measured before.
+/// failed or was skipped makes the cell so (a failure names its round in the reason), keeping
+/// the samples measured before.
 pub fn fold(so_far: Option<CellRecord>, this: CellRecord, place: RoundPlace) -> CellRecord {
     let n_this = this.samples_ms.len() as u64;
     let Some(mut row) = so_far else {
@@ -47,7 +47,7 @@ pub fn fold(so_far: Option<CellRecord>, this: CellRecord, place: RoundPlace) -> 
         row.round_sample_counts = vec![n_this];
         row.round_started_s = vec![place.started_s];
         row.round_positions = vec![place.position as u64];
-        if row.status != Status::Ok && place.rounds > 1 {
+        if row.status == Status::Failed && place.rounds > 1 {
             row.reason = row.reason.map(|r| round_reason(place, &r));
         }
         return row;
@@ -78,8 +78,12 @@ pub fn fold(so_far: Option<CellRecord>, this: CellRecord, place: RoundPlace) -> 
     row.round_positions.push(place.position as u64);
     row.cell_wall_s += this.cell_wall_s;
     if this.status != Status::Ok {
+        // A skip is about the cell (a device or dtype it lacks), not about the round.
         row.status = this.status;
-        row.reason = this.reason.map(|r| round_reason(place, &r));
+        row.reason = match this.status {
+            Status::Failed => this.reason.map(|r| round_reason(place, &r)),
+            _ => this.reason,
+        };
     }
     row
 }

@@ -1,112 +1,8 @@
-//! Comparing two sets of samples: a rank test for a difference (Mann–Whitney U, as benchstat
-//! uses), an interval for the ratio of medians, and control of false alarms across the many
-//! comparisons of one diff (Holm–Bonferroni or Benjamini–Hochberg).
+//! Control of false alarms across the many comparisons of one diff (Holm–Bonferroni or
+//! Benjamini–Hochberg), and the within-run interval of a ratio of medians (for the side-by-side
+//! tables of one report, whose two sides ran in the same run).
 
 use super::summary::median_ci_sorted;
-
-/// Two-sided p-value of the Mann–Whitney U test that the two samples come from the same
-/// distribution. Exact (by counting arrangements) when both samples are small and have no ties,
-/// the normal approximation with tie and continuity corrections otherwise. `None` with an empty
-/// sample.
-pub fn mann_whitney_u(a: &[f64], b: &[f64]) -> Option<f64> {
-    let (n1, n2) = (a.len(), b.len());
-    if n1 == 0 || n2 == 0 {
-        return None;
-    }
-    let mut all: Vec<(f64, usize)> = a
-        .iter()
-        .map(|&x| (x, 0))
-        .chain(b.iter().map(|&x| (x, 1)))
-        .collect();
-    all.sort_by(|x, y| x.0.total_cmp(&y.0));
-    // Ranks, ties averaged; and the tie correction term Σ(t³ − t).
-    let n = all.len();
-    let mut rank_sum_a = 0.0;
-    let mut tie_term = 0.0;
-    let mut i = 0;
-    while i < n {
-        let mut j = i;
-        while j + 1 < n && all[j + 1].0 == all[i].0 {
-            j += 1;
-        }
-        let avg_rank = (i + j) as f64 / 2.0 + 1.0;
-        let t = (j - i + 1) as f64;
-        tie_term += t * t * t - t;
-        rank_sum_a += all[i..=j].iter().filter(|x| x.1 == 0).count() as f64 * avg_rank;
-        i = j + 1;
-    }
-    let u = rank_sum_a - (n1 * (n1 + 1)) as f64 / 2.0;
-    let (f1, f2) = (n1 as f64, n2 as f64);
-    if tie_term == 0.0 && n1 <= 20 && n2 <= 20 {
-        return Some(exact_p(u.round() as usize, n1, n2));
-    }
-    let mean = f1 * f2 / 2.0;
-    let nf = n as f64;
-    let var = f1 * f2 / 12.0 * ((nf + 1.0) - tie_term / (nf * (nf - 1.0)));
-    if var <= 0.0 {
-        return Some(1.0); // every value equal
-    }
-    let z = ((u - mean).abs() - 0.5).max(0.0) / var.sqrt();
-    Some((2.0 * normal_sf(z)).min(1.0))
-}
-
-/// Exact two-sided p-value of U for samples of n1 and n2 without ties: the share of all
-/// arrangements whose U is at least as far from the mean.
-fn exact_p(u: usize, n1: usize, n2: usize) -> f64 {
-    // counts[k] = number of arrangements with U = k, built up one element at a time
-    // (the recurrence f(n1, n2, k) = f(n1 − 1, n2, k − n2) + f(n1, n2 − 1, k)).
-    let max_u = n1 * n2;
-    let mut table = vec![vec![vec![0f64; max_u + 1]; n2 + 1]; n1 + 1];
-    for i in 0..=n1 {
-        for j in 0..=n2 {
-            if i == 0 || j == 0 {
-                table[i][j][0] = 1.0;
-                continue;
-            }
-            for k in 0..=i * j {
-                let from_i = if k >= j { table[i - 1][j][k - j] } else { 0.0 };
-                table[i][j][k] = from_i + table[i][j - 1][k];
-            }
-        }
-    }
-    let counts = &table[n1][n2];
-    let total: f64 = counts.iter().sum();
-    let mean = max_u as f64 / 2.0;
-    let distance = (u as f64 - mean).abs();
-    let extreme: f64 = counts
-        .iter()
-        .enumerate()
-        .filter(|(k, _)| (*k as f64 - mean).abs() >= distance - 1e-9)
-        .map(|(_, c)| c)
-        .sum();
-    (extreme / total).min(1.0)
-}
-
-/// Upper tail of the standard normal: P(Z > z).
-pub fn normal_sf(z: f64) -> f64 {
-    0.5 * erfc(z / std::f64::consts::SQRT_2)
-}
-
-/// Complementary error function (Numerical Recipes' Chebyshev fit, fractional error below
-/// 1.2e-7 everywhere: ample for p-values).
-fn erfc(x: f64) -> f64 {
-    let z = x.abs();
-    let t = 1.0 / (1.0 + 0.5 * z);
-    let poly = -z * z - 1.265_512_23
-        + t * (1.000_023_68
-            + t * (0.374_091_96
-                + t * (0.096_784_18
-                    + t * (-0.186_288_06
-                        + t * (0.278_868_07
-                            + t * (-1.135_203_98
-                                + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77))))))));
-    let r = t * poly.exp();
-    if x >= 0.0 {
-        r
-    } else {
-        2.0 - r
-    }
-}
 
 /// Adjusts p-values for the number of comparisons made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -188,43 +84,6 @@ pub fn ratio_ci(old_sorted: &[f64], new_sorted: &[f64], ratio: f64) -> Option<(f
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn normal_tail_matches_tables() {
-        assert!((normal_sf(0.0) - 0.5).abs() < 1e-7);
-        assert!((normal_sf(1.959_964) - 0.025).abs() < 1e-6);
-        assert!((normal_sf(3.0) - 0.001_349_898).abs() < 1e-7);
-        assert!((normal_sf(-1.0) - 0.841_344_746).abs() < 1e-6);
-    }
-
-    #[test]
-    fn exact_u_matches_known_values() {
-        // Completely separated samples of 3 and 3: U = 0; 2 of the 20 arrangements are as
-        // extreme (both directions), p = 0.1 (R: wilcox.test(1:3, 4:6)$p.value == 0.1).
-        assert!((mann_whitney_u(&[1.0, 2.0, 3.0], &[4.0, 5.0, 6.0]).unwrap() - 0.1).abs() < 1e-12);
-        // 5 against 5, separated: p = 2/252 (R gives 0.007937).
-        let p = mann_whitney_u(&[1.0, 2.0, 3.0, 4.0, 5.0], &[6.0, 7.0, 8.0, 9.0, 10.0]).unwrap();
-        assert!((p - 2.0 / 252.0).abs() < 1e-12, "{p}");
-        // Interleaved samples: no evidence of a difference.
-        assert_eq!(
-            mann_whitney_u(&[1.0, 3.0, 5.0], &[2.0, 4.0, 6.0]).unwrap(),
-            0.7
-        );
-    }
-
-    #[test]
-    fn the_normal_approximation_handles_large_samples_and_ties() {
-        let a: Vec<f64> = (0..100).map(|i| 10.0 + (i % 10) as f64).collect();
-        let b: Vec<f64> = (0..100).map(|i| 12.0 + (i % 10) as f64).collect();
-        let p = mann_whitney_u(&a, &b).unwrap();
-        assert!(p < 1e-4, "{p}");
-        assert_eq!(mann_whitney_u(&a, &a).unwrap(), 1.0);
-        assert_eq!(
-            mann_whitney_u(&[1.0; 30], &[1.0; 30]).unwrap(),
-            1.0,
-            "all values equal"
-        );
-    }
 
     #[test]
     fn holm_and_bh_adjust_as_defined() {
