@@ -30,7 +30,7 @@ import json, sys
 d = json.load(open(sys.argv[1]))
 slow = [c["key"] for c in d["cells"] if c["verdict"] == "slower"]
 fast = [c["key"] for c in d["cells"] if c["verdict"] == "faster"]
-print(f"{len(slow) + len(fast)}|{';'.join(slow)}|{';'.join(fast)}")' "$out/$name.json"
+print("|".join([str(len(slow) + len(fast)), ";".join(slow), ";".join(fast)]))' "$out/$name.json"
 }
 
 false_alarms=0
