@@ -57,30 +57,16 @@ pub fn record(
         device_kind: "cpu".into(),
         device_name: "Test CPU".into(),
         status: Status::Ok,
-        reason: None,
         warmup_samples_ms: samples_ms
             .first()
             .map(|x| vec![x * 1.5])
             .unwrap_or_default(),
         samples_ms,
-        round_sample_counts: Vec::new(),
-        round_started_s: Vec::new(),
-        round_positions: Vec::new(),
-        flops_per_iteration: None,
-        samples_per_iteration: None,
-        param_count: None,
-        weight_bytes: None,
-        optimizer_state_bytes: None,
-        activation_bytes: None,
-        peak_rss_bytes: None,
-        device_allocated_bytes: None,
-        cpu_ms_per_iteration: None,
-        cpu_utilization: None,
-        prediction_error: None,
-        stages: vec![],
         measure_settings: "warmup=3 iterations=20".into(),
         cell_started_at: "2026-11-26T12:00:01Z".into(),
         cell_wall_s: 1.0,
         meta,
+        // Every optional figure empty, one round: as `CellRecord::blank` has them.
+        ..CellRecord::blank()
     }
 }
