@@ -8,7 +8,7 @@
 //!
 //! Everything here is arithmetic on numbers; `diff` decides what the numbers of a cell are.
 
-use super::distributions::{normal_quantile, t_quantile, t_sf};
+use super::distributions::{t_quantile, t_sf};
 use crate::rng::Rng;
 
 /// One side of a cell: its per-round values (natural logs of round medians).
@@ -123,14 +123,10 @@ pub fn robust_sd(values: &[f64]) -> Option<f64> {
     Some(1.4826 * super::median(&deviations)?)
 }
 
-/// The normal quantile for a one-sided tail of `alpha` (for noise floors).
-pub fn z_for(alpha: f64) -> f64 {
-    normal_quantile(1.0 - alpha)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stats::distributions::normal_quantile;
 
     /// Against SciPy: `scipy.stats.ttest_ind(b, a, equal_var=False)` on these values gives
     /// t = 3.77297 with df = 7.47615 and p = 0.0061615 (SciPy 1.17.1).

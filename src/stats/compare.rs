@@ -17,15 +17,6 @@ pub enum Correction {
 }
 
 impl Correction {
-    pub fn parse(s: &str) -> Option<Correction> {
-        match s {
-            "holm" => Some(Correction::Holm),
-            "bh" | "benjamini-hochberg" => Some(Correction::BenjaminiHochberg),
-            "none" => Some(Correction::None),
-            _ => None,
-        }
-    }
-
     pub fn name(self) -> &'static str {
         match self {
             Correction::Holm => "holm",
