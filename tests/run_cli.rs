@@ -318,6 +318,9 @@ fn cells_run_in_rounds_whose_shuffled_order_is_recorded_and_resumed() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let mut rows = store::read(&s.cells_file()).unwrap();
     assert_eq!(rows.len(), 6);
+    // Rounds visit the cells shuffled; the set keeps them in plan order.
+    let keys: Vec<&str> = rows.iter().map(|r| r.cell_key.as_str()).collect();
+    assert_eq!(keys, ["n=8", "n=9", "n=10", "n=11", "n=12", "n=13"]);
     for r in &rows {
         assert_eq!(r.round_sample_counts, [1, 1, 1, 1], "{}", r.cell_key);
         assert_eq!(r.round_positions.len(), 4);

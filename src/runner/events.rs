@@ -21,10 +21,10 @@ pub struct RunSummary {
 }
 
 pub enum Event<'a> {
-    /// `total` cell-rounds of `cells` cells are about to run.
+    /// `total` cell-rounds of `cells` (in plan order) are about to run.
     Started {
         total: usize,
-        cells: usize,
+        cells: &'a [Cell],
     },
     /// A round of a cell starts; `index` counts cell-rounds across the run.
     CellStarted {

@@ -63,10 +63,7 @@ pub fn run(
     };
     let rounds_of = |c: &Cell| c.measure.effective_rounds() as usize;
     let total: usize = cells.iter().map(rounds_of).sum();
-    emit(Event::Started {
-        total,
-        cells: cells.len(),
-    })?;
+    emit(Event::Started { total, cells })?;
     let mut summary = RunSummary {
         total: cells.len(),
         ..RunSummary::default()

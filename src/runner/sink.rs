@@ -25,6 +25,9 @@ pub struct ResultsSink {
     consolidated_at: Option<std::time::Instant>,
     /// Pending files written since then.
     pending: usize,
+    /// Each cell of this run by its place in the plan: rows are kept in plan order, although
+    /// rounds visit the cells shuffled.
+    plan_order: std::collections::HashMap<String, usize>,
     /// This run's exclusive hold on the set: no second writer interleaves rows with ours.
     _lock: crate::results::lock::RunLock,
 }
@@ -55,6 +58,7 @@ impl ResultsSink {
             records,
             consolidated_at: None,
             pending: 0,
+            plan_order: Default::default(),
             _lock: lock,
         })
     }
@@ -74,6 +78,11 @@ impl ResultsSink {
 
     /// Rewrites `cells.parquet` with every row, then removes the pending files it now holds.
     fn consolidate(&mut self) -> Result<()> {
+        // Stable: this run's cells in plan order, rows of cells it does not run (a filtered
+        // run over a fuller set) after them, in the order they had.
+        let order = &self.plan_order;
+        self.records
+            .sort_by_key(|r| order.get(&r.cell_id).copied().unwrap_or(usize::MAX));
         store::replace_set(&self.cells_path(), &self.records)?;
         self.consolidated_at = Some(std::time::Instant::now());
         self.pending = 0;
@@ -95,7 +104,12 @@ impl ResultsSink {
 impl Observer for ResultsSink {
     fn on_event(&mut self, event: &Event) -> Result<()> {
         match event {
-            Event::Started { .. } => {
+            Event::Started { cells, .. } => {
+                self.plan_order = cells
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| (c.id.clone(), i))
+                    .collect();
                 std::fs::create_dir_all(&self.dir).with_context(|| {
                     format!("cannot create the results folder `{}`", self.dir.display())
                 })?;
