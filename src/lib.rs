@@ -5,6 +5,7 @@
 //! of raw samples), [`results`] (Parquet result sets and their metadata). [`cli`] ties them to
 //! the command line.
 
+pub mod ab;
 pub mod cli;
 pub mod data;
 pub mod device;

@@ -4,6 +4,7 @@
 
 mod common;
 
+mod ab;
 mod architecture;
 mod authoring;
 mod bad_plans;

@@ -3,6 +3,7 @@
 //! does lives in its module (`runner`, `report`, `diff`, `scale`, `plan`, `device`), where tests
 //! reach it. Errors come back as `anyhow::Error`; [`main`] prints them and exits 2.
 
+mod ab;
 mod authoring;
 mod devices;
 mod reports;
@@ -62,6 +63,11 @@ enum Command {
         after_help = "Sides are git revisions (found through the results layout) or result-set paths;\nwith none, HEAD's parent against HEAD.\n\nExit status: 0 nothing regressed, 1 a regression (see --fail-on), 2 error.\n\nExamples:\n  benchplan diff\n  benchplan diff main HEAD --study seed --format markdown\n  benchplan diff results/seed/m/abc results/seed/m/def --threshold 10%"
     )]
     Diff(reports::DiffArgs),
+    /// Compare two revisions on this machine: their cells interleaved in the same rounds, then a paired diff
+    #[command(
+        after_help = "Checks each revision out into a git worktree and runs the cells the two plans share alternately\ninside the same rounds: `command` programs from each revision's tree, built-in cells with each\nrevision's benchplan build where --base-bin/--head-bin give one. Both result sets and diff.json are\nkept under <results>/<study>/<machine>/ab/<base>-vs-<head>/.\n\nExit status: 0 nothing regressed, 1 a regression (see --fail-on) or a failed cell, 2 error.\n\nExamples:\n  benchplan ab plans/noise.toml --base HEAD~1\n  benchplan ab plans/quickstart.toml --base main --head HEAD --base-bin /tmp/main/benchplan"
+    )]
+    Ab(ab::AbArgs),
     /// Combine result sets (shards, machines) into one: duplicates resolved, conflicts reported
     #[command(
         after_help = "Rule for a cell with several rows on one machine: ok beats failed beats skipped; then the\nlater start wins. Rows of different studies, commits or plans are refused.\n\nExit status: 0 merged (and, with --plan, complete), 1 cells of the plan missing, 2 error.\n\nExample:\n  benchplan merge slurm/seed/shards --plan plans/seed.toml --into results"
@@ -124,6 +130,7 @@ pub fn main() -> ExitCode {
         Command::Completions(args) => authoring::completions::<Cli>(args),
         Command::Report(args) => reports::report(args),
         Command::Diff(args) => reports::diff(args),
+        Command::Ab(args) => ab::ab(args),
         Command::Merge(args) => scale::merge(args),
         Command::Shards(args) => scale::shards(args),
         Command::Slurm(args) => scale::slurm(args),

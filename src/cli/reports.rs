@@ -48,6 +48,13 @@ pub struct DiffArgs {
     /// Compare result sets from different machines (such a diff measures the machines)
     #[arg(long)]
     allow_cross_machine: bool,
+    #[command(flatten)]
+    verdicts: VerdictArgs,
+}
+
+/// How a diff judges and shows its cells: the flags `diff` and `ab` share.
+#[derive(Args, Debug)]
+pub struct VerdictArgs {
     /// Smallest change that counts, e.g. `5%` or `0.05`; an experiment's `diff_threshold` overrides it
     #[arg(long, value_name = "CHANGE", default_value = "5%")]
     threshold: String,
@@ -68,6 +75,38 @@ pub struct DiffArgs {
     fail_on: FailOnArg,
 }
 
+impl VerdictArgs {
+    /// The diff settings these flags ask for, checked before any result is read or measured.
+    pub fn settings(&self) -> anyhow::Result<Settings> {
+        Settings::from_flags(
+            &self.threshold,
+            self.alpha,
+            self.correction.into(),
+            Default::default(),
+        )
+    }
+
+    /// Prints `d` in the asked format and says whether it fails the `--fail-on` rule.
+    pub fn show(&self, d: &diff::Diff) -> Outcome {
+        match self.format {
+            DiffFormat::Json => println!("{}", serde_json::to_string_pretty(d)?),
+            DiffFormat::Markdown => {
+                let template = TemplateSource::choose(
+                    self.template.as_deref(),
+                    DIFF_TEMPLATE_NAME,
+                    DIFF_TEMPLATE,
+                );
+                print!(
+                    "{}",
+                    render_value(minijinja::Value::from_serialize(d), &template)?
+                );
+            }
+            DiffFormat::Table => print!("{}", output::table(d, output::colour_stdout())),
+        }
+        Ok(ExitStatus::failure_if(FailOn::from(self.fail_on).fails(d)))
+    }
+}
+
 pub fn report(args: ReportArgs) -> Outcome {
     publish(&Publish {
         results: args.results,
@@ -81,12 +120,7 @@ pub fn report(args: ReportArgs) -> Outcome {
 
 pub fn diff(args: DiffArgs) -> Outcome {
     // Flags are checked before any result set is read.
-    let settings = Settings::from_flags(
-        &args.threshold,
-        args.alpha,
-        args.correction.into(),
-        Default::default(),
-    )?;
+    let settings = args.verdicts.settings()?;
     let choice = resolve::Choice {
         results: &args.results,
         study: args.study.as_deref(),
@@ -105,17 +139,5 @@ pub fn diff(args: DiffArgs) -> Outcome {
         &new.label,
         &settings,
     );
-    match args.format {
-        DiffFormat::Json => println!("{}", serde_json::to_string_pretty(&d)?),
-        DiffFormat::Markdown => {
-            let template =
-                TemplateSource::choose(args.template.as_deref(), DIFF_TEMPLATE_NAME, DIFF_TEMPLATE);
-            print!(
-                "{}",
-                render_value(minijinja::Value::from_serialize(&d), &template)?
-            );
-        }
-        DiffFormat::Table => print!("{}", output::table(&d, output::colour_stdout())),
-    }
-    Ok(ExitStatus::failure_if(FailOn::from(args.fail_on).fails(&d)))
+    args.verdicts.show(&d)
 }

@@ -32,6 +32,10 @@ pub struct Settings {
     pub correction: Correction,
     /// Fewer samples than this on either side make a cell `uncertain`.
     pub min_samples: usize,
+    /// The sides ran interleaved in the same rounds (`benchplan ab`): each cell is tested on
+    /// its per-round differences, and a change shared by every cell is the code's (both sides
+    /// ran on the same machine at the same minutes), so it is not taken out.
+    pub paired: bool,
 }
 
 impl Default for Settings {
@@ -42,6 +46,7 @@ impl Default for Settings {
             alpha: 0.05,
             correction: Correction::Holm,
             min_samples: 6,
+            paired: false,
         }
     }
 }
@@ -374,8 +379,9 @@ struct Change<'a> {
     n: SideFigures,
     /// ln(new/old).
     d: f64,
-    /// Welch's standard error and degrees of freedom, where both sides have rounds.
-    welch: Option<(f64, f64)>,
+    /// The test's standard error and degrees of freedom, where both sides have rounds: Welch's,
+    /// or the paired test's for sides measured in the same rounds.
+    test: Option<(f64, f64)>,
 }
 
 /// Compares `old` with `new`: each matched cell's change between runs, beyond what the whole
@@ -399,17 +405,19 @@ pub fn compare(
                 (Some(a), Some(b)) => b.mean - a.mean,
                 _ => f64::NAN,
             };
-            let welch = os
-                .zip(ns)
-                .and_then(|(a, b)| between::welch(a, b))
-                .map(|(_, se, df)| (se, df));
+            let test = if s.paired {
+                between::paired(&of.values, &nf.values)
+            } else {
+                os.zip(ns).and_then(|(a, b)| between::welch(a, b))
+            }
+            .map(|(_, se, df)| (se, df));
             Change {
                 old: o,
                 new: n,
                 o: of,
                 n: nf,
                 d,
-                welch,
+                test,
             }
         })
         .collect();
@@ -422,13 +430,15 @@ pub fn compare(
     // Cells are judged beyond the shift only when the study did move (its interval excludes no
     // change): with a few noisy cells the median's own uncertainty would otherwise blur every
     // cell's test for nothing.
-    let moved = shift.filter(|sh| sh.low > 0.0 || sh.high < 0.0);
+    // Sides measured in the same rounds ran on the same machine at the same minutes: what all
+    // cells share is the code's doing, and each cell is judged by its own change.
+    let moved = shift.filter(|sh| !s.paired && (sh.low > 0.0 || sh.high < 0.0));
     let (delta, delta_var) = moved.map_or((0.0, 0.0), |sh| (sh.estimate, sh.var));
     // One round on a side: no spread of its own; the run-to-run noise is read from how much
     // the other one-round cells moved beyond the shift (most cells of a study do not change).
     let one_round: Vec<f64> = changes
         .iter()
-        .filter(|c| c.welch.is_none() && c.d.is_finite())
+        .filter(|c| c.test.is_none() && c.d.is_finite())
         .map(|c| c.d - delta)
         .collect();
     let noise_sd = (one_round.len() >= MIN_NOISE_CELLS)
@@ -443,8 +453,9 @@ pub fn compare(
             if !e.is_finite() {
                 return None;
             }
-            match (c.welch, noise_sd) {
-                (Some((se, df)), _) => Some((e, (se * se + delta_var).sqrt(), df, "rounds")),
+            let method = if s.paired { "paired rounds" } else { "rounds" };
+            match (c.test, noise_sd) {
+                (Some((se, df)), _) => Some((e, (se * se + delta_var).sqrt(), df, method)),
                 (None, Some(sd)) => Some((e, sd, f64::INFINITY, "other cells")),
                 (None, None) => None,
             }
@@ -474,7 +485,7 @@ pub fn compare(
         .filter(|x| x.is_finite())
         .collect();
     let mut notes = Vec::new();
-    let single = changes.iter().filter(|c| c.welch.is_none()).count();
+    let single = changes.iter().filter(|c| c.test.is_none()).count();
     if single > 0 {
         notes.push(match noise_sd {
             Some(sd) => format!(
@@ -499,7 +510,18 @@ pub fn compare(
             beyond_threshold: low > 1.0 + t || high < 1.0 - t,
         }
     });
-    if let Some(sh) = shift.as_ref().filter(|sh| sh.beyond_threshold) {
+    if s.paired {
+        notes.push(
+            "the sides ran interleaved, cell by cell, in the same rounds: each cell is tested on its per-round differences, and a change that every cell shares is the code's, not the machine's"
+                .to_owned(),
+        );
+        if let Some(sh) = shift.as_ref().filter(|sh| sh.beyond_threshold) {
+            notes.push(format!(
+                "the whole study moved {:.3}× [{:.3}–{:.3}] (median of {} cells), measured side by side: a change to all the code",
+                sh.ratio, sh.low, sh.high, sh.cells
+            ));
+        }
+    } else if let Some(sh) = shift.as_ref().filter(|sh| sh.beyond_threshold) {
         notes.push(format!(
             "the whole study moved {:.3}× [{:.3}–{:.3}] (median of {} cells): every cell is judged beyond that; a change to all the code, or the machine running {} — two runs cannot tell which",
             sh.ratio,
@@ -552,7 +574,7 @@ fn cell_diff(
         (lo.exp(), hi.exp())
     });
     // The raw ratio's interval: the same noise, without the shift's.
-    let raw_ci = match (c.welch, tested) {
+    let raw_ci = match (c.test, tested) {
         (Some((se, df)), _) => Some(interval(c.d, se, df, 0.95)),
         (None, Some((_, se, df, _))) => Some(interval(c.d, se, df, 0.95)),
         _ => None,

@@ -18,6 +18,7 @@ pub mod worker;
 
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::Path;
 use std::time::{Instant, SystemTime};
 
 use anyhow::Result;
@@ -54,89 +55,156 @@ pub fn run(
     options: RunOptions,
     observers: &mut [&mut dyn Observer],
 ) -> Result<RunSummary> {
+    let track = Track {
+        plan,
+        cells,
+        meta,
+        exe: None,
+    };
+    run_tracks(&[track], options, observers, &mut [])
+}
+
+/// One side of an interleaved run: a plan (from one revision's tree), its cells, the metadata
+/// its rows record, and the benchplan executable whose workers run its built-in cells.
+pub struct Track<'a> {
+    pub plan: &'a Plan,
+    pub cells: &'a [Cell],
+    pub meta: &'a RunMetadata,
+    /// `None`: this executable.
+    pub exe: Option<&'a Path>,
+}
+
+/// Runs several tracks whose cells match by position (the same cell of two revisions) inside
+/// the same rounds: in every round, each cell of the shuffled order runs once per track, back
+/// to back, the track that goes first alternating from round to round, so that whatever the
+/// machine does over the minutes of the run falls on every track alike. `shared` observers
+/// hear every event; `own[k]` (when given) hears only track `k`'s, and the end.
+pub fn run_tracks(
+    tracks: &[Track],
+    options: RunOptions,
+    shared: &mut [&mut dyn Observer],
+    own: &mut [&mut dyn Observer],
+) -> Result<RunSummary> {
     let started = Instant::now();
-    let mut emit = |event: Event| -> Result<()> {
-        for o in observers.iter_mut() {
+    let mut emit = |track: Option<usize>, event: Event| -> Result<()> {
+        for o in shared.iter_mut() {
             o.on_event(&event)?;
+        }
+        for (k, o) in own.iter_mut().enumerate() {
+            if track.is_none_or(|t| t == k) {
+                o.on_event(&event)?;
+            }
         }
         Ok(())
     };
     let rounds_of = |c: &Cell| c.measure.effective_rounds() as usize;
-    let total: usize = cells.iter().map(rounds_of).sum();
-    emit(Event::Started { total, cells })?;
+    let n = tracks.iter().map(|t| t.cells.len()).min().unwrap_or(0);
+    let total: usize = tracks
+        .iter()
+        .flat_map(|t| &t.cells[..n])
+        .map(rounds_of)
+        .sum();
+    for (k, t) in tracks.iter().enumerate() {
+        emit(
+            Some(k),
+            Event::Started {
+                total,
+                cells: &t.cells[..n],
+            },
+        )?;
+    }
     let mut summary = RunSummary {
-        total: cells.len(),
+        total: n * tracks.len(),
         ..RunSummary::default()
     };
     let mut devices: HashMap<DeviceSpec, Device> = HashMap::new();
-    let mut rows: Vec<Option<CellRecord>> = vec![None; cells.len()];
-    let most_rounds = cells.iter().map(rounds_of).max().unwrap_or(0);
+    let mut rows: Vec<Vec<Option<CellRecord>>> = vec![vec![None; n]; tracks.len()];
+    let most_rounds = tracks
+        .iter()
+        .flat_map(|t| &t.cells[..n])
+        .map(rounds_of)
+        .max()
+        .unwrap_or(0);
     let mut index = 0;
     for round in 0..most_rounds {
-        // Isolated cells of a round run in one worker process, replaced after a failure.
-        let mut round_worker: Option<worker::Worker> = None;
-        for (position, &i) in rounds::order(cells.len(), &meta.run_started_at, round)
-            .iter()
-            .enumerate()
-        {
-            let cell = &cells[i];
-            let ended = rows[i].as_ref().is_some_and(|r| r.status != Status::Ok);
-            if round >= rounds_of(cell) || ended {
-                continue;
-            }
-            let place = rounds::RoundPlace {
-                round,
-                rounds: rounds_of(cell),
-                position,
-                started_s: started.elapsed().as_secs_f64(),
-            };
-            let one_round = Cell {
-                measure: cell.measure.for_round(),
-                ..cell.clone()
-            };
-            emit(Event::CellStarted {
-                index,
-                cell,
-                round,
-                rounds: place.rounds,
-            })?;
-            let mut sample_error = None;
-            let record = if options.isolate && cell.workload != crate::plan::WorkloadKind::Command {
-                worker::run_cell(&mut round_worker, plan, &one_round, meta)
-            } else {
-                run_cell(
-                    plan,
-                    &one_round,
-                    meta,
-                    options,
-                    &mut devices,
-                    &mut |samples_ms| {
-                        if sample_error.is_none() {
-                            sample_error = emit(Event::Sample { cell, samples_ms }).err();
-                        }
+        // Isolated cells of a round run in one worker process per track, replaced after a
+        // failure.
+        let mut round_workers: Vec<Option<worker::Worker>> = tracks.iter().map(|_| None).collect();
+        let order = rounds::order(n, &tracks[0].meta.run_started_at, round);
+        for (position, &i) in order.iter().enumerate() {
+            for visit in 0..tracks.len() {
+                let k = (visit + round + i) % tracks.len();
+                let Track {
+                    plan, cells, meta, ..
+                } = tracks[k];
+                let cell = &cells[i];
+                let ended = rows[k][i].as_ref().is_some_and(|r| r.status != Status::Ok);
+                if round >= rounds_of(cell) || ended {
+                    continue;
+                }
+                let place = rounds::RoundPlace {
+                    round,
+                    rounds: rounds_of(cell),
+                    position: position * tracks.len() + visit,
+                    started_s: started.elapsed().as_secs_f64(),
+                };
+                let one_round = Cell {
+                    measure: cell.measure.for_round(),
+                    ..cell.clone()
+                };
+                emit(
+                    Some(k),
+                    Event::CellStarted {
+                        index,
+                        cell,
+                        round,
+                        rounds: place.rounds,
                     },
-                )
-            };
-            if let Some(e) = sample_error {
-                return Err(e);
+                )?;
+                let mut sample_error = None;
+                let record = if options.isolate
+                    && cell.workload != crate::plan::WorkloadKind::Command
+                {
+                    worker::run_cell(&mut round_workers[k], tracks[k].exe, plan, &one_round, meta)
+                } else {
+                    run_cell(
+                        plan,
+                        &one_round,
+                        meta,
+                        options,
+                        &mut devices,
+                        &mut |samples_ms| {
+                            if sample_error.is_none() {
+                                sample_error =
+                                    emit(Some(k), Event::Sample { cell, samples_ms }).err();
+                            }
+                        },
+                    )
+                };
+                if let Some(e) = sample_error {
+                    return Err(e);
+                }
+                summary.measured_s += (record.samples_ms.iter().sum::<f64>()
+                    + record.warmup_samples_ms.iter().sum::<f64>())
+                    / 1e3;
+                let mut row = rounds::fold(rows[k][i].take(), record, place);
+                // The row describes the cell's settings, not one round's share of them.
+                row.measure_settings = cell.measure.describe();
+                emit(
+                    Some(k),
+                    Event::CellFinished {
+                        index,
+                        record: &row,
+                        round,
+                        rounds: place.rounds,
+                    },
+                )?;
+                rows[k][i] = Some(row);
+                index += 1;
             }
-            summary.measured_s += (record.samples_ms.iter().sum::<f64>()
-                + record.warmup_samples_ms.iter().sum::<f64>())
-                / 1e3;
-            let mut row = rounds::fold(rows[i].take(), record, place);
-            // The row describes the cell's settings, not one round's share of them.
-            row.measure_settings = cell.measure.describe();
-            emit(Event::CellFinished {
-                index,
-                record: &row,
-                round,
-                rounds: place.rounds,
-            })?;
-            rows[i] = Some(row);
-            index += 1;
         }
     }
-    for row in rows.iter().flatten() {
+    for row in rows.iter().flatten().flatten() {
         match row.status {
             Status::Ok => summary.ok += 1,
             Status::Failed => summary.failed += 1,
@@ -144,7 +212,7 @@ pub fn run(
         }
     }
     summary.wall_s = started.elapsed().as_secs_f64();
-    emit(Event::Finished { summary: &summary })?;
+    emit(None, Event::Finished { summary: &summary })?;
     Ok(summary)
 }
 

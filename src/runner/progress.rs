@@ -112,7 +112,8 @@ impl Observer for Progress {
     fn on_event(&mut self, event: &Event) -> Result<()> {
         match event {
             Event::Started { total, cells } => {
-                self.cells = cells.len();
+                // Once per track of an interleaved run: the cells of every track count.
+                self.cells += cells.len();
                 if let Some(bar) = &self.bar {
                     bar.set_length(*total as u64);
                 }

@@ -31,7 +31,7 @@ pub struct Worker {
 }
 
 impl Worker {
-    fn start(plan: &Plan, meta: &RunMetadata) -> Result<Worker, String> {
+    fn start(exe: Option<&Path>, plan: &Plan, meta: &RunMetadata) -> Result<Worker, String> {
         static STARTED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!("benchplan-worker-{}-{n}", std::process::id()));
@@ -39,8 +39,12 @@ impl Worker {
             .map_err(|e| format!("cannot create `{}`: {e}", dir.display()))?;
         let stderr = std::fs::File::create(dir.join("stderr.txt"))
             .map_err(|e| format!("cannot create the worker's stderr file: {e}"))?;
-        let exe =
-            std::env::current_exe().map_err(|e| format!("cannot find benchplan itself: {e}"))?;
+        let exe = match exe {
+            Some(exe) => exe.to_owned(),
+            None => {
+                std::env::current_exe().map_err(|e| format!("cannot find benchplan itself: {e}"))?
+            }
+        };
         let mut command = Command::new(exe);
         command
             .arg("__worker")
@@ -163,9 +167,11 @@ impl Drop for Worker {
 }
 
 /// Runs one round of `cell` in the round's worker (started if there is none, replaced after a
-/// failure) and returns its row with this run's metadata.
+/// failure) and returns its row with this run's metadata. `exe` is the benchplan whose worker
+/// runs it (`None`: this one; another revision's build in an interleaved A/B run).
 pub fn run_cell(
     worker: &mut Option<Worker>,
+    exe: Option<&Path>,
     plan: &Plan,
     cell: &Cell,
     meta: &RunMetadata,
@@ -174,7 +180,7 @@ pub fn run_cell(
     let started_at = rfc3339(SystemTime::now());
     let outcome = match worker {
         Some(w) => Ok(w),
-        None => Worker::start(plan, meta).map(|w| worker.insert(w)),
+        None => Worker::start(exe, plan, meta).map(|w| worker.insert(w)),
     }
     .and_then(|w| w.run(cell));
     let record = match outcome {

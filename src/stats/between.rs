@@ -58,6 +58,24 @@ pub fn welch(old: Side, new: Side) -> Option<(f64, f64, f64)> {
     Some((new.mean - old.mean, se2.sqrt(), df))
 }
 
+/// The paired comparison of two sides measured in the same rounds (an interleaved A/B run,
+/// where round `r` of each side ran back to back): the mean of the per-round differences
+/// (new − old, log units), its standard error and `n − 1` degrees of freedom. Whatever the
+/// machine did during a round falls on both sides of it and cancels. `None` unless the sides
+/// have the same number of rounds, at least two.
+pub fn paired(old: &[f64], new: &[f64]) -> Option<(f64, f64, f64)> {
+    if old.len() != new.len() || old.len() < 2 {
+        return None;
+    }
+    let d: Vec<f64> = old.iter().zip(new).map(|(o, n)| n - o).collect();
+    let s = Side::of(&d)?;
+    Some((
+        s.mean,
+        (s.var / s.rounds as f64).sqrt(),
+        (s.rounds - 1) as f64,
+    ))
+}
+
 /// Two-sided p-value of an estimate `e` with standard error `se` and `df` degrees of freedom
 /// (infinite: normal). A zero standard error gives 0 for a non-zero estimate, 1 otherwise.
 pub fn two_sided_p(e: f64, se: f64, df: f64) -> f64 {
@@ -126,6 +144,29 @@ pub fn robust_sd(values: &[f64]) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_paired_test_cancels_what_each_round_shares() {
+        // Rounds that swing by ±20% together, and a steady 5% between the sides: the pairs see
+        // only the 5%; unpaired, the swing hides it.
+        let old = [0.0, 0.2, -0.2, 0.1, -0.1, 0.15];
+        let new: Vec<f64> = old
+            .iter()
+            .enumerate()
+            .map(|(i, o)| o + 0.05 + 0.002 * (i % 2) as f64)
+            .collect();
+        let (e, se, df) = paired(&old, &new).unwrap();
+        assert!((e - 0.051).abs() < 1e-12, "{e}");
+        assert_eq!(df, 5.0);
+        assert!(two_sided_p(e, se, df) < 1e-6);
+        let (_, se_w, df_w) = welch(Side::of(&old).unwrap(), Side::of(&new).unwrap()).unwrap();
+        assert!(
+            two_sided_p(e, se_w, df_w) > 0.3,
+            "unpaired, the rounds' swing hides it"
+        );
+        assert!(paired(&old[..3], &new).is_none(), "rounds must match");
+        assert!(paired(&old[..1], &new[..1]).is_none());
+    }
     use crate::stats::distributions::normal_quantile;
 
     /// Against SciPy: `scipy.stats.ttest_ind(b, a, equal_var=False)` on these values gives

@@ -1,0 +1,66 @@
+//! `ab`: two revisions of a plan's cells, interleaved in the same rounds on this machine, and
+//! the paired diff of them.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::reports::VerdictArgs;
+use super::Outcome;
+use crate::ab::{run_ab, AbRequest};
+use crate::exit::ExitStatus;
+
+#[derive(Args, Debug)]
+pub struct AbArgs {
+    /// The plan file (in this working tree; the same path is read from each revision)
+    plan: PathBuf,
+    /// The old revision (a commit, branch or tag)
+    #[arg(long, value_name = "REV")]
+    base: String,
+    /// The new revision (default: the working tree as it is, uncommitted changes included)
+    #[arg(long, value_name = "REV")]
+    head: Option<String>,
+    /// The base revision's benchplan build, for its built-in (non-`command`) cells
+    #[arg(long, value_name = "FILE")]
+    base_bin: Option<PathBuf>,
+    /// The head revision's benchplan build (default: this one)
+    #[arg(long, value_name = "FILE")]
+    head_bin: Option<PathBuf>,
+    /// Only cells whose parameter KEY equals VALUE (repeatable; one key repeated = any of its values)
+    #[arg(long = "filter", value_name = "KEY=VALUE")]
+    filters: Vec<String>,
+    /// Folder that holds result sets (the A/B sets go under <study>/<machine>/ab/)
+    #[arg(long, value_name = "DIR", default_value = "results")]
+    results: PathBuf,
+    /// Machine id naming the result folder (default: derived from OS, CPU model and core count)
+    #[arg(long, value_name = "NAME", env = "BENCHPLAN_MACHINE")]
+    machine: Option<String>,
+    /// Run built-in cells in this process (both revisions then run this build's code)
+    #[arg(long)]
+    in_process: bool,
+    #[command(flatten)]
+    verdicts: VerdictArgs,
+}
+
+pub fn ab(args: AbArgs) -> Outcome {
+    let settings = args.verdicts.settings()?;
+    let request = AbRequest {
+        plan: args.plan,
+        base: args.base,
+        head: args.head,
+        base_bin: args.base_bin,
+        head_bin: args.head_bin,
+        filters: args.filters,
+        results: args.results,
+        machine: args.machine,
+        in_process: args.in_process,
+    };
+    let outcome = run_ab(&request, &settings)?;
+    crate::note!("A/B results and diff.json: {}", outcome.dir.display());
+    let shown = args.verdicts.show(&outcome.diff)?;
+    Ok(if outcome.failed > 0 && shown == ExitStatus::Success {
+        ExitStatus::Failure
+    } else {
+        shown
+    })
+}
