@@ -84,3 +84,101 @@ fn a_recorded_planted_10_percent_slowdown_is_found_and_nothing_else() {
         assert!(faster.is_empty(), "{a} → {b}: {faster:?}");
     }
 }
+
+/// `calibrate --from` splits a recorded run's rounds in two and stores what each cell can
+/// detect; `diff` then judges each cell against the larger of that (scaled to its rounds) and
+/// the threshold, and says so; `--no-calibration` ignores it.
+#[test]
+fn a_calibration_from_recorded_rounds_sets_the_thresholds_diff_uses() {
+    let results =
+        std::env::temp_dir().join(format!("benchplan-calibration-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&results);
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_benchplan"))
+            .args(args)
+            .arg("--results")
+            .arg(&results)
+            .current_dir(fixtures())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let cal = run(&[
+        "calibrate",
+        "../../../plans/noise.toml",
+        "--from",
+        "ab1-a",
+        "--format",
+        "json",
+    ]);
+    let stored: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(results.join("noise/noise-machine/calibration.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(cal, stored, "what is printed is what is stored");
+    let cells = cal["cells"].as_array().unwrap();
+    assert_eq!(cells.len(), 6);
+    for c in cells {
+        assert_eq!(c["rounds"], 5, "ten rounds split in two: {c}");
+        let d = c["detectable_between_runs"].as_f64().unwrap();
+        assert!(d > 0.0 && d.is_finite(), "{c}");
+        assert!(
+            c["detectable_interleaved"].is_null(),
+            "a run's rounds are not interleaved: {c}"
+        );
+        let rate = c["false_alarm_rate"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&rate));
+    }
+    let rate = cal["false_alarm_rate"].as_f64().unwrap();
+    assert!(
+        rate <= 0.1,
+        "the default diff rarely flags a re-split of one run: {rate}"
+    );
+
+    let judged = run(&[
+        "diff",
+        "ab1-a",
+        "ab1-b",
+        "--format",
+        "json",
+        "--fail-on",
+        "never",
+    ]);
+    let mut raised = 0;
+    for c in judged["cells"].as_array().unwrap() {
+        let cal = cells.iter().find(|k| k["cell_id"] == c["cell_id"]).unwrap();
+        // Ten rounds a side here, five in the calibration's halves: the standard error is √2 smaller.
+        let scaled =
+            ((1.0 + cal["detectable_between_runs"].as_f64().unwrap()).ln() / 2f64.sqrt()).exp_m1();
+        let t = c["threshold"].as_f64().unwrap();
+        assert!((t - scaled.max(0.05)).abs() < 1e-9, "{c}");
+        if c["threshold_source"] == "calibration" {
+            raised += 1;
+        }
+    }
+    assert!(raised > 0, "this busy run's cells cannot resolve 5%");
+    let notes = judged["notes"].to_string();
+    assert!(
+        notes.contains("judged against this machine's calibration"),
+        "{notes}"
+    );
+    let plain = run(&[
+        "diff",
+        "ab1-a",
+        "ab1-b",
+        "--format",
+        "json",
+        "--fail-on",
+        "never",
+        "--no-calibration",
+    ]);
+    for c in plain["cells"].as_array().unwrap() {
+        assert_eq!(c["threshold_source"], "default");
+    }
+    let _ = std::fs::remove_dir_all(&results);
+}

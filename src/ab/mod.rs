@@ -8,6 +8,7 @@
 //! of this one. Both sides are stored as result sets, and the diff pairs each round of one side
 //! with the same round of the other, so that what the machine did during a round cancels.
 
+pub mod calibrate;
 pub mod worktree;
 
 use std::path::{Path, PathBuf};
@@ -44,6 +45,8 @@ pub struct AbRequest {
     /// Every cell in this process instead of a worker per round (built-in cells of both sides
     /// then run this build).
     pub in_process: bool,
+    /// Judge cells against this machine's calibration (`benchplan calibrate`), where it has one.
+    pub use_calibration: bool,
 }
 
 /// What an A/B run produced.
@@ -226,9 +229,20 @@ pub fn run_ab(request: &AbRequest, settings: &Settings) -> Result<AbOutcome> {
         rows.retain(|r| ids.contains(r.cell_id.as_str()));
         Ok(rows)
     };
+    let calibration = if request.use_calibration {
+        let path = crate::results::calibration::path(
+            &request.results,
+            &head_plan.name,
+            &head_meta.machine,
+        );
+        crate::results::calibration::Calibration::load(&path)?
+    } else {
+        None
+    };
     let settings = Settings {
         paired: true,
         experiment_thresholds: ResultSet::at(&head_dir)?.diff_thresholds(),
+        cell_thresholds: calibration.map_or_else(Default::default, |c| c.thresholds(true)),
         ..settings.clone()
     };
     let d = diff::compare(

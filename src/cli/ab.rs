@@ -54,6 +54,7 @@ pub fn ab(args: AbArgs) -> Outcome {
         results: args.results,
         machine: args.machine,
         in_process: args.in_process,
+        use_calibration: !args.verdicts.no_calibration,
     };
     let outcome = run_ab(&request, &settings)?;
     crate::note!("A/B results and diff.json: {}", outcome.dir.display());
@@ -63,4 +64,62 @@ pub fn ab(args: AbArgs) -> Outcome {
     } else {
         shown
     })
+}
+
+#[derive(Args, Debug)]
+pub struct CalibrateArgs {
+    /// The plan file
+    plan: PathBuf,
+    /// Only cells whose parameter KEY equals VALUE (repeatable; one key repeated = any of its values)
+    #[arg(long = "filter", value_name = "KEY=VALUE")]
+    filters: Vec<String>,
+    /// Folder that holds result sets (the calibration goes to <study>/<machine>/calibration.json)
+    #[arg(long, value_name = "DIR", default_value = "results")]
+    results: PathBuf,
+    /// Machine id naming the result folder (default: derived from OS, CPU model and core count)
+    #[arg(long, value_name = "NAME", env = "BENCHPLAN_MACHINE")]
+    machine: Option<String>,
+    /// Measure nothing: split the rounds of this stored result set (even against odd) instead
+    #[arg(long, value_name = "SET")]
+    from: Option<PathBuf>,
+    /// Random re-splits of the halves' rounds for the false-alarm rate
+    #[arg(long, default_value_t = 200)]
+    splits: usize,
+    /// Run built-in cells in this process
+    #[arg(long)]
+    in_process: bool,
+    /// Significance level of the diffs it simulates
+    #[arg(long, default_value_t = 0.05)]
+    alpha: f64,
+    /// Threshold of the diffs it simulates, e.g. `5%`
+    #[arg(long, value_name = "CHANGE", default_value = "5%")]
+    threshold: String,
+    /// Output: a table, or the stored calibration as JSON
+    #[arg(long, value_enum, default_value_t = super::values::TextFormat::Text)]
+    format: super::values::TextFormat,
+}
+
+pub fn calibrate(args: CalibrateArgs) -> Outcome {
+    let settings = crate::diff::Settings::from_flags(
+        &args.threshold,
+        args.alpha,
+        crate::stats::compare::Correction::Holm,
+        Default::default(),
+    )?;
+    let request = crate::ab::calibrate::CalibrateRequest {
+        plan: args.plan,
+        filters: args.filters,
+        results: args.results,
+        machine: args.machine,
+        from: args.from,
+        splits: args.splits,
+        in_process: args.in_process,
+    };
+    let (path, cal) = crate::ab::calibrate::run_calibration(&request, &settings)?;
+    match args.format {
+        super::values::TextFormat::Json => println!("{}", serde_json::to_string_pretty(&cal)?),
+        super::values::TextFormat::Text => print!("{}", crate::ab::calibrate::table(&cal)),
+    }
+    crate::note!("calibration: {}", path.display());
+    Ok(ExitStatus::Success)
 }

@@ -68,6 +68,11 @@ enum Command {
         after_help = "Checks each revision out into a git worktree and runs the cells the two plans share alternately\ninside the same rounds: `command` programs from each revision's tree, built-in cells with each\nrevision's benchplan build where --base-bin/--head-bin give one. Both result sets and diff.json are\nkept under <results>/<study>/<machine>/ab/<base>-vs-<head>/.\n\nExit status: 0 nothing regressed, 1 a regression (see --fail-on) or a failed cell, 2 error.\n\nExamples:\n  benchplan ab plans/noise.toml --base HEAD~1\n  benchplan ab plans/quickstart.toml --base main --head HEAD --base-bin /tmp/main/benchplan"
     )]
     Ab(ab::AbArgs),
+    /// Measure a plan's cells A/A on this machine: each cell's noise, false alarms, the smallest change it can detect
+    #[command(
+        after_help = "Runs the cells twice, interleaved in the same rounds (or, with --from, splits a stored run's\nrounds in two), and stores per cell the spread between rounds, the false-alarm rate of the\ndefault diff over random re-splits, and the smallest change found with 80% power, as\n<results>/<study>/<machine>/calibration.json. `diff` and `ab` then judge each cell against the\nlarger of its threshold and what it can detect (--no-calibration ignores it).\n\nExamples:\n  benchplan calibrate plans/noise.toml\n  benchplan calibrate plans/noise.toml --from results/noise/m/0123456789ab"
+    )]
+    Calibrate(ab::CalibrateArgs),
     /// Combine result sets (shards, machines) into one: duplicates resolved, conflicts reported
     #[command(
         after_help = "Rule for a cell with several rows on one machine: ok beats failed beats skipped; then the\nlater start wins. Rows of different studies, commits or plans are refused.\n\nExit status: 0 merged (and, with --plan, complete), 1 cells of the plan missing, 2 error.\n\nExample:\n  benchplan merge slurm/seed/shards --plan plans/seed.toml --into results"
@@ -131,6 +136,7 @@ pub fn main() -> ExitCode {
         Command::Report(args) => reports::report(args),
         Command::Diff(args) => reports::diff(args),
         Command::Ab(args) => ab::ab(args),
+        Command::Calibrate(args) => ab::calibrate(args),
         Command::Merge(args) => scale::merge(args),
         Command::Shards(args) => scale::shards(args),
         Command::Slurm(args) => scale::slurm(args),

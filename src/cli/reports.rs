@@ -10,6 +10,7 @@ use crate::diff::{self, output, resolve, FailOn, Settings};
 use crate::exit::ExitStatus;
 use crate::report::publish::{publish, Publish};
 use crate::report::{render_value, TemplateSource, DIFF_TEMPLATE, DIFF_TEMPLATE_NAME};
+use crate::results::calibration::{self, Calibration};
 
 #[derive(Args, Debug)]
 pub struct ReportArgs {
@@ -73,6 +74,10 @@ pub struct VerdictArgs {
     /// What makes the exit status 1
     #[arg(long, value_enum, default_value_t = FailOnArg::Regressions)]
     fail_on: FailOnArg,
+    /// Ignore this machine's calibration (results/<study>/<machine>/calibration.json from
+    /// `benchplan calibrate`), which raises each noisy cell's threshold to what it can detect
+    #[arg(long)]
+    pub no_calibration: bool,
 }
 
 impl VerdictArgs {
@@ -128,8 +133,16 @@ pub fn diff(args: DiffArgs) -> Outcome {
         allow_cross_machine: args.allow_cross_machine,
     };
     let (old, new) = resolve::resolve(args.old.as_deref(), args.new.as_deref(), &choice)?;
+    let cell_thresholds = match new.records.first() {
+        Some(r) if !args.verdicts.no_calibration => {
+            let path = calibration::path(&args.results, &r.study, &r.meta.machine);
+            Calibration::load(&path)?.map_or_else(Default::default, |c| c.thresholds(false))
+        }
+        _ => Default::default(),
+    };
     let settings = Settings {
         experiment_thresholds: new.set.diff_thresholds(),
+        cell_thresholds,
         ..settings
     };
     let d = diff::compare(

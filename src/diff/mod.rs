@@ -9,6 +9,7 @@
 //! when it is significant after adjustment *and* beyond the threshold; "no change" only when the
 //! interval rules out a change beyond the threshold; anything else is `uncertain`.
 
+pub mod calibration;
 pub mod output;
 pub mod resolve;
 
@@ -36,6 +37,10 @@ pub struct Settings {
     /// its per-round differences, and a change shared by every cell is the code's (both sides
     /// ran on the same machine at the same minutes), so it is not taken out.
     pub paired: bool,
+    /// Per-cell thresholds from this machine's calibration (cell id → the smallest change the
+    /// cell can detect here, and the rounds per side that holds for): a cell is judged against
+    /// the larger of this, scaled to the rounds it has, and its threshold.
+    pub cell_thresholds: BTreeMap<String, (f64, usize)>,
 }
 
 impl Default for Settings {
@@ -47,6 +52,7 @@ impl Default for Settings {
             correction: Correction::Holm,
             min_samples: 6,
             paired: false,
+            cell_thresholds: BTreeMap::new(),
         }
     }
 }
@@ -116,6 +122,10 @@ pub struct CellDiff {
     /// The p-value after the multiple-comparison adjustment.
     pub p_adjusted: Option<f64>,
     pub threshold: f64,
+    /// Where the threshold came from: `default` (`--threshold`), `experiment` (the plan's
+    /// `diff_threshold`) or `calibration` (the smallest change this cell can detect on this
+    /// machine, from `benchplan calibrate`, where that is larger).
+    pub threshold_source: String,
     pub verdict: Verdict,
     /// Why the verdict, in a few words (e.g. "too few samples").
     pub why: String,
@@ -510,6 +520,22 @@ pub fn compare(
             beyond_threshold: low > 1.0 + t || high < 1.0 - t,
         }
     });
+    let calibrated: Vec<f64> = cells
+        .iter()
+        .filter(|c| c.threshold_source == "calibration")
+        .map(|c| c.threshold)
+        .collect();
+    if !calibrated.is_empty() {
+        let (lo, hi) = calibrated
+            .iter()
+            .fold((f64::MAX, f64::MIN), |(lo, hi), t| (lo.min(*t), hi.max(*t)));
+        notes.push(format!(
+            "{} cell(s) are judged against this machine's calibration: the smallest change each can detect here ({:.1}% to {:.1}%), larger than the threshold (`benchplan calibrate`; `--no-calibration` ignores it)",
+            calibrated.len(),
+            lo * 100.0,
+            hi * 100.0
+        ));
+    }
     if s.paired {
         notes.push(
             "the sides ran interleaved, cell by cell, in the same rounds: each cell is tested on its per-round differences, and a change that every cell shares is the code's, not the machine's"
@@ -563,11 +589,15 @@ fn cell_diff(
     s: &Settings,
 ) -> CellDiff {
     use crate::stats::between::interval;
-    let threshold = s
-        .experiment_thresholds
-        .get(&c.new.experiment)
-        .copied()
-        .unwrap_or(s.threshold);
+    let from_experiment = s.experiment_thresholds.get(&c.new.experiment).copied();
+    let threshold = from_experiment.unwrap_or(s.threshold);
+    let rounds = c.o.values.len().min(c.n.values.len()).max(1);
+    let calibrated = s
+        .cell_thresholds
+        .get(&c.new.cell_id)
+        .map(|&(t, at)| scaled_to_rounds(t, at, rounds))
+        .filter(|t| *t > threshold);
+    let threshold = calibrated.unwrap_or(threshold);
     let relative = (c.d - delta).exp();
     let rel_ci = tested.map(|(e, se, df, _)| {
         let (lo, hi) = interval(e, se, df, 0.95);
@@ -615,10 +645,23 @@ fn cell_diff(
         p_value: p,
         p_adjusted: p_adj,
         threshold,
+        threshold_source: match (calibrated, from_experiment) {
+            (Some(_), _) => "calibration",
+            (None, Some(_)) => "experiment",
+            (None, None) => "default",
+        }
+        .to_owned(),
         verdict,
         why,
         figures: figure_changes(c.old, c.new),
     }
+}
+
+/// A detectable change found for `at` rounds per side, for `rounds` instead: the standard
+/// error shrinks as the square root of the rounds (the t quantiles' small change is left out,
+/// which errs towards the larger threshold for more rounds).
+fn scaled_to_rounds(detectable: f64, at: usize, rounds: usize) -> f64 {
+    (detectable.ln_1p() * (at as f64 / rounds as f64).sqrt()).exp_m1()
 }
 
 /// The verdict of one cell, and why.

@@ -3,6 +3,7 @@
 //! exist ([`catalog`]) and what earlier runs tell ([`history`]). Every command reads stored
 //! results through this module, never through `report` or `scale`.
 
+pub mod calibration;
 pub mod catalog;
 pub mod history;
 pub mod layout;

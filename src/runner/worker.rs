@@ -229,7 +229,7 @@ pub fn serve(plan_path: &Path, dir: &Path) -> Result<()> {
             ..cell.clone()
         };
         let record = super::run_one(&plan, &one_round, &meta, &mut devices);
-        store::write_atomic(&dir.join(format!("{seq}.parquet")), &[record])?;
+        store::write_handoff(&dir.join(format!("{seq}.parquet")), &[record])?;
         writeln!(stdout, "done {seq}")?;
         stdout.flush()?;
     }
