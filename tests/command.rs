@@ -99,6 +99,52 @@ fn samples_and_info_come_from_the_program() {
     assert_eq!(by_mode(&records, "echo").status, Status::Ok);
 }
 
+/// `target_ci` adds rounds, one at a time up to `max_rounds`, while the interval between rounds
+/// is wider than asked: a program as fast in every process stops at its planned rounds, one whose
+/// speed changes from process to process (±30%) gets all it may.
+#[test]
+fn target_ci_adds_rounds_to_a_cell_whose_rounds_disagree() {
+    let plan = format!(
+        r#"
+version = 1
+name = "cmd"
+
+[measure]
+warmup = 0
+iterations = 12
+rounds = 3
+target_ci = 0.02
+max_rounds = 6
+
+[[experiments]]
+name = "fake"
+workload = "command"
+command = ["python3", "{}", "{{mode}}"]
+[experiments.matrix]
+mode = ["ok", "noisy"]
+"#,
+        program()
+    );
+    let (out, records) = run("target", &plan);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let steady = by_mode(&records, "ok");
+    let noisy = by_mode(&records, "noisy");
+    assert_eq!(steady.round_sample_counts, [4, 4, 4]);
+    assert_eq!(noisy.round_sample_counts, [4; 6]);
+    assert!(
+        noisy
+            .measure_settings
+            .contains("target_ci=0.02 rounds=3 max_rounds=6"),
+        "{}",
+        noisy.measure_settings
+    );
+}
+
 #[test]
 fn arguments_are_a_vector_not_a_shell_line() {
     let hostile = plan(&["echo"], "iterations = 1").replace(

@@ -182,3 +182,30 @@ fn a_calibration_from_recorded_rounds_sets_the_thresholds_diff_uses() {
     }
     let _ = std::fs::remove_dir_all(&results);
 }
+
+/// GPU runs recorded on an H200 (tests/fixtures/gpu-noise/README.md): four default runs of the
+/// same thirteen matmul/train/infer cells back to back; no consecutive pair flags a cell.
+#[test]
+fn recorded_gpu_runs_of_unchanged_code_flag_nothing() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gpu-noise");
+    for (a, b) in [("aa-1", "aa-2"), ("aa-2", "aa-3"), ("aa-3", "aa-4")] {
+        let out = Command::new(env!("CARGO_BIN_EXE_benchplan"))
+            .args(["diff", a, b, "--format", "json", "--fail-on", "any"])
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        let d: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(d["cells"].as_array().unwrap().len(), 13);
+        assert_eq!(
+            (d["slower"].as_u64(), d["faster"].as_u64()),
+            (Some(0), Some(0)),
+            "{a} → {b}"
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{a} → {b}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

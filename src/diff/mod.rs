@@ -355,28 +355,14 @@ struct SideFigures {
     samples: usize,
 }
 
-/// Loaders are judged by their rate, that is by the mean wait: most waits on a loader with a
-/// queue are near zero, and the median says nothing of how fast batches come.
-fn judged_by_mean(r: &CellRecord) -> bool {
-    r.workload == "dataload"
-}
-
 fn side_figures(r: &CellRecord) -> SideFigures {
-    let figure = |xs: &[f64]| -> f64 {
-        if judged_by_mean(r) {
-            xs.iter().sum::<f64>() / xs.len().max(1) as f64
-        } else {
-            median(xs).unwrap_or(f64::NAN)
-        }
-    };
     SideFigures {
-        values: r
-            .rounds()
-            .into_iter()
-            .filter(|s| !s.is_empty())
-            .map(|s| figure(s).ln())
-            .collect(),
-        pooled_ms: figure(&r.samples_ms),
+        values: r.round_log_figures(),
+        pooled_ms: if r.judged_by_mean() {
+            r.samples_ms.iter().sum::<f64>() / r.samples_ms.len().max(1) as f64
+        } else {
+            median(&r.samples_ms).unwrap_or(f64::NAN)
+        },
         samples: r.samples_ms.len(),
     }
 }
@@ -627,7 +613,7 @@ fn cell_diff(
         new_n: c.n.samples,
         old_rounds: c.o.values.len(),
         new_rounds: c.n.values.len(),
-        figure: if judged_by_mean(c.new) {
+        figure: if c.new.judged_by_mean() {
             "mean"
         } else {
             "median"

@@ -48,9 +48,11 @@ pub struct RawMeasure {
     /// A cell still running after this long (warm-up included) is stopped and marked failed.
     #[schemars(with = "Option<super::schema::Duration>", extend("default" = "10m"))]
     pub timeout: Option<toml::Spanned<ParamValue>>,
-    /// Adaptive stopping: stop once the 95% confidence interval of the median is within this
-    /// fraction of the median on either side (e.g. `0.01`), after `min_iterations`. Default:
-    /// off (the iteration budget decides).
+    /// Rounds until precise: after `rounds` rounds, the cell gets one more round at a time (up
+    /// to `max_rounds`) until the 95% interval of its typical round median, between rounds, is
+    /// within this fraction of it on either side (e.g. `0.02`). Between rounds, because the
+    /// samples of one process are autocorrelated and an interval over them is too narrow to
+    /// stop on. Default: off (`rounds` rounds).
     #[schemars(with = "Option<f64>", range(min = 0.0, max = 1.0))]
     pub target_ci: Option<toml::Spanned<ParamValue>>,
     /// Rounds: the cell is measured this many times, each round in a fresh process (with
@@ -61,6 +63,10 @@ pub struct RawMeasure {
     /// count of timed iterations allows one sample each.
     #[schemars(with = "Option<super::schema::Positive>", extend("default" = 5))]
     pub rounds: Option<toml::Spanned<ParamValue>>,
+    /// With `target_ci`: the most rounds a cell is given to reach it. Default: four times
+    /// `rounds`.
+    #[schemars(with = "Option<super::schema::Positive>")]
+    pub max_rounds: Option<toml::Spanned<ParamValue>>,
 }
 
 /// Fully resolved measurement settings of one cell.
@@ -71,10 +77,13 @@ pub struct MeasureSettings {
     pub min_iterations: u64,
     pub max_iterations: u64,
     pub timeout: Duration,
-    /// Relative half-width of the median's 95% CI at which timing stops early (adaptive).
+    /// Relative half-width of the 95% interval between rounds at which no more rounds are
+    /// added (see [`RawMeasure::target_ci`]).
     pub target_ci: Option<f64>,
     /// Rounds the cell is measured in (see [`RawMeasure::rounds`]).
     pub rounds: u64,
+    /// With `target_ci`, the most rounds (default: four times `rounds`).
+    pub max_rounds: Option<u64>,
 }
 
 impl Default for MeasureSettings {
@@ -89,6 +98,7 @@ impl Default for MeasureSettings {
             timeout: Duration::from_secs(600),
             target_ci: None,
             rounds: DEFAULT_ROUNDS,
+            max_rounds: None,
         }
     }
 }
@@ -99,7 +109,7 @@ impl Default for MeasureSettings {
 pub const DEFAULT_ROUNDS: u64 = 5;
 
 /// The parameter names that override measurement settings when they appear in a matrix.
-pub const MEASURE_KEYS: [&str; 7] = [
+pub const MEASURE_KEYS: [&str; 8] = [
     "warmup",
     "iterations",
     "min_iterations",
@@ -107,6 +117,7 @@ pub const MEASURE_KEYS: [&str; 7] = [
     "timeout",
     "target_ci",
     "rounds",
+    "max_rounds",
 ];
 
 impl MeasureSettings {
@@ -120,6 +131,7 @@ impl MeasureSettings {
             "timeout" => self.timeout = duration_of(value).expect("checked"),
             "target_ci" => self.target_ci = value.as_float(),
             "rounds" => self.rounds = value.as_int().expect("checked") as u64,
+            "max_rounds" => self.max_rounds = Some(value.as_int().expect("checked") as u64),
             _ => unreachable!("not a measurement key: {key}"),
         }
     }
@@ -138,6 +150,9 @@ impl MeasureSettings {
             text.push_str(&format!(" target_ci={ci}"));
         }
         text.push_str(&format!(" rounds={}", self.rounds));
+        if self.target_ci.is_some() {
+            text.push_str(&format!(" max_rounds={}", self.round_limit()));
+        }
         text
     }
 
@@ -151,6 +166,16 @@ impl MeasureSettings {
             Budget::Time(_) => self.max_iterations,
         };
         self.rounds.min(cap).max(1)
+    }
+
+    /// The most rounds the cell may get: with `target_ci`, `max_rounds` (default four times
+    /// the planned rounds); without, the planned rounds.
+    pub fn round_limit(&self) -> u64 {
+        let planned = self.effective_rounds();
+        match self.target_ci {
+            Some(_) => self.max_rounds.unwrap_or(4 * planned).max(planned),
+            None => planned,
+        }
     }
 
     /// The settings of one of the cell's rounds: the same timeout, and the warm-up and the timed
@@ -175,6 +200,9 @@ impl MeasureSettings {
             min_iterations: split(self.min_iterations),
             max_iterations: split(self.max_iterations),
             rounds: 1,
+            // Precision is sought between rounds (see `round_limit`), not inside one.
+            target_ci: None,
+            max_rounds: None,
             ..self.clone()
         }
     }
@@ -191,6 +219,7 @@ impl RawMeasure {
             ("timeout", &self.timeout),
             ("target_ci", &self.target_ci),
             ("rounds", &self.rounds),
+            ("max_rounds", &self.max_rounds),
         ];
         all.into_iter()
             .filter_map(|(k, v)| v.as_ref().map(|v| (k, v)))
@@ -235,10 +264,10 @@ pub fn check_measure_value(key: &str, value: &ParamValue) -> Result<(), String> 
                 value.to_toml()
             )),
         },
-        "rounds" => match value.as_int() {
+        "rounds" | "max_rounds" => match value.as_int() {
             Some(n) if (1..=1000).contains(&n) => Ok(()),
             _ => Err(format!(
-                "`rounds` must be a whole number from 1 to 1000, not {}\nuse e.g. `rounds = 5`; 1 measures each cell in one process, as before rounds existed",
+                "`{key}` must be a whole number from 1 to 1000, not {}\nuse e.g. `{key} = 5`; 1 measures each cell in one process, as before rounds existed",
                 value.to_toml()
             )),
         },

@@ -337,7 +337,7 @@ macro_rules! measure_param {
 
 /// The measurement settings, which every workload takes as parameters (so that one axis can
 /// vary them) after its own; they are not part of a cell's identity.
-const MEASURE: [ParamDef; 7] = [
+const MEASURE: [ParamDef; 8] = [
     measure_param!("warmup", "warm-up: a count or a duration"),
     measure_param!("iterations", "timed iterations: a count or a time budget"),
     measure_param!(
@@ -351,12 +351,13 @@ const MEASURE: [ParamDef; 7] = [
     measure_param!("timeout", "a cell running longer than this fails"),
     measure_param!(
         "target_ci",
-        "stop timing once the median's 95% CI is within this fraction of it"
+        "add rounds until the 95% interval between rounds is within this fraction of the median"
     ),
     measure_param!(
         "rounds",
         "measure the cell in this many rounds, each in a fresh process, the budget split across them"
     ),
+    measure_param!("max_rounds", "with target_ci, the most rounds a cell gets"),
 ];
 
 const DATA: ParamDef = ParamDef {

@@ -129,18 +129,36 @@ impl CellRecord {
         out
     }
 
-    /// The 95% interval of the cell's typical round median, between rounds (Student's t on the
-    /// rounds' log medians, as `diff` compares runs), milliseconds; `None` below two rounds.
+    /// Whether the cell is judged by its mean rather than its median: a loader, judged by its
+    /// rate (most waits on a loader with a queue are near zero, and the median says nothing of
+    /// how fast batches come).
+    pub fn judged_by_mean(&self) -> bool {
+        self.workload == "dataload"
+    }
+
+    /// The natural log of each round's figure (its median; a loader's mean), rounds without
+    /// samples left out: the values `diff` compares and rounds are judged on.
+    pub fn round_log_figures(&self) -> Vec<f64> {
+        self.rounds()
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                if self.judged_by_mean() {
+                    s.iter().sum::<f64>() / s.len() as f64
+                } else {
+                    crate::stats::median(s).unwrap_or(f64::NAN)
+                }
+                .ln()
+            })
+            .collect()
+    }
+
+    /// The 95% interval of the cell's typical round figure, between rounds (Student's t on the
+    /// rounds' log figures, as `diff` compares runs), milliseconds; `None` below two rounds.
     /// This, not the within-run interval of [`Summary`], is how far another run may land.
     pub fn between_rounds_interval(&self) -> Option<(f64, f64)> {
         use crate::stats::between::{interval, Side};
-        let logs: Vec<f64> = self
-            .rounds()
-            .into_iter()
-            .filter_map(crate::stats::median)
-            .map(f64::ln)
-            .collect();
-        let side = Side::of(&logs).filter(|s| s.rounds >= 2)?;
+        let side = Side::of(&self.round_log_figures()).filter(|s| s.rounds >= 2)?;
         let se = (side.var / side.rounds as f64).sqrt();
         let (lo, hi) = interval(side.mean, se, (side.rounds - 1) as f64, 0.95);
         Some((lo.exp(), hi.exp()))

@@ -32,7 +32,6 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::adaptive::Adaptive;
 use super::child::{how_it_ended, signal_group};
 use super::measure::{enough, millis, Samples};
 use super::Outcome;
@@ -267,9 +266,6 @@ fn converse(
 
     let settings = &cell.measure;
     let mut t = Transcript::default();
-    let mut adaptive = settings
-        .target_ci
-        .map(|target| Adaptive::new(target, settings.min_iterations));
     let mut budget_start: Option<Instant> = None;
     loop {
         let left = settings.timeout.saturating_sub(cell_start.elapsed());
@@ -300,7 +296,7 @@ fn converse(
                 t.samples.timed_ms.push(ms);
                 t.samples.timed_wall_ms = millis(start.elapsed());
                 on_sample(&t.samples.timed_ms);
-                if enough(settings, &t.samples.timed_ms, start, &mut adaptive) {
+                if enough(settings, &t.samples.timed_ms, start) {
                     // Enough samples: ask the program to stop; `wait` kills it after a grace.
                     t.stopped_by_us = true;
                     #[cfg(unix)]

@@ -5,7 +5,6 @@ use std::time::{Duration, Instant};
 
 use candle_core::Device;
 
-use super::adaptive::Adaptive;
 use crate::device::synchronize;
 use crate::memory::cpu_time_ms;
 use crate::plan::measure::{Budget, MeasureSettings};
@@ -31,23 +30,18 @@ pub enum Stopped {
     Timeout(Duration, Samples),
 }
 
-/// Whether the timed samples so far complete the cell: its budget is spent, or (adaptive) its
-/// median is precise enough. Shared by benchplan's own loop and by external programs.
-pub fn enough(
-    settings: &MeasureSettings,
-    timed_ms: &[f64],
-    budget_start: Instant,
-    adaptive: &mut Option<Adaptive>,
-) -> bool {
+/// Whether the timed samples so far complete the round: its budget is spent. (Precision is
+/// sought between rounds, not inside one: see `MeasureSettings::round_limit`.) Shared by
+/// benchplan's own loop and by external programs.
+pub fn enough(settings: &MeasureSettings, timed_ms: &[f64], budget_start: Instant) -> bool {
     let n = timed_ms.len() as u64;
-    let spent = match settings.iterations {
+    match settings.iterations {
         Budget::Iterations(k) => n >= k,
         Budget::Time(d) => {
             n >= settings.max_iterations
                 || (n >= settings.min_iterations && budget_start.elapsed() >= d)
         }
-    };
-    spent || adaptive.as_mut().is_some_and(|a| a.satisfied(timed_ms))
+    }
 }
 
 pub(crate) fn millis(d: Duration) -> f64 {
@@ -100,11 +94,8 @@ pub fn measure(
     bench.begin_timed();
     let cpu_start = cpu_time_ms();
     let budget_start = Instant::now();
-    let mut adaptive = settings
-        .target_ci
-        .map(|t| Adaptive::new(t, settings.min_iterations));
     loop {
-        let done = enough(settings, &samples.timed_ms, budget_start, &mut adaptive);
+        let done = enough(settings, &samples.timed_ms, budget_start);
         if done {
             break;
         }
@@ -151,6 +142,7 @@ mod tests {
             timeout: Duration::from_secs(60),
             target_ci: None,
             rounds: 1,
+            max_rounds: None,
         }
     }
 
@@ -198,18 +190,6 @@ mod tests {
                 .len(),
             50
         );
-    }
-
-    #[test]
-    fn a_target_ci_ends_a_cell_before_its_budget() {
-        let mut s = settings(Budget::Iterations(0), Budget::Iterations(1000));
-        s.min_iterations = 20;
-        let steady = vec![5.0; 30];
-        assert!(!enough(&s, &steady, Instant::now(), &mut None));
-        s.target_ci = Some(0.01);
-        let mut adaptive = Some(Adaptive::new(0.01, s.min_iterations));
-        assert!(!enough(&s, &steady[..19], Instant::now(), &mut adaptive));
-        assert!(enough(&s, &steady[..20], Instant::now(), &mut adaptive));
     }
 
     #[test]

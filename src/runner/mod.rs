@@ -4,7 +4,6 @@
 //! A cell that fails — an error from candle, a panic inside a kernel, a timeout — becomes a
 //! `failed` row with its message, and the run goes on.
 
-pub mod adaptive;
 mod child;
 pub mod command;
 pub mod events;
@@ -97,13 +96,10 @@ pub fn run_tracks(
         }
         Ok(())
     };
-    let rounds_of = |c: &Cell| c.measure.effective_rounds() as usize;
+    let planned = |c: &Cell| c.measure.effective_rounds() as usize;
+    let limit = |c: &Cell| c.measure.round_limit() as usize;
     let n = tracks.iter().map(|t| t.cells.len()).min().unwrap_or(0);
-    let total: usize = tracks
-        .iter()
-        .flat_map(|t| &t.cells[..n])
-        .map(rounds_of)
-        .sum();
+    let total: usize = tracks.iter().flat_map(|t| &t.cells[..n]).map(planned).sum();
     for (k, t) in tracks.iter().enumerate() {
         emit(
             Some(k),
@@ -119,19 +115,30 @@ pub fn run_tracks(
     };
     let mut devices: HashMap<DeviceSpec, Device> = HashMap::new();
     let mut rows: Vec<Vec<Option<CellRecord>>> = vec![vec![None; n]; tracks.len()];
+    // The rounds each cell is to get: its planned rounds, raised one at a time (up to its
+    // limit) while a `target_ci` is not met (see `rounds::precise_enough`).
+    let mut target: Vec<usize> = tracks[0].cells[..n].iter().map(planned).collect();
     let most_rounds = tracks
         .iter()
         .flat_map(|t| &t.cells[..n])
-        .map(rounds_of)
+        .map(limit)
         .max()
         .unwrap_or(0);
     let mut index = 0;
     for round in 0..most_rounds {
+        if target.iter().all(|&t| round >= t) {
+            break;
+        }
         // Isolated cells of a round run in one worker process per track, replaced after a
         // failure.
         let mut round_workers: Vec<Option<worker::Worker>> = tracks.iter().map(|_| None).collect();
         let order = rounds::order(n, &tracks[0].meta.run_started_at, round);
         for (position, &i) in order.iter().enumerate() {
+            if round >= target[i] {
+                continue;
+            }
+            // (track, index of its cell-round) of each track that ran the cell this round.
+            let mut ran = Vec::new();
             for visit in 0..tracks.len() {
                 let k = (visit + round + i) % tracks.len();
                 let Track {
@@ -139,12 +146,12 @@ pub fn run_tracks(
                 } = tracks[k];
                 let cell = &cells[i];
                 let ended = rows[k][i].as_ref().is_some_and(|r| r.status != Status::Ok);
-                if round >= rounds_of(cell) || ended {
+                if ended {
                     continue;
                 }
                 let place = rounds::RoundPlace {
                     round,
-                    rounds: rounds_of(cell),
+                    rounds: target[i],
                     position: position * tracks.len() + visit,
                     started_s: started.elapsed().as_secs_f64(),
                 };
@@ -190,17 +197,35 @@ pub fn run_tracks(
                 let mut row = rounds::fold(rows[k][i].take(), record, place);
                 // The row describes the cell's settings, not one round's share of them.
                 row.measure_settings = cell.measure.describe();
+                rows[k][i] = Some(row);
+                ran.push((k, index));
+                index += 1;
+            }
+            // One more round for every track of the cell while its target is not met.
+            let cell = &tracks[0].cells[i];
+            if let Some(ci) = cell.measure.target_ci {
+                let these: Vec<Option<&CellRecord>> = rows.iter().map(|r| r[i].as_ref()).collect();
+                let all_ok = these
+                    .iter()
+                    .all(|r| r.is_some_and(|r| r.status == Status::Ok));
+                if round + 1 == target[i]
+                    && round + 1 < limit(cell)
+                    && all_ok
+                    && !rounds::precise_enough(&these, ci)
+                {
+                    target[i] += 1;
+                }
+            }
+            for (k, index) in ran {
                 emit(
                     Some(k),
                     Event::CellFinished {
                         index,
-                        record: &row,
+                        record: rows[k][i].as_ref().expect("just measured"),
                         round,
-                        rounds: place.rounds,
+                        rounds: target[i],
                     },
                 )?;
-                rows[k][i] = Some(row);
-                index += 1;
             }
         }
     }

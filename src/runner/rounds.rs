@@ -88,6 +88,25 @@ pub fn fold(so_far: Option<CellRecord>, this: CellRecord, place: RoundPlace) -> 
     row
 }
 
+/// Whether a cell measured on these tracks (one row per track, the rows of one revision, or of
+/// two run side by side) is known precisely enough to stop adding rounds: the 95% interval of
+/// its typical round figure between rounds (one track), or of the per-round difference
+/// between the first two tracks (paired, as `ab` tests it), lies within `target` (a fraction)
+/// on either side. Below two rounds there is no interval, and the answer is no.
+pub fn precise_enough(rows: &[Option<&CellRecord>], target: f64) -> bool {
+    use crate::stats::between::{paired, Side};
+    use crate::stats::distributions::t_quantile;
+    let half_width = match rows {
+        [Some(one)] => Side::of(&one.round_log_figures())
+            .filter(|s| s.rounds >= 2)
+            .map(|s| (s.var / s.rounds as f64).sqrt() * t_quantile(0.975, (s.rounds - 1) as f64)),
+        [Some(a), Some(b), ..] => paired(&a.round_log_figures(), &b.round_log_figures())
+            .map(|(_, se, df)| se * t_quantile(0.975, df)),
+        _ => None,
+    };
+    half_width.is_some_and(|h| h <= target.ln_1p())
+}
+
 fn round_reason(place: RoundPlace, reason: &str) -> String {
     format!("round {} of {}: {reason}", place.round + 1, place.rounds)
 }
@@ -106,6 +125,36 @@ mod tests {
         assert_eq!(sorted, (0..10).collect::<Vec<_>>());
         assert_ne!(a, b, "rounds are shuffled apart");
         assert_eq!(a, order(10, "2026-12-01T00:00:00Z", 0), "and reproducibly");
+    }
+
+    #[test]
+    fn rounds_are_added_until_the_interval_between_them_is_narrow_enough() {
+        let rounds = |levels: &[f64]| {
+            let mut row = record("c", &[], vec![]);
+            for (r, l) in levels.iter().enumerate() {
+                let this = record("c", &[], vec![*l; 5]);
+                let place = RoundPlace {
+                    round: r,
+                    rounds: levels.len(),
+                    position: 0,
+                    started_s: 0.0,
+                };
+                row = fold((r > 0).then_some(row), this, place);
+            }
+            row
+        };
+        let steady = rounds(&[1.0, 1.01, 0.99, 1.0, 1.005]);
+        let noisy = rounds(&[1.0, 1.3, 0.8, 1.1, 0.9]);
+        assert!(precise_enough(&[Some(&steady)], 0.02));
+        assert!(!precise_enough(&[Some(&noisy)], 0.02));
+        assert!(
+            !precise_enough(&[Some(&rounds(&[1.0]))], 0.5),
+            "one round: no interval"
+        );
+        // Two tracks side by side: the rounds swing together, the differences do not.
+        let other = rounds(&[1.02, 1.32, 0.82, 1.12, 0.92]);
+        assert!(precise_enough(&[Some(&noisy), Some(&other)], 0.02));
+        assert!(!precise_enough(&[Some(&noisy), None], 0.02));
     }
 
     #[test]

@@ -56,7 +56,7 @@ for i in $(seq 1 "$tries"); do
     "$repo/plans/programs/cpu_work.py"
   g commit -qam "slow $k down by 10%"
   IFS='|' read -r n slow fast <<<"$(ab "ab$i" --base HEAD~1 --head HEAD)" || true
-  g revert -q --no-edit HEAD
+  g revert --no-edit HEAD >/dev/null
   [[ ";$slow;" == *";kernel=$k;"* ]] && found=$((found + 1))
   [ "$slow" = "kernel=$k" ] && [ -z "$fast" ] && clean=$((clean + 1))
   echo "planted 10% in $k, try $i: ${n:-0} cell(s) flagged ${slow:+slower: $slow }${fast:+faster: $fast}"

@@ -3,7 +3,8 @@
 
     fake_bench.py MODE [ARG]
 
-Modes: ok (honours the budget in the environment), endless (ignores it: benchplan must stop
+Modes: ok (honours the budget in the environment), noisy (the same at a speed of its own in
+each process), endless (ignores it: benchplan must stop
 it), hang (prints nothing, sleeps), segv (crashes with SIGSEGV after two samples), exit3,
 skip, error, typo (a misspelled event), silent (exits 0 with no sample), show (reports its
 argument vector and environment as an error message), echo (the same as info, then a sample).
@@ -28,6 +29,19 @@ if mode == "ok":
         emit("warmup", ms=2.0)
     for i in range(int(os.environ["BENCHPLAN_ITERATIONS"])):
         emit("sample", ms=1.0 + i / 100)
+elif mode == "noisy":
+    # Every process runs at its own speed (within ±30%), as processes on a busy machine do:
+    # the n-th process here (counted in a file in the working directory) at the n-th level.
+    try:
+        with open("noisy-count.txt") as f:
+            n = int(f.read())
+    except OSError:
+        n = 0
+    with open("noisy-count.txt", "w") as f:
+        f.write(str(n + 1))
+    level = [0.7, 1.3, 1.0, 0.8, 1.2, 0.9][n % 6]
+    for i in range(int(os.environ["BENCHPLAN_ITERATIONS"])):
+        emit("sample", ms=level * (1.0 + i / 1000))
 elif mode == "endless":
     i = 0
     while True:
