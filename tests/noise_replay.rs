@@ -183,12 +183,19 @@ fn a_calibration_from_recorded_rounds_sets_the_thresholds_diff_uses() {
     let _ = std::fs::remove_dir_all(&results);
 }
 
-/// GPU runs recorded on an H200 (tests/fixtures/gpu-noise/README.md): four default runs of the
-/// same thirteen matmul/train/infer cells back to back; no consecutive pair flags a cell.
+/// GPU runs recorded on an H200 (tests/fixtures/gpu-noise/README.md): default runs of the same
+/// thirteen matmul/train/infer cells back to back, on two machines' starts; no consecutive pair
+/// flags a cell.
 #[test]
 fn recorded_gpu_runs_of_unchanged_code_flag_nothing() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gpu-noise");
-    for (a, b) in [("aa-1", "aa-2"), ("aa-2", "aa-3"), ("aa-3", "aa-4")] {
+    for (a, b) in [
+        ("aa-1", "aa-2"),
+        ("aa-2", "aa-3"),
+        ("aa-3", "aa-4"),
+        ("aa-1-d030908", "aa-2-d030908"),
+        ("aa-2-d030908", "aa-3-d030908"),
+    ] {
         let out = Command::new(env!("CARGO_BIN_EXE_benchplan"))
             .args(["diff", a, b, "--format", "json", "--fail-on", "any"])
             .current_dir(&dir)

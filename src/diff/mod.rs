@@ -171,6 +171,12 @@ pub struct Diff {
     /// How much the whole study moved: the median of the cells' ratios, with its interval;
     /// each cell is judged beyond it. `None` with fewer than [`MIN_SHIFT_CELLS`] matched cells.
     pub shift: Option<StudyShift>,
+    /// The spread between the two runs that the cells' rounds do not explain (log units, one
+    /// standard deviation): how far cells moved apart beyond the shift, robustly across cells,
+    /// less what their rounds account for. Added to every cell's noise; `None` where it could
+    /// not be estimated (fewer than [`MIN_SHIFT_CELLS`] cells with rounds) or does not apply
+    /// (paired sides).
+    pub run_level_spread: Option<f64>,
     /// A line on what the diff could and could not tell apart (one-round sides, say).
     pub notes: Vec<String>,
 }
@@ -441,6 +447,28 @@ pub fn compare(
         .then(|| between::robust_sd(&one_round))
         .flatten()
         .filter(|sd| *sd > 0.0);
+    // Two runs differ by more than their rounds say: the rounds of one run share its minutes
+    // (a neighbour busy for the whole run, where the run's memory landed). That run-level part
+    // is read from how far the cells moved apart beyond the shift, robustly (a few cells that
+    // really changed do not move a median absolute deviation), less what their rounds already
+    // explain, and added to every cell's noise. A paired diff has no such part: both sides ran
+    // in the same minutes.
+    let with_rounds: Vec<&Change> = changes
+        .iter()
+        .filter(|c| c.test.is_some() && c.d.is_finite())
+        .collect();
+    let run_level_var = (!s.paired && with_rounds.len() >= MIN_SHIFT_CELLS)
+        .then(|| {
+            let moved: Vec<f64> = with_rounds.iter().map(|c| c.d).collect();
+            let within: Vec<f64> = with_rounds
+                .iter()
+                .filter_map(|c| c.test.map(|(se, _)| se * se))
+                .collect();
+            let total = between::robust_sd(&moved)?;
+            Some((total * total - crate::stats::median(&within)?).max(0.0))
+        })
+        .flatten();
+    let tau2 = run_level_var.unwrap_or(0.0);
     // (estimate beyond the shift, its standard error, degrees of freedom, method)
     let tested: Vec<Option<(f64, f64, f64, &str)>> = changes
         .iter()
@@ -451,7 +479,7 @@ pub fn compare(
             }
             let method = if s.paired { "paired rounds" } else { "rounds" };
             match (c.test, noise_sd) {
-                (Some((se, df)), _) => Some((e, (se * se + delta_var).sqrt(), df, method)),
+                (Some((se, df)), _) => Some((e, (se * se + delta_var + tau2).sqrt(), df, method)),
                 (None, Some(sd)) => Some((e, sd, f64::INFINITY, "other cells")),
                 (None, None) => None,
             }
@@ -466,7 +494,7 @@ pub fn compare(
         .iter()
         .zip(&tested)
         .zip(raw_p.iter().zip(&adjusted))
-        .map(|((c, t), (p, p_adj))| cell_diff(c, *t, delta, *p, *p_adj, m.label(c.new), s))
+        .map(|((c, t), (p, p_adj))| cell_diff(c, *t, (delta, tau2), *p, *p_adj, m.label(c.new), s))
         .collect();
     // Regressions first, then uncertain, improvements, and the rest; larger changes first.
     cells.sort_by(|a, b| {
@@ -506,6 +534,12 @@ pub fn compare(
             beyond_threshold: low > 1.0 + t || high < 1.0 - t,
         }
     });
+    if tau2 > 0.0 {
+        notes.push(format!(
+            "the cells moved apart by more than their rounds explain: a spread between the two runs of ±{:.1}% (one standard deviation, robust across cells) is added to every cell's noise",
+            tau2.sqrt().exp_m1() * 100.0
+        ));
+    }
     let calibrated: Vec<f64> = cells
         .iter()
         .filter(|c| c.threshold_source == "calibration")
@@ -560,6 +594,7 @@ pub fn compare(
         not_compared: m.not_compared,
         metadata: metadata_changes(old, new),
         shift,
+        run_level_spread: run_level_var.map(f64::sqrt),
         notes,
     }
 }
@@ -568,7 +603,7 @@ pub fn compare(
 fn cell_diff(
     c: &Change,
     tested: Option<(f64, f64, f64, &str)>,
-    delta: f64,
+    (delta, run_level_var): (f64, f64),
     p: Option<f64>,
     p_adj: Option<f64>,
     key: String,
@@ -591,7 +626,7 @@ fn cell_diff(
     });
     // The raw ratio's interval: the same noise, without the shift's.
     let raw_ci = match (c.test, tested) {
-        (Some((se, df)), _) => Some(interval(c.d, se, df, 0.95)),
+        (Some((se, df)), _) => Some(interval(c.d, (se * se + run_level_var).sqrt(), df, 0.95)),
         (None, Some((_, se, df, _))) => Some(interval(c.d, se, df, 0.95)),
         _ => None,
     }
@@ -877,6 +912,28 @@ mod tests {
             .collect()
     }
 
+    /// `n` cells at level 10 (`c00`, `c01`, …) as measured in run `run`: in run 1 each level
+    /// wanders by up to ±`amplitude` (a fixed pseudo-random pattern), and the cell `slow.0` is
+    /// `slow.1` times slower; `row(id, level)` makes a cell's row.
+    fn wandering(
+        n: usize,
+        amplitude: f64,
+        run: usize,
+        slow: Option<(usize, f64)>,
+        row: impl Fn(&str, f64) -> CellRecord,
+    ) -> Vec<CellRecord> {
+        (0..n)
+            .map(|i| {
+                let mut f = 1.0;
+                if run == 1 {
+                    f += amplitude * (((i * 7919) % 101) as f64 / 50.0 - 1.0);
+                    f *= slow.filter(|s| s.0 == i).map_or(1.0, |s| s.1);
+                }
+                row(&format!("c{i:02}"), 10.0 * f)
+            })
+            .collect()
+    }
+
     #[test]
     fn identical_sets_change_nothing() {
         let a = many(None);
@@ -953,6 +1010,46 @@ mod tests {
     }
 
     #[test]
+    fn cells_that_moved_apart_beyond_their_rounds_widen_every_cells_noise() {
+        // Twelve cells whose rounds agree to ±0.5%, but whose runs wander ±8% (a fixed
+        // pattern): without the run-level spread most would be flagged; with it none is, and
+        // a 60% change still is.
+        let side = |run: usize, slow: bool| {
+            wandering(12, 0.08, run, slow.then_some((3, 1.6)), |id, level| {
+                rounds(id, level, 0.01, 0.005)
+            })
+        };
+        let d = compare(
+            &side(0, false),
+            &side(1, false),
+            "a",
+            "b",
+            &Settings::default(),
+        );
+        let spread = d.run_level_spread.unwrap();
+        assert!(spread > 0.03 && spread < 0.15, "{spread}");
+        assert_eq!((d.slower, d.faster), (0, 0), "{}", output::table(&d, false));
+        assert!(d.notes.iter().any(|n| n.contains("moved apart")));
+        let d = compare(
+            &side(0, false),
+            &side(1, true),
+            "a",
+            "b",
+            &Settings::default(),
+        );
+        assert_eq!((d.slower, d.faster), (1, 0), "{}", output::table(&d, false));
+        // Paired sides ran in the same minutes: no run-level part.
+        let paired = Settings {
+            paired: true,
+            ..Settings::default()
+        };
+        assert_eq!(
+            compare(&side(0, false), &side(1, false), "a", "b", &paired).run_level_spread,
+            None
+        );
+    }
+
+    #[test]
     fn a_significant_change_whose_interval_reaches_past_the_threshold_is_uncertain() {
         // 4% faster, significant, but the interval reaches past 5%: not "no change".
         let d = compare(
@@ -972,15 +1069,10 @@ mod tests {
     fn one_round_sides_are_judged_against_the_spread_of_the_other_cells() {
         // 60 one-round cells whose levels wander ±3% between the runs (a fixed pseudo-random
         // pattern), and one that moved 50%.
-        let wobble = |i: usize| 1.0 + 0.03 * (((i * 7919) % 101) as f64 / 50.0 - 1.0);
-        let side = |run: usize, slow: bool| -> Vec<CellRecord> {
-            (0..60)
-                .map(|i| {
-                    let f = if run == 1 { wobble(i) } else { 1.0 };
-                    let f = if slow && i == 5 { f * 1.5 } else { f };
-                    record(&format!("c{i:02}"), &[], samples(10.0 * f, 0.01, 40))
-                })
-                .collect()
+        let side = |run: usize, slow: bool| {
+            wandering(60, 0.03, run, slow.then_some((5, 1.5)), |id, level| {
+                record(id, &[], samples(level, 0.01, 40))
+            })
         };
         let d = compare(
             &side(0, false),

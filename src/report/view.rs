@@ -38,13 +38,14 @@ pub struct Figure {
 }
 
 impl Figure {
-    /// The cell's median with its interval between rounds where it has two or more (how far
-    /// another run may land), else the within-run interval of its median.
+    /// The cell's typical round median with its interval between rounds where it has two or
+    /// more rounds (how far another run may land), else its median with the within-run
+    /// interval.
     pub fn of(r: &CellRecord) -> Option<Figure> {
         let s = r.summary()?;
         let ci = r.between_rounds_interval().or(s.median_ci);
         Some(Figure {
-            median: s.median,
+            median: r.typical_round_median().unwrap_or(s.median),
             low: ci.map(|c| c.0),
             high: ci.map(|c| c.1),
             p95: s.p95,

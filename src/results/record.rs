@@ -153,12 +153,29 @@ impl CellRecord {
             .collect()
     }
 
-    /// The 95% interval of the cell's typical round figure, between rounds (Student's t on the
-    /// rounds' log figures, as `diff` compares runs), milliseconds; `None` below two rounds.
+    /// The natural log of each round's median, rounds without samples left out.
+    fn round_log_medians(&self) -> Vec<f64> {
+        self.rounds()
+            .into_iter()
+            .filter_map(crate::stats::median)
+            .map(f64::ln)
+            .collect()
+    }
+
+    /// The cell's typical round median (the geometric mean of its rounds' medians), where it
+    /// has two rounds or more: the centre of [`Self::between_rounds_interval`]. The median of
+    /// all samples pooled leans towards the rounds that took more samples (the fast ones).
+    pub fn typical_round_median(&self) -> Option<f64> {
+        let logs = self.round_log_medians();
+        (logs.len() >= 2).then(|| (logs.iter().sum::<f64>() / logs.len() as f64).exp())
+    }
+
+    /// The 95% interval of the cell's typical round median, between rounds (Student's t on the
+    /// rounds' log medians, as `diff` compares runs), milliseconds; `None` below two rounds.
     /// This, not the within-run interval of [`Summary`], is how far another run may land.
     pub fn between_rounds_interval(&self) -> Option<(f64, f64)> {
         use crate::stats::between::{interval, Side};
-        let side = Side::of(&self.round_log_figures()).filter(|s| s.rounds >= 2)?;
+        let side = Side::of(&self.round_log_medians()).filter(|s| s.rounds >= 2)?;
         let se = (side.var / side.rounds as f64).sqrt();
         let (lo, hi) = interval(side.mean, se, (side.rounds - 1) as f64, 0.95);
         Some((lo.exp(), hi.exp()))

@@ -110,6 +110,7 @@ pub const COLUMNS: &[Column] = &[
     col("p99_ms", "ms", "99th percentile of the timed samples.", Field::Derived(|_, s| Some(s?.p99))),
     col("median_ci_low_ms", "ms", "Lower end of the 95% order-statistic interval of the median, within this run (null below 6 samples).", Field::Derived(|_, s| Some(s?.median_ci?.0))),
     col("median_ci_high_ms", "ms", "Upper end of that interval.", Field::Derived(|_, s| Some(s?.median_ci?.1))),
+    col("typical_round_median_ms", "ms", "The cell's typical round median: the geometric mean of its rounds' medians, the centre of the interval between rounds. Null below two rounds.", Field::Derived(|r, _| r.typical_round_median())),
     col("between_rounds_low_ms", "ms", "Lower end of the 95% interval of the cell's typical round median, between rounds (Student's t on the rounds' log medians): how far another run may land. Null below two rounds.", Field::Derived(|r, _| Some(r.between_rounds_interval()?.0))),
     col("between_rounds_high_ms", "ms", "Upper end of that interval.", Field::Derived(|r, _| Some(r.between_rounds_interval()?.1))),
     col("gflops", "GFLOP/s", "Floating-point rate at the median time, where the operation count is known.", Field::Derived(|r, _| r.gflops())),

@@ -97,7 +97,7 @@ pub fn cell_line(index: usize, total: usize, record: &CellRecord) -> String {
                 .unwrap_or_default();
             format!(
                 "{head}: median {}{spread} (n={}){throughput}",
-                duration_ms(s.median),
+                duration_ms(record.typical_round_median().unwrap_or(s.median)),
                 s.count
             )
         }

@@ -23,7 +23,8 @@ const GRACE: Duration = Duration::from_secs(10);
 
 /// A running worker.
 pub struct Worker {
-    child: Child,
+    /// `None` once handed to the reaper (on drop).
+    child: Option<Child>,
     stdin: Option<ChildStdin>,
     lines: Receiver<String>,
     dir: PathBuf,
@@ -78,7 +79,7 @@ impl Worker {
             }
         });
         Ok(Worker {
-            child,
+            child: Some(child),
             stdin,
             lines,
             dir,
@@ -104,8 +105,10 @@ impl Worker {
                 Ok(line) if line == done => break,
                 Ok(_) => continue,
                 Err(RecvTimeoutError::Timeout) => {
-                    super::child::signal_group(&self.child, libc::SIGKILL);
-                    let _ = self.child.wait();
+                    if let Some(child) = &mut self.child {
+                        super::child::signal_group(child, libc::SIGKILL);
+                        let _ = child.wait();
+                    }
                     return Err(format!(
                         "timed out: the cell's process was still running {} after its timeout and was killed",
                         crate::plan::measure::format_duration(GRACE)
@@ -124,7 +127,10 @@ impl Worker {
 
     /// How the worker ended, with the last lines it wrote on stderr.
     fn ended(&mut self) -> String {
-        let status = self.child.wait();
+        let status = match &mut self.child {
+            Some(child) => child.wait(),
+            None => Err(std::io::Error::other("no worker process")),
+        };
         let stderr = std::fs::read_to_string(self.dir.join("stderr.txt")).unwrap_or_default();
         let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
         let tail = lines[lines.len().saturating_sub(3)..].join(" | ");
@@ -149,20 +155,29 @@ impl Worker {
 
 impl Drop for Worker {
     fn drop(&mut self) {
-        // Closing stdin ends a healthy worker; one that does not end is killed.
+        // Closing stdin ends a healthy worker. It is reaped in the background: a process that
+        // tears down a GPU context takes a few hundred milliseconds to exit, and the next
+        // round's worker need not wait for that. One that does not end is killed.
         drop(self.stdin.take());
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        if !matches!(self.child.try_wait(), Ok(Some(_))) {
-            super::child::signal_group(&self.child, libc::SIGKILL);
-            let _ = self.child.wait();
-        }
+        // Its folder goes now (an open file in it does not stop that), not in the reaper: the
+        // run may end before the reaper does.
         let _ = std::fs::remove_dir_all(&self.dir);
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        std::thread::spawn(move || {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            if !matches!(child.try_wait(), Ok(Some(_))) {
+                super::child::signal_group(&child, libc::SIGKILL);
+                let _ = child.wait();
+            }
+        });
     }
 }
 

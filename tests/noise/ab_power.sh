@@ -7,8 +7,10 @@
 #  - power: a real 10% slowdown committed to one kernel's code (its default NOISE_SLOWDOWN set
 #    to 1.10 in the program), against the revision before, TRIES times, kernel after kernel.
 #
-#   bash tests/noise/ab_power.sh [BENCHPLAN] [PAIRS] [TRIES] [OUT]
+#   bash tests/noise/ab_power.sh [BENCHPLAN] [PAIRS] [TRIES] [OUT] [TARGET_CI]
 #
+# With TARGET_CI (e.g. 0.03), the copy of the plan asks for it (and at most 40 rounds): each
+# cell gets rounds until its change between the revisions is known within ±TARGET_CI.
 # Every result set and diff is kept under OUT (default: a new temporary folder). The last two
 # lines are the figures.
 set -euo pipefail
@@ -23,6 +25,9 @@ rm -rf "$repo"
 mkdir -p "$repo/plans/programs"
 cp plans/noise.toml "$repo/plans/"
 cp plans/programs/cpu_work.py "$repo/plans/programs/"
+if [ -n "${5:-}" ]; then
+  sed -i "s/^rounds = \([0-9]*\).*/rounds = \1\ntarget_ci = $5\nmax_rounds = 40/" "$repo/plans/noise.toml"
+fi
 echo "results/" >"$repo/.gitignore"
 g() { git -C "$repo" -c user.name=benchplan -c user.email=noise@benchplan -c commit.gpgsign=false "$@"; }
 g init -q
