@@ -78,6 +78,41 @@ pub fn elapsed(seconds: f64) -> String {
 
 /// Quotes `arg` the way a POSIX shell reads it back as one word (for commands shown to the
 /// user and for generated job scripts).
+/// Rows of cells as lines of aligned columns, two spaces apart, trailing spaces trimmed;
+/// column `i` is right-aligned where `right[i]` is true (numbers), else left-aligned.
+pub fn aligned<R: AsRef<[String]>>(rows: &[R], right: &[bool]) -> Vec<String> {
+    let mut widths: Vec<usize> = Vec::new();
+    for row in rows {
+        for (i, cell) in row.as_ref().iter().enumerate() {
+            let n = cell.chars().count();
+            match widths.get_mut(i) {
+                Some(w) => *w = (*w).max(n),
+                None => widths.push(n),
+            }
+        }
+    }
+    rows.iter()
+        .map(|row| {
+            row.as_ref()
+                .iter()
+                .zip(&widths)
+                .enumerate()
+                .map(|(i, (c, w))| {
+                    let pad = " ".repeat(w - c.chars().count());
+                    if right.get(i).copied().unwrap_or(false) {
+                        format!("{pad}{c}")
+                    } else {
+                        format!("{c}{pad}")
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("  ")
+                .trim_end()
+                .to_owned()
+        })
+        .collect()
+}
+
 pub fn shell_quote(arg: &str) -> String {
     let plain = !arg.is_empty()
         && arg
@@ -93,6 +128,15 @@ pub fn shell_quote(arg: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn columns_align_left_or_right_and_lines_end_without_spaces() {
+        let rows = [
+            vec!["cell".to_owned(), "n".to_owned(), "".to_owned()],
+            vec!["a".to_owned(), "100".to_owned(), "".to_owned()],
+        ];
+        assert_eq!(aligned(&rows, &[false, true]), ["cell    n", "a     100"]);
+    }
 
     #[test]
     fn durations_pick_their_unit() {

@@ -12,15 +12,11 @@ use anyhow::{bail, Context, Result};
 use crate::diff::calibration::{calibrate, with_rounds};
 use crate::diff::Settings;
 use crate::plan::filter::Filter;
-use crate::plan::WorkloadKind;
 use crate::results::calibration::{self, Calibration};
 use crate::results::catalog::ResultSet;
 use crate::results::{CellRecord, RunMetadata};
-use crate::runner::events::Observer;
 use crate::runner::plan_run::load_plan;
-use crate::runner::progress::Progress;
-use crate::runner::sink::ResultsSink;
-use crate::runner::{run_tracks, RunOptions, Track};
+use crate::runner::Track;
 
 /// What `benchplan calibrate` was asked to do.
 #[derive(Debug, Clone, Default)]
@@ -87,12 +83,7 @@ fn measure_halves(
             request.plan.display()
         );
     }
-    crate::device::check_available(
-        cells
-            .iter()
-            .filter(|c| c.workload != WorkloadKind::Command)
-            .map(|c| c.str_param("device")),
-    )?;
+    crate::runner::check_devices(&cells)?;
     let meta = RunMetadata::collect(
         &request.plan,
         &plan.sha256,
@@ -110,8 +101,6 @@ fn measure_halves(
             .with_context(|| format!("cannot clear `{}`", dir.display()))?;
     }
     let (a_dir, b_dir) = (dir.join("a"), dir.join("b"));
-    let mut a_sink = ResultsSink::open(&a_dir, &plan.source)?;
-    let mut b_sink = ResultsSink::open(&b_dir, &plan.source)?;
     crate::note!(
         "benchplan: calibrating {} cell(s) of study `{}` on `{}`: two halves of the same code, interleaved in the same rounds; results in {}",
         cells.len(),
@@ -125,26 +114,14 @@ fn measure_halves(
         meta: &meta,
         exe: None,
     };
-    let options = RunOptions {
-        skip_unavailable: false,
-        isolate: !request.in_process,
-    };
-    let mut progress = Progress::new();
-    run_tracks(
-        &[track(), track()],
-        options,
-        &mut [&mut progress as &mut dyn Observer],
-        &mut [&mut a_sink as &mut dyn Observer, &mut b_sink],
-    )
-    .with_context(|| {
-        format!(
-            "the calibration run stopped; what was measured is in `{}`",
-            dir.display()
-        )
-    })?;
-    drop((a_sink, b_sink));
-    let a = ResultSet::at(&a_dir)?.read()?;
-    let b = ResultSet::at(&b_dir)?.read()?;
+    let ([a, b], _) =
+        super::side_by_side(&[track(), track()], [&a_dir, &b_dir], request.in_process)
+            .with_context(|| {
+                format!(
+                    "the calibration run stopped; what was measured is in `{}`",
+                    dir.display()
+                )
+            })?;
     Ok((a, b, "interleaved A/A".to_owned(), meta))
 }
 
@@ -197,24 +174,9 @@ pub fn table(cal: &Calibration) -> String {
             pct(c.false_alarm_rate),
         ]);
     }
-    let widths: Vec<usize> = (0..7)
-        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
-        .collect();
     let mut out = String::new();
-    for r in &rows {
-        let line: Vec<String> = r
-            .iter()
-            .zip(&widths)
-            .enumerate()
-            .map(|(i, (v, w))| {
-                if i == 0 {
-                    format!("{v:<w$}")
-                } else {
-                    format!("{v:>w$}")
-                }
-            })
-            .collect();
-        out.push_str(line.join("  ").trim_end());
+    for line in crate::format::aligned(&rows, &[false, true, true, true, true, true, true]) {
+        out.push_str(&line);
         out.push('\n');
     }
     out.push_str(&format!(

@@ -18,9 +18,10 @@ use anyhow::{bail, Context, Result};
 use crate::diff::{self, Diff, Settings};
 use crate::plan::filter::Filter;
 use crate::plan::{Plan, WorkloadKind};
+use crate::results::calibration::Calibration;
 use crate::results::catalog::ResultSet;
-use crate::results::RunMetadata;
-use crate::runner::events::Observer;
+use crate::results::{CellRecord, RunMetadata};
+use crate::runner::events::{Observer, RunSummary};
 use crate::runner::progress::Progress;
 use crate::runner::sink::ResultsSink;
 use crate::runner::{run_tracks, RunOptions, Track};
@@ -136,12 +137,7 @@ pub fn run_ab(request: &AbRequest, settings: &Settings) -> Result<AbOutcome> {
         );
     }
     let (base_cells, head_cells): (Vec<_>, Vec<_>) = pairs.into_iter().unzip();
-    crate::device::check_available(
-        head_cells
-            .iter()
-            .filter(|c| c.workload != WorkloadKind::Command)
-            .map(|c| c.str_param("device")),
-    )?;
+    crate::runner::check_devices(&head_cells)?;
     let builtin = head_cells
         .iter()
         .any(|c| c.workload != WorkloadKind::Command);
@@ -178,8 +174,6 @@ pub fn run_ab(request: &AbRequest, settings: &Settings) -> Result<AbOutcome> {
         &head.commit_label(),
     );
     let (base_dir, head_dir) = (dir.join("base"), dir.join("head"));
-    let mut base_sink = ResultsSink::open(&base_dir, &base_plan.source)?;
-    let mut head_sink = ResultsSink::open(&head_dir, &head_plan.source)?;
     crate::note!(
         "benchplan: A/B of {} cell(s) of study `{}` on `{}`: {} ({}) against {} ({}), interleaved in the same rounds; results in {}",
         head_cells.len(),
@@ -205,59 +199,72 @@ pub fn run_ab(request: &AbRequest, settings: &Settings) -> Result<AbOutcome> {
             exe: request.head_bin.as_deref(),
         },
     ];
-    let options = RunOptions {
-        skip_unavailable: false,
-        isolate: !request.in_process,
-    };
-    let mut progress = Progress::new();
-    let summary = run_tracks(
-        &tracks,
-        options,
-        &mut [&mut progress as &mut dyn Observer],
-        &mut [&mut base_sink as &mut dyn Observer, &mut head_sink],
-    )
-    .with_context(|| {
-        format!(
-            "the A/B run stopped; what was measured so far is in `{}`",
-            dir.display()
-        )
-    })?;
-    drop((base_sink, head_sink));
-    let ids: std::collections::HashSet<&str> = head_cells.iter().map(|c| c.id.as_str()).collect();
-    let read = |d: &Path| -> Result<Vec<crate::results::CellRecord>> {
-        let mut rows = ResultSet::at(d)?.read()?;
-        rows.retain(|r| ids.contains(r.cell_id.as_str()));
-        Ok(rows)
-    };
-    let calibration = if request.use_calibration {
-        let path = crate::results::calibration::path(
-            &request.results,
-            &head_plan.name,
-            &head_meta.machine,
-        );
-        crate::results::calibration::Calibration::load(&path)?
+    let ([base_rows, head_rows], summary) =
+        side_by_side(&tracks, [&base_dir, &head_dir], request.in_process).with_context(|| {
+            format!(
+                "the A/B run stopped; what was measured so far is in `{}`",
+                dir.display()
+            )
+        })?;
+    let cell_thresholds = if request.use_calibration {
+        Calibration::thresholds_stored(&request.results, &head_plan.name, &head_meta.machine, true)?
     } else {
-        None
+        Default::default()
     };
     let settings = Settings {
         paired: true,
         experiment_thresholds: ResultSet::at(&head_dir)?.diff_thresholds(),
-        cell_thresholds: calibration.map_or_else(Default::default, |c| c.thresholds(true)),
+        cell_thresholds,
         ..settings.clone()
     };
     let d = diff::compare(
-        &read(&base_dir)?,
-        &read(&head_dir)?,
+        &base_rows,
+        &head_rows,
         &format!("{} ({})", base.label, base.commit_label()),
         &format!("{} ({})", head.label, head.commit_label()),
         &settings,
     );
     std::fs::write(dir.join("diff.json"), serde_json::to_string_pretty(&d)?)
         .with_context(|| format!("cannot write `{}`", dir.join("diff.json").display()))?;
+    // The worktrees go first (git forgets them), then their folder.
+    drop((base, head));
     let _ = std::fs::remove_dir_all(&scratch);
     Ok(AbOutcome {
         dir,
         diff: d,
         failed: summary.failed,
     })
+}
+
+/// Runs two tracks side by side in the same rounds (with the progress display), each into its
+/// own result set in `dirs` (beside the plan it ran), and reads back each set's rows of the cells
+/// run. `in_process`: built-in cells in this process, not a worker per round.
+pub(crate) fn side_by_side(
+    tracks: &[Track; 2],
+    dirs: [&Path; 2],
+    in_process: bool,
+) -> Result<([Vec<CellRecord>; 2], RunSummary)> {
+    let mut a = ResultsSink::open(dirs[0], &tracks[0].plan.source)?;
+    let mut b = ResultsSink::open(dirs[1], &tracks[1].plan.source)?;
+    let options = RunOptions {
+        skip_unavailable: false,
+        isolate: !in_process,
+    };
+    let mut progress = Progress::new();
+    let summary = run_tracks(
+        tracks,
+        options,
+        &mut [&mut progress as &mut dyn Observer],
+        &mut [&mut a as &mut dyn Observer, &mut b],
+    )?;
+    // The sinks consolidate and let go of their sets before they are read.
+    drop((a, b));
+    let read = |k: usize| -> Result<Vec<CellRecord>> {
+        let ids: std::collections::HashSet<&str> =
+            tracks[k].cells.iter().map(|c| c.id.as_str()).collect();
+        let mut rows = ResultSet::at(dirs[k])?.read()?;
+        rows.retain(|r| ids.contains(r.cell_id.as_str()));
+        Ok(rows)
+    };
+    Ok(([read(0)?, read(1)?], summary))
 }

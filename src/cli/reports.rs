@@ -10,7 +10,7 @@ use crate::diff::{self, output, resolve, FailOn, Settings};
 use crate::exit::ExitStatus;
 use crate::report::publish::{publish, Publish};
 use crate::report::{render_value, TemplateSource, DIFF_TEMPLATE, DIFF_TEMPLATE_NAME};
-use crate::results::calibration::{self, Calibration};
+use crate::results::calibration::Calibration;
 
 #[derive(Args, Debug)]
 pub struct ReportArgs {
@@ -135,8 +135,7 @@ pub fn diff(args: DiffArgs) -> Outcome {
     let (old, new) = resolve::resolve(args.old.as_deref(), args.new.as_deref(), &choice)?;
     let cell_thresholds = match new.records.first() {
         Some(r) if !args.verdicts.no_calibration => {
-            let path = calibration::path(&args.results, &r.study, &r.meta.machine);
-            Calibration::load(&path)?.map_or_else(Default::default, |c| c.thresholds(false))
+            Calibration::thresholds_stored(&args.results, &r.study, &r.meta.machine, false)?
         }
         _ => Default::default(),
     };

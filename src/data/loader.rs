@@ -79,11 +79,8 @@ impl Plan {
     fn order(&self, epoch: u64) -> Vec<usize> {
         let mut order = self.windows.clone();
         if self.config.shuffle {
-            let mut rng = Rng::new(self.config.seed ^ epoch.wrapping_mul(0x9e37_79b9_7f4a_7c15));
-            for i in (1..order.len()).rev() {
-                let j = (rng.next_u64() % (i as u64 + 1)) as usize;
-                order.swap(i, j);
-            }
+            Rng::new(self.config.seed ^ epoch.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+                .shuffle(&mut order);
         }
         order
     }

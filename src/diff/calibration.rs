@@ -53,7 +53,7 @@ pub fn calibrate(a: &[CellRecord], b: &[CellRecord], settings: &Settings, splits
             .map(|(o, n)| {
                 let mut pool: Vec<&[f64]> = o.rounds();
                 pool.extend(n.rounds());
-                shuffle(&mut pool, &mut rng);
+                rng.shuffle(&mut pool);
                 let half = pool.len() / 2;
                 (with_rounds(o, &pool[..half]), with_rounds(n, &pool[half..]))
             })
@@ -117,13 +117,6 @@ fn flagged(a: &[CellRecord], b: &[CellRecord], s: &Settings) -> Vec<String> {
         .filter(|c| matches!(c.verdict, Verdict::Slower | Verdict::Faster))
         .map(|c| c.cell_id)
         .collect()
-}
-
-fn shuffle<T>(items: &mut [T], rng: &mut Rng) {
-    for i in (1..items.len()).rev() {
-        let j = (rng.next_u64() % (i as u64 + 1)) as usize;
-        items.swap(i, j);
-    }
 }
 
 /// `row` with its samples replaced by `rounds`, round by round.

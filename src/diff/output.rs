@@ -123,26 +123,12 @@ pub fn table(d: &Diff, colour: bool) -> String {
         "cell",
         "why",
     ];
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let line = |cells: &[String]| -> String {
-        cells
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c}{}", " ".repeat(w - c.chars().count())))
-            .collect::<Vec<_>>()
-            .join("  ")
-            .trim_end()
-            .to_owned()
-    };
-    let _ = writeln!(out, "{}", line(&header.map(String::from)));
-    for (row, c) in rows.iter().zip(&d.cells) {
-        let text = line(row);
-        let _ = writeln!(out, "{}", paint(&text, c.verdict, colour));
+    let mut all = vec![header.map(String::from)];
+    all.extend(rows);
+    let lines = crate::format::aligned(&all, &[]);
+    let _ = writeln!(out, "{}", lines[0]);
+    for (text, c) in lines[1..].iter().zip(&d.cells) {
+        let _ = writeln!(out, "{}", paint(text, c.verdict, colour));
         for f in &c.figures {
             let _ = writeln!(out, "    {}: {} → {}", f.name, f.old, f.new);
         }

@@ -93,6 +93,19 @@ impl Calibration {
             .with_context(|| format!("cannot write `{}`", path.display()))
     }
 
+    /// The per-cell thresholds of the calibration of `study` on `machine` under
+    /// `results_root`, if there is one (empty if not): for a diff of two stored runs, or
+    /// (`interleaved`) for `ab`.
+    pub fn thresholds_stored(
+        results_root: &Path,
+        study: &str,
+        machine: &str,
+        interleaved: bool,
+    ) -> Result<std::collections::BTreeMap<String, (f64, usize)>> {
+        Ok(Calibration::load(&path(results_root, study, machine))?
+            .map_or_else(Default::default, |c| c.thresholds(interleaved)))
+    }
+
     /// Each calibrated cell's smallest detectable change and the rounds per side it was
     /// computed for, by cell id: for a diff of two stored runs, or (`interleaved`) for `ab`.
     pub fn thresholds(

@@ -63,6 +63,17 @@ pub fn run(
     run_tracks(&[track], options, observers, &mut [])
 }
 
+/// Refuses devices this build or machine lacks for `cells`, naming them. A `command` cell's
+/// program opens its own device; benchplan does not.
+pub fn check_devices(cells: &[Cell]) -> Result<()> {
+    crate::device::check_available(
+        cells
+            .iter()
+            .filter(|c| c.workload != crate::plan::WorkloadKind::Command)
+            .map(|c| c.str_param("device")),
+    )
+}
+
 /// One side of an interleaved run: a plan (from one revision's tree), its cells, the metadata
 /// its rows record, and the benchplan executable whose workers run its built-in cells.
 pub struct Track<'a> {

@@ -12,7 +12,7 @@ use super::progress::Progress;
 use super::resume::{cells_to_run, Resume};
 use super::sink::ResultsSink;
 use crate::exit::ExitStatus;
-use crate::plan::{Plan, WorkloadKind};
+use crate::plan::Plan;
 use crate::results::layout::result_set_dir;
 use crate::results::{RunMetadata, Status};
 use crate::scale::select::{select, this_commit, DeviceChoice, Selection};
@@ -85,13 +85,7 @@ pub fn run_plan(request: &RunRequest) -> Result<ExitStatus> {
         );
     }
     if !request.skip_unavailable {
-        // A command's program opens its own device; benchplan does not.
-        crate::device::check_available(
-            cells
-                .iter()
-                .filter(|c| c.workload != WorkloadKind::Command)
-                .map(|c| c.str_param("device")),
-        )?;
+        super::check_devices(&cells)?;
     }
     let dir = result_set_dir(&request.results, &plan.name, &meta);
     let mut sink = ResultsSink::open(&dir, &plan.source)?;

@@ -16,11 +16,7 @@ pub fn order(n: usize, run_started_at: &str, round: usize) -> Vec<usize> {
         format!("{run_started_at}/round/{round}").as_bytes(),
     ));
     let mut order: Vec<usize> = (0..n).collect();
-    // Fisher–Yates.
-    for i in (1..n).rev() {
-        let j = (rng.next_u64() % (i as u64 + 1)) as usize;
-        order.swap(i, j);
-    }
+    rng.shuffle(&mut order);
     order
 }
 

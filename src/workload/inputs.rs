@@ -58,10 +58,7 @@ pub fn batches(
     } else {
         dataset.validation_windows.clone()
     };
-    let mut rng = Rng::new(seed);
-    for i in (1..windows.len()).rev() {
-        windows.swap(i, (rng.next_u64() % (i as u64 + 1)) as usize);
-    }
+    Rng::new(seed).shuffle(&mut windows);
     // Small splits (or large batches) reuse windows rather than fail.
     while windows.len() < batch {
         windows.extend_from_within(..);
