@@ -10,6 +10,22 @@ use super::Outcome;
 use crate::ab::{run_ab, AbRequest};
 use crate::exit::ExitStatus;
 
+/// Which cells, where their results go, and the machine they are filed under: the flags `ab`
+/// and `calibrate` share.
+#[derive(Args, Debug)]
+pub struct CellsArgs {
+    /// Only cells whose parameter KEY equals VALUE (repeatable; one key repeated = any of its values)
+    #[arg(long = "filter", value_name = "KEY=VALUE")]
+    filters: Vec<String>,
+    /// Folder that holds result sets (`ab` keeps its sets under <study>/<machine>/ab/, `calibrate`
+    /// writes <study>/<machine>/calibration.json)
+    #[arg(long, value_name = "DIR", default_value = "results")]
+    results: PathBuf,
+    /// Machine id naming the result folder (default: derived from OS, CPU model and core count)
+    #[arg(long, value_name = "NAME", env = "BENCHPLAN_MACHINE")]
+    machine: Option<String>,
+}
+
 #[derive(Args, Debug)]
 pub struct AbArgs {
     /// The plan file (in this working tree; the same path is read from each revision)
@@ -26,15 +42,8 @@ pub struct AbArgs {
     /// The head revision's benchplan build (default: this one)
     #[arg(long, value_name = "FILE")]
     head_bin: Option<PathBuf>,
-    /// Only cells whose parameter KEY equals VALUE (repeatable; one key repeated = any of its values)
-    #[arg(long = "filter", value_name = "KEY=VALUE")]
-    filters: Vec<String>,
-    /// Folder that holds result sets (the A/B sets go under <study>/<machine>/ab/)
-    #[arg(long, value_name = "DIR", default_value = "results")]
-    results: PathBuf,
-    /// Machine id naming the result folder (default: derived from OS, CPU model and core count)
-    #[arg(long, value_name = "NAME", env = "BENCHPLAN_MACHINE")]
-    machine: Option<String>,
+    #[command(flatten)]
+    cells: CellsArgs,
     /// Run built-in cells in this process (both revisions then run this build's code)
     #[arg(long)]
     in_process: bool,
@@ -50,9 +59,9 @@ pub fn ab(args: AbArgs) -> Outcome {
         head: args.head,
         base_bin: args.base_bin,
         head_bin: args.head_bin,
-        filters: args.filters,
-        results: args.results,
-        machine: args.machine,
+        filters: args.cells.filters,
+        results: args.cells.results,
+        machine: args.cells.machine,
         in_process: args.in_process,
         use_calibration: !args.verdicts.no_calibration,
     };
@@ -70,15 +79,8 @@ pub fn ab(args: AbArgs) -> Outcome {
 pub struct CalibrateArgs {
     /// The plan file
     plan: PathBuf,
-    /// Only cells whose parameter KEY equals VALUE (repeatable; one key repeated = any of its values)
-    #[arg(long = "filter", value_name = "KEY=VALUE")]
-    filters: Vec<String>,
-    /// Folder that holds result sets (the calibration goes to <study>/<machine>/calibration.json)
-    #[arg(long, value_name = "DIR", default_value = "results")]
-    results: PathBuf,
-    /// Machine id naming the result folder (default: derived from OS, CPU model and core count)
-    #[arg(long, value_name = "NAME", env = "BENCHPLAN_MACHINE")]
-    machine: Option<String>,
+    #[command(flatten)]
+    cells: CellsArgs,
     /// Measure nothing: split the rounds of this stored result set (even against odd) instead
     #[arg(long, value_name = "SET")]
     from: Option<PathBuf>,
@@ -108,9 +110,9 @@ pub fn calibrate(args: CalibrateArgs) -> Outcome {
     )?;
     let request = crate::ab::calibrate::CalibrateRequest {
         plan: args.plan,
-        filters: args.filters,
-        results: args.results,
-        machine: args.machine,
+        filters: args.cells.filters,
+        results: args.cells.results,
+        machine: args.cells.machine,
         from: args.from,
         splits: args.splits,
         in_process: args.in_process,

@@ -39,12 +39,7 @@ ab() { # ab NAME ARGS...: one default A/B run; prints "count|slower keys|faster 
   local name=$1; shift
   (cd "$repo" && "$bin" --quiet ab plans/noise.toml --machine noise-machine --format json --fail-on never "$@") \
     >"$out/$name.json" 2>"$out/$name.log"
-  python3 -c '
-import json, sys
-d = json.load(open(sys.argv[1]))
-slow = [c["key"] for c in d["cells"] if c["verdict"] == "slower"]
-fast = [c["key"] for c in d["cells"] if c["verdict"] == "faster"]
-print("|".join([str(len(slow) + len(fast)), ";".join(slow), ";".join(fast)]))' "$out/$name.json"
+  python3 tests/noise/flagged.py "$out/$name.json"
 }
 
 false_alarms=0

@@ -25,12 +25,7 @@ run() { # run NAME [ENV...]: one default run of the noise plan into $out/NAME
 flags() { # flags OLD NEW: the diff's verdicts as "slower faster" counts, and the JSON kept
   local name=$3
   "$bin" diff "$1" "$2" --format json --fail-on never > "$out/$name.json"
-  python3 -c '
-import json, sys
-d = json.load(open(sys.argv[1]))
-slow = [c["key"] for c in d["cells"] if c["verdict"] == "slower"]
-fast = [c["key"] for c in d["cells"] if c["verdict"] == "faster"]
-print("|".join([str(len(slow) + len(fast)), ";".join(slow), ";".join(fast)]))' "$out/$name.json"
+  python3 tests/noise/flagged.py "$out/$name.json"
 }
 
 false_alarms=0
