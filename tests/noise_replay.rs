@@ -13,19 +13,27 @@ fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/noise")
 }
 
-/// `(slower, faster)` cell keys of the default diff of two recorded sets.
-fn flagged(old: &str, new: &str) -> (Vec<String>, Vec<String>) {
+/// What `benchplan ARGS` prints as JSON, run in `dir`; it must succeed (exit 0).
+fn benchplan_json(dir: &Path, args: &[&str]) -> serde_json::Value {
     let out = Command::new(env!("CARGO_BIN_EXE_benchplan"))
-        .args(["diff", old, new, "--format", "json", "--fail-on", "never"])
-        .current_dir(fixtures())
+        .args(args)
+        .current_dir(dir)
         .output()
         .unwrap();
     assert!(
         out.status.success(),
-        "{}",
+        "benchplan {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let d: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// `(slower, faster)` cell keys of the default diff of two recorded sets.
+fn flagged(old: &str, new: &str) -> (Vec<String>, Vec<String>) {
+    let d = benchplan_json(
+        &fixtures(),
+        &["diff", old, new, "--format", "json", "--fail-on", "never"],
+    );
     let keys = |verdict: &str| -> Vec<String> {
         d["cells"]
             .as_array()
@@ -93,20 +101,11 @@ fn a_calibration_from_recorded_rounds_sets_the_thresholds_diff_uses() {
     let results =
         std::env::temp_dir().join(format!("benchplan-calibration-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&results);
+    let results_arg = results.display().to_string();
     let run = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_benchplan"))
-            .args(args)
-            .arg("--results")
-            .arg(&results)
-            .current_dir(fixtures())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+        let mut all = args.to_vec();
+        all.extend(["--results", &results_arg]);
+        benchplan_json(&fixtures(), &all)
     };
     let cal = run(&[
         "calibrate",
