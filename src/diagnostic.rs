@@ -75,15 +75,39 @@ impl FileErrors {
     }
 }
 
+/// The most diagnostics shown for one file; the rest are counted. Thousands of errors (a line
+/// of 4,000 bad values) are not read, and printing them all made stderr grow to 168 MB.
+const MAX_SHOWN: usize = 50;
+
+/// The most characters of a message, and of a source line around its span, that are shown.
+const MAX_MESSAGE_CHARS: usize = 500;
+const LINE_WINDOW_CHARS: usize = 120;
+
 impl fmt::Display for FileErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, d) in self.diagnostics.iter().enumerate() {
+        for (i, d) in self.diagnostics.iter().take(MAX_SHOWN).enumerate() {
             if i > 0 {
                 writeln!(f)?;
             }
             render(f, &self.path, &self.source, d)?;
         }
+        if self.diagnostics.len() > MAX_SHOWN {
+            writeln!(
+                f,
+                "\n… and {} more problem(s) in `{}` not shown; fix these first",
+                self.diagnostics.len() - MAX_SHOWN,
+                self.path.display()
+            )?;
+        }
         Ok(())
+    }
+}
+
+/// `text` cut to `max` characters, saying how long it was.
+fn cut(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => format!("{}… ({} bytes in all)", &text[..at], text.len()),
+        None => text.to_owned(),
     }
 }
 
@@ -111,7 +135,7 @@ fn render(f: &mut fmt::Formatter<'_>, path: &Path, source: &str, d: &Diagnostic)
         Level::Error => "error",
         Level::Warning => "warning",
     };
-    writeln!(f, "{level}: {}", d.message)?;
+    writeln!(f, "{level}: {}", cut(&d.message, MAX_MESSAGE_CHARS))?;
     // The gutter is as wide as the line number, as in rustc's messages.
     let located = d
         .span
@@ -148,9 +172,12 @@ fn render(f: &mut fmt::Formatter<'_>, path: &Path, source: &str, d: &Diagnostic)
                 .chars()
                 .count();
             let width = span_chars.clamp(1, line_chars.saturating_sub(col - 1).max(1));
+            // A long line is shown as a window around the span, so that an error never quotes
+            // more than a screen's width of it.
+            let (shown, at, width) = window(&text, col - 1, width);
             writeln!(f, "{pad} |")?;
-            writeln!(f, "{line} | {text}")?;
-            writeln!(f, "{pad} | {}{}", " ".repeat(col - 1), "^".repeat(width))?;
+            writeln!(f, "{line} | {shown}")?;
+            writeln!(f, "{pad} | {}{}", " ".repeat(at), "^".repeat(width))?;
         }
     }
     if let Some(help) = &d.help {
@@ -159,9 +186,43 @@ fn render(f: &mut fmt::Formatter<'_>, path: &Path, source: &str, d: &Diagnostic)
     Ok(())
 }
 
+/// The part of `text` (a line) to show around a span starting at character `start`, `width`
+/// characters wide: the whole line when it is short, else a window of [`LINE_WINDOW_CHARS`]
+/// marked with `…`. Returns the text, the span's start in it and its width, in characters.
+fn window(text: &str, start: usize, width: usize) -> (String, usize, usize) {
+    let chars: Vec<char> = text.chars().collect();
+    if chars.len() <= LINE_WINDOW_CHARS {
+        return (text.to_owned(), start, width);
+    }
+    let width = width.min(LINE_WINDOW_CHARS / 2);
+    let from = start.saturating_sub(LINE_WINDOW_CHARS / 4);
+    let to = (from + LINE_WINDOW_CHARS).min(chars.len());
+    let mut shown = String::new();
+    let mut at = start - from;
+    if from > 0 {
+        shown.push('…');
+        at += 1;
+    }
+    shown.extend(&chars[from..to]);
+    if to < chars.len() {
+        shown.push('…');
+    }
+    (shown, at, width)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_long_line_is_shown_as_a_window_around_the_span() {
+        let line = format!("x = [{}]", "1, ".repeat(2000));
+        let (shown, at, width) = window(&line, 3000, 1);
+        assert!(shown.chars().count() <= LINE_WINDOW_CHARS + 2);
+        assert_eq!(shown.chars().nth(at), line.chars().nth(3000));
+        assert_eq!(width, 1);
+        assert_eq!(window("a = 1", 4, 1), ("a = 1".to_owned(), 4, 1));
+    }
 
     #[test]
     fn line_and_column_count_characters() {

@@ -7,6 +7,8 @@
 
 pub mod ab;
 pub mod cli;
+pub mod console;
+pub mod contain;
 pub mod data;
 pub mod device;
 pub mod diagnostic;
@@ -14,6 +16,7 @@ pub mod diff;
 pub mod exit;
 pub mod format;
 pub mod hash;
+pub mod limits;
 pub mod memory;
 pub mod plan;
 pub mod report;

@@ -33,7 +33,7 @@ pub fn verbose() -> bool {
 macro_rules! note {
     ($($arg:tt)*) => {
         if !$crate::verbosity::quiet() {
-            eprintln!($($arg)*);
+            $crate::errln!($($arg)*);
         }
     };
 }

@@ -75,3 +75,81 @@ fn a_missing_plan_file_is_named() {
         "{stderr}"
     );
 }
+
+/// Extreme numbers and durations in every measurement setting and in the numeric parameters:
+/// the plan loads or is refused with diagnostics; it never panics, and a plan that loads can
+/// describe its cells' settings and keys. (The libFuzzer target under `tests/fuzz/` explores
+/// arbitrary bytes; this is the deterministic part, run by CI.)
+#[test]
+fn extreme_numbers_and_durations_never_panic() {
+    let values = [
+        "0",
+        "-1",
+        "1",
+        "9223372036854775807",
+        "-9223372036854775808",
+        "18446744073709551616",
+        "1e308",
+        "-1e308",
+        "1e-308",
+        "nan",
+        "inf",
+        "-inf",
+        "0.5",
+        "\"99999999999999999999h\"",
+        "\"184467440737095516160s\"",
+        "\"1e400s\"",
+        "\"0us\"",
+        "\"0.0000000000001us\"",
+        "\"-1s\"",
+        "\"1.5.5s\"",
+        "\"s\"",
+        "\"\"",
+        "\"9e18m\"",
+    ];
+    let keys = [
+        "warmup",
+        "iterations",
+        "min_iterations",
+        "max_iterations",
+        "timeout",
+        "rounds",
+        "target_ci",
+        "max_rounds",
+    ];
+    let mut loaded = 0;
+    for key in keys {
+        for value in values {
+            for params in ["n = [8]", "n = [8]\nbatch = [VALUE]", "n = [VALUE]"] {
+                let text = format!(
+                    "version = 1\nname = \"x\"\n[measure]\n{key} = {value}\n[[experiments]]\nname = \"mm\"\nworkload = \"matmul\"\n[experiments.matrix]\n{}\n",
+                    params.replace("VALUE", value)
+                );
+                let result = std::panic::catch_unwind(|| {
+                    match benchplan::plan::Plan::from_bytes(Path::new("x.toml"), text.as_bytes()) {
+                        Ok(plan) => {
+                            for cell in plan.cells() {
+                                let _ = (
+                                    cell.key(),
+                                    cell.measure.describe(),
+                                    cell.measure.effective_rounds(),
+                                );
+                                let _ = cell.measure.for_round().describe();
+                            }
+                            true
+                        }
+                        Err(e) => {
+                            let _ = format!("{e:#}");
+                            false
+                        }
+                    }
+                });
+                match result {
+                    Ok(ok) => loaded += usize::from(ok),
+                    Err(_) => panic!("panicked on {key} = {value} with {params}:\n{text}"),
+                }
+            }
+        }
+    }
+    assert!(loaded > 0, "some of these plans are fine");
+}

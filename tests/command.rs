@@ -302,3 +302,41 @@ fn killing_benchplan_kills_the_program_it_was_running() {
     let _ = std::fs::remove_dir_all(&dir);
     assert!(gone, "program {pid} outlived benchplan");
 }
+
+/// A program reporting an absurd sample (1e308 ms), an out-of-range one (1e309, not valid JSON)
+/// or a line of megabytes: the first two fail their cell with the reason, the third is cut and
+/// kept out of the way; the run goes on and benchplan never panics.
+#[test]
+fn absurd_samples_and_huge_lines_fail_or_pass_their_cell_only() {
+    let (out, records) = run(
+        "absurd",
+        &plan(
+            &["huge", "overflow", "longline", "ok"],
+            "warmup = 0\niterations = 3",
+        ),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let reason = |mode: &str| by_mode(&records, mode).reason.clone().unwrap_or_default();
+    assert_eq!(by_mode(&records, "huge").status, Status::Failed);
+    assert!(
+        reason("huge").contains("needs `ms`, a number of milliseconds from 0 to"),
+        "{}",
+        reason("huge")
+    );
+    assert_eq!(by_mode(&records, "overflow").status, Status::Failed);
+    assert!(
+        reason("overflow").contains("is not valid JSON"),
+        "{}",
+        reason("overflow")
+    );
+    assert_eq!(
+        by_mode(&records, "longline").status,
+        Status::Ok,
+        "{}",
+        reason("longline")
+    );
+    assert_eq!(by_mode(&records, "longline").samples_ms.len(), 3);
+    assert_eq!(by_mode(&records, "ok").status, Status::Ok);
+}

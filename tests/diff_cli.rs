@@ -160,6 +160,28 @@ fn different_machines_are_refused_unless_asked() {
 }
 
 #[test]
+fn different_studies_are_refused_unless_asked() {
+    let s = Scratch::new("studies");
+    let a = s.write("a", &set("laptop", None));
+    let mut other = set("laptop", None);
+    for r in &mut other {
+        r.study = "another".into();
+    }
+    let b = s.write("b", &other);
+    let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
+    let out = s.run(&["diff", a, b]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stderr).contains("study `another`")
+            && text(&out.stderr).contains("--allow-cross-study"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = s.run(&["diff", a, b, "--allow-cross-study"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
+
+#[test]
 fn revisions_are_found_through_the_results_layout() {
     let s = Scratch::new("git");
     s.git(&["init", "-q"]);

@@ -270,6 +270,9 @@ fn the_same_results_give_byte_identical_reports() {
     let set = dir.join("results/snap/m/0123456789ab");
     std::fs::create_dir_all(&set).unwrap();
     store::write_atomic(&set.join("cells.parquet"), &records()).unwrap();
+    // A folder that is not a study (notes beside the results) is not reported, nor an error.
+    std::fs::create_dir_all(dir.join("results/notes")).unwrap();
+    std::fs::write(dir.join("results/notes/todo.txt"), "measure the GPU").unwrap();
     let first = benchplan(&["report"], &dir);
     assert_eq!(
         first.status.code(),

@@ -40,6 +40,16 @@ measure = { timeout = "1us" }
 n = [8]
 "#;
 
+/// `run` of the plan's `mm` experiment only (two quick cells).
+const RUN_MM: &[&str] = &[
+    "run",
+    "plan.toml",
+    "--machine",
+    "test-machine",
+    "--filter",
+    "experiment=mm",
+];
+
 /// A scratch folder holding the plan; removed when dropped.
 struct Scratch(PathBuf);
 
@@ -75,6 +85,13 @@ impl Drop for Scratch {
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Asserts that a command was refused as bad input (exit 2) saying `says`.
+fn refused(out: &Output, says: &str) {
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(says), "expected `{says}` in: {stderr}");
 }
 
 #[test]
@@ -147,14 +164,7 @@ fn a_run_records_every_cell_and_goes_on_past_a_failure() {
 #[test]
 fn a_filtered_rerun_updates_only_its_cells() {
     let s = Scratch::new("rerun");
-    let out = s.run(&[
-        "run",
-        "plan.toml",
-        "--machine",
-        "test-machine",
-        "--filter",
-        "experiment=mm",
-    ]);
+    let out = s.run(RUN_MM);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let first = store::read(&s.cells_file()).unwrap();
     assert_eq!(first.len(), 2);
@@ -219,23 +229,13 @@ fn bad_input_writes_nothing_and_exits_2() {
     )
     .unwrap();
     let out = s.run(&["run", "bad.toml", "--machine", "test-machine"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out.stderr).contains("`n` must be a whole number, not a string"),
-        "{}",
-        text(&out.stderr)
-    );
+    refused(&out, "`n` must be a whole number, not a string");
     assert!(
         !s.0.join("results").exists(),
         "no partial results for a bad plan"
     );
     let out = s.run(&["run", "plan.toml", "--filter", "colour=red"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out.stderr).contains("filter key `colour`"),
-        "{}",
-        text(&out.stderr)
-    );
+    refused(&out, "filter key `colour`");
     let out = s.run(&["run", "plan.toml", "--machine", "../escape"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(!Path::new(&s.0).join("escape").exists());
@@ -359,4 +359,111 @@ fn cells_run_in_rounds_whose_shuffled_order_is_recorded_and_resumed() {
     let again = store::read(&s.cells_file()).unwrap();
     let row = again.iter().find(|r| r.cell_id == cut).unwrap();
     assert_eq!(row.round_sample_counts.len(), 4);
+}
+
+/// A plan outside git (or untracked) edited between two runs at the same commit: the cells
+/// whose definition changed (a model's layers, a matrix cell's settings) are measured again
+/// and their rows describe the new definition; the cells the edit did not touch are kept.
+#[test]
+fn an_edited_plan_remeasures_the_cells_it_changed_and_keeps_the_others() {
+    let s = Scratch::new("edited");
+    s.run(&["run", "plan.toml", "--machine", "test-machine"]);
+    let before = store::read(&s.cells_file()).unwrap();
+    let params_of = |rs: &[benchplan::results::CellRecord]| {
+        rs.iter()
+            .find(|r| r.experiment == "train")
+            .unwrap()
+            .param_count
+    };
+    let started_mm = |rs: &[benchplan::results::CellRecord]| -> Vec<String> {
+        rs.iter()
+            .filter(|r| r.experiment == "mm")
+            .map(|r| r.cell_started_at.clone() + &format!("{:?}", r.samples_ms))
+            .collect()
+    };
+    std::fs::write(
+        s.0.join("plan.toml"),
+        PLAN.replace("hidden = [8]", "hidden = [64, 64]"),
+    )
+    .unwrap();
+    let again = s.run(&["run", "plan.toml", "--machine", "test-machine"]);
+    let stderr = text(&again.stderr);
+    assert!(
+        stderr.contains("1 cell(s) changed since they were measured at this commit"),
+        "{stderr}"
+    );
+    let after = store::read(&s.cells_file()).unwrap();
+    assert_eq!(after.len(), before.len(), "no cell twice, none lost");
+    assert_ne!(
+        params_of(&before),
+        params_of(&after),
+        "the train row is the new model's"
+    );
+    assert_eq!(
+        params_of(&after),
+        Some(4 * 64 + 64 + 64 * 64 + 64 + 64 * 2 + 2)
+    );
+    assert_eq!(
+        started_mm(&before),
+        started_mm(&after),
+        "untouched cells are kept"
+    );
+    let train = after.iter().find(|r| r.experiment == "train").unwrap();
+    assert!(train.definition_sha256.is_some());
+}
+
+/// Hostile environments: an output that cannot be written is exit 2 (never a panic's 101),
+/// and a run whose stderr is full still keeps what it measured; a commit given from outside
+/// cannot move results out of their folder; a plan read from a device is cut at the limit;
+/// an absurd shard count is refused before anything is allocated.
+#[test]
+fn full_outputs_escaping_commits_and_endless_inputs_are_exit_2() {
+    let s = Scratch::new("hostile");
+    let full = || {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap()
+    };
+    let check = Command::new(env!("CARGO_BIN_EXE_benchplan"))
+        .args(["check", "plan.toml"])
+        .current_dir(&s.0)
+        .stdout(full())
+        .output()
+        .unwrap();
+    refused(&check, "cannot write to standard output");
+    let run = Command::new(env!("CARGO_BIN_EXE_benchplan"))
+        .args(RUN_MM)
+        .current_dir(&s.0)
+        .stderr(full())
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(2));
+    assert_eq!(
+        store::read(&s.cells_file()).unwrap().len(),
+        2,
+        "what it measured is kept"
+    );
+
+    for commit in ["../../../../x", "/tmp/elsewhere", "a/b"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_benchplan"))
+            .args(["run", "plan.toml", "--machine", "test-machine"])
+            .current_dir(&s.0)
+            .env("BENCHPLAN_GIT_COMMIT", commit)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{commit}");
+        assert!(
+            text(&out.stderr).contains("is not a commit"),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+    assert!(!s.0.join("x").exists() && !s.0.parent().unwrap().join("x").exists());
+
+    let zero = s.run(&["check", "/dev/zero"]);
+    refused(&zero, "BENCHPLAN_MAX_PLAN_BYTES");
+
+    let shards = s.run(&["list", "plan.toml", "--shard", "0/4294967296"]);
+    refused(&shards, "at most 1000000 shards");
 }

@@ -119,8 +119,10 @@ pub fn calibrate(args: CalibrateArgs) -> Outcome {
     };
     let (path, cal) = crate::ab::calibrate::run_calibration(&request, &settings)?;
     match args.format {
-        super::values::TextFormat::Json => println!("{}", serde_json::to_string_pretty(&cal)?),
-        super::values::TextFormat::Text => print!("{}", crate::ab::calibrate::table(&cal)),
+        super::values::TextFormat::Json => {
+            crate::outln!("{}", serde_json::to_string_pretty(&cal)?)?
+        }
+        super::values::TextFormat::Text => crate::out!("{}", crate::ab::calibrate::table(&cal))?,
     }
     crate::note!("calibration: {}", path.display());
     Ok(ExitStatus::Success)

@@ -62,14 +62,14 @@ pub fn check(args: CheckArgs) -> Outcome {
     for path in &args.plans {
         match load_plan(path, false) {
             Ok(plan) => {
-                println!("{}", listing::check_line(&plan));
-                print!("{}", listing::programs(&plan));
+                crate::outln!("{}", listing::check_line(&plan))?;
+                crate::out!("{}", listing::programs(&plan))?;
                 // Earlier results only add warnings: unreadable ones add none.
                 let earlier = Durations::from_results(&args.results, &plan.name, "", None)
                     .map(|d| d.seconds)
                     .unwrap_or_default();
                 for w in explaining::machine_warnings(&plan, &earlier) {
-                    eprintln!("warning: {}: {w}", path.display());
+                    crate::errln!("warning: {}: {w}", path.display());
                 }
             }
             Err(e) => {
@@ -88,7 +88,7 @@ pub fn check(args: CheckArgs) -> Outcome {
 pub fn init(args: InitArgs) -> Outcome {
     let devices = starter::local_devices();
     let path = starter::write(&args.dir, &args.name, &devices)?;
-    println!("{}", path.display());
+    crate::outln!("{}", path.display())?;
     crate::note!("{}", starter::next_steps(&path, &devices));
     Ok(ExitStatus::Success)
 }
@@ -97,20 +97,20 @@ pub fn explain(args: ExplainArgs) -> Outcome {
     let plan = load_plan(&args.plan, true)?;
     let x = explaining::explain(&plan);
     match args.format {
-        TextFormat::Json => println!("{}", serde_json::to_string_pretty(&x)?),
-        TextFormat::Text => print!("{}", explaining::render(&x)),
+        TextFormat::Json => crate::outln!("{}", serde_json::to_string_pretty(&x)?)?,
+        TextFormat::Text => crate::out!("{}", explaining::render(&x))?,
     }
     Ok(ExitStatus::Success)
 }
 
 pub fn schema(args: SchemaArgs) -> Outcome {
     if args.results {
-        print!("{}", crate::results::schema::reference_markdown());
+        crate::out!("{}", crate::results::schema::reference_markdown())?;
         return Ok(ExitStatus::Success);
     }
     match args.format {
-        SchemaFormat::Markdown => print!("{}", plan_schema::reference_markdown()),
-        SchemaFormat::Json => print!("{}", plan_schema::plan_schema_text()),
+        SchemaFormat::Markdown => crate::out!("{}", plan_schema::reference_markdown())?,
+        SchemaFormat::Json => crate::out!("{}", plan_schema::plan_schema_text())?,
     }
     Ok(ExitStatus::Success)
 }

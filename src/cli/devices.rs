@@ -22,16 +22,16 @@ pub fn devices(args: DevicesArgs) -> Outcome {
     let found = device::available(&meta.cpu_model);
     let built = device::built_backends();
     match args.format {
-        TableFormat::Json => println!(
+        TableFormat::Json => crate::outln!(
             "{}",
             serde_json::to_string_pretty(
                 &serde_json::json!({ "devices": found, "built_with": built, "machine": meta.machine })
             )?
-        ),
-        TableFormat::Table => print!(
+        )?,
+        TableFormat::Table => crate::out!(
             "{}",
             device::render_table(&found, &built, &meta.machine, &meta.os)
-        ),
+        )?,
     }
     Ok(ExitStatus::Success)
 }

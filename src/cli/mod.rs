@@ -124,6 +124,17 @@ enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     crate::verbosity::set(cli.quiet, cli.verbose);
+    // Every command that stores or finds results derives a folder from it: check it once.
+    if let Ok(commit) = std::env::var("BENCHPLAN_GIT_COMMIT") {
+        if !commit.trim().is_empty() {
+            if let Err(e) =
+                crate::results::metadata::check_commit("BENCHPLAN_GIT_COMMIT", commit.trim())
+            {
+                report_error(&anyhow::anyhow!(e));
+                return ExitStatus::Error.into();
+            }
+        }
+    }
     let result = match cli.command {
         Command::Run(args) => run::run(args),
         Command::List(args) => run::list(args),
@@ -143,12 +154,16 @@ pub fn main() -> ExitCode {
         Command::Kubernetes(args) => scale::kubernetes(args),
         Command::Devices(args) => devices::devices(args),
     };
-    result
-        .unwrap_or_else(|e| {
-            report_error(&e);
-            ExitStatus::Error
-        })
-        .into()
+    let status = result.unwrap_or_else(|e| {
+        report_error(&e);
+        ExitStatus::Error
+    });
+    // Standard error could not be written (`2>/dev/full`): what the command said was lost, so
+    // it did not succeed, though whatever it measured and saved is kept.
+    if crate::console::stderr_failed() && status == ExitStatus::Success {
+        return ExitStatus::Error.into();
+    }
+    status.into()
 }
 
 /// Prints an error: plan diagnostics as they render, anything else as a cause chain.

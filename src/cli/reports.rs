@@ -49,6 +49,9 @@ pub struct DiffArgs {
     /// Compare result sets from different machines (such a diff measures the machines)
     #[arg(long)]
     allow_cross_machine: bool,
+    /// Compare result sets of different studies (given by path)
+    #[arg(long)]
+    allow_cross_study: bool,
     #[command(flatten)]
     verdicts: VerdictArgs,
 }
@@ -94,19 +97,19 @@ impl VerdictArgs {
     /// Prints `d` in the asked format and says whether it fails the `--fail-on` rule.
     pub fn show(&self, d: &diff::Diff) -> Outcome {
         match self.format {
-            DiffFormat::Json => println!("{}", serde_json::to_string_pretty(d)?),
+            DiffFormat::Json => crate::outln!("{}", serde_json::to_string_pretty(d)?)?,
             DiffFormat::Markdown => {
                 let template = TemplateSource::choose(
                     self.template.as_deref(),
                     DIFF_TEMPLATE_NAME,
                     DIFF_TEMPLATE,
                 );
-                print!(
+                crate::out!(
                     "{}",
                     render_value(minijinja::Value::from_serialize(d), &template)?
-                );
+                )?;
             }
-            DiffFormat::Table => print!("{}", output::table(d, output::colour_stdout())),
+            DiffFormat::Table => crate::out!("{}", output::table(d, output::colour_stdout()))?,
         }
         Ok(ExitStatus::failure_if(FailOn::from(self.fail_on).fails(d)))
     }
@@ -131,6 +134,7 @@ pub fn diff(args: DiffArgs) -> Outcome {
         study: args.study.as_deref(),
         machine: args.machine.as_deref(),
         allow_cross_machine: args.allow_cross_machine,
+        allow_cross_study: args.allow_cross_study,
     };
     let (old, new) = resolve::resolve(args.old.as_deref(), args.new.as_deref(), &choice)?;
     let cell_thresholds = match new.records.first() {

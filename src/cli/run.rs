@@ -125,14 +125,14 @@ pub fn list(args: ListArgs) -> Outcome {
     };
     let selected = select(&plan, &args.select.into(), &args.results, &commit)?;
     for note in &selected.notes {
-        eprintln!("{note}");
+        crate::errln!("{note}");
     }
     match args.format {
-        TextFormat::Json => println!(
+        TextFormat::Json => crate::outln!(
             "{}",
             serde_json::to_string_pretty(&listing::cells_json(&selected.cells))?
-        ),
-        TextFormat::Text => print!("{}", listing::cells_text(&selected.cells)),
+        )?,
+        TextFormat::Text => crate::out!("{}", listing::cells_text(&selected.cells))?,
     }
     Ok(ExitStatus::Success)
 }

@@ -158,9 +158,11 @@ pub fn merge(a: MergeArgs) -> Outcome {
 pub fn shards(a: ShardsArgs) -> Outcome {
     let (_, job) = scaling::plan_job(&a.sharding.into())?;
     match a.format {
-        ShardsFormat::Github => println!("{}", serde_json::to_string(&matrix::github(&job))?),
-        ShardsFormat::Json => println!("{}", serde_json::to_string_pretty(&matrix::github(&job))?),
-        ShardsFormat::Table => print!("{}", matrix::table(&job)),
+        ShardsFormat::Github => crate::outln!("{}", serde_json::to_string(&matrix::github(&job))?)?,
+        ShardsFormat::Json => {
+            crate::outln!("{}", serde_json::to_string_pretty(&matrix::github(&job))?)?
+        }
+        ShardsFormat::Table => crate::out!("{}", matrix::table(&job))?,
     }
     Ok(ExitStatus::Success)
 }

@@ -126,6 +126,7 @@ pub fn with_rounds(row: &CellRecord, rounds: &[&[f64]]) -> CellRecord {
         round_sample_counts: rounds.iter().map(|r| r.len() as u64).collect(),
         round_started_s: vec![0.0; rounds.len()],
         round_positions: vec![0; rounds.len()],
+        definition_sha256: None,
         ..row.clone()
     }
 }

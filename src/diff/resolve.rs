@@ -25,6 +25,9 @@ pub struct Choice<'a> {
     pub study: Option<&'a str>,
     pub machine: Option<&'a str>,
     pub allow_cross_machine: bool,
+    /// Compare result sets of different studies (result-set paths only; revisions are matched
+    /// by study).
+    pub allow_cross_study: bool,
 }
 
 /// A candidate result set of a revision.
@@ -92,6 +95,7 @@ pub fn resolve(old: Option<&str>, new: Option<&str>, choice: &Choice) -> Result<
         (Some(o), Some(n)) => {
             let (o, n) = (ResultSet::at(&o)?, ResultSet::at(&n)?);
             let sides = (load(old_spec, o)?, load(new_spec, n)?);
+            check_studies(&sides.0, &sides.1, choice.allow_cross_study)?;
             check_machines(&sides.0, &sides.1, choice.allow_cross_machine)?;
             Ok(sides)
         }
@@ -207,6 +211,20 @@ fn pick(
             .context("a result set vanished while reading it")
     };
     Ok((newest(old, &machine_pair.0)?, newest(new, &machine_pair.1)?))
+}
+
+/// Two studies share no cell that means the same thing: their diff would list every cell as
+/// added and removed and say nothing changed.
+fn check_studies(old: &Side, new: &Side, allow: bool) -> Result<()> {
+    let (os, ns) = (&old.records[0].study, &new.records[0].study);
+    if os != ns && !allow {
+        bail!(
+            "`{}` holds study `{os}` and `{}` study `{ns}`: a diff compares one study's cells; pass `--allow-cross-study` to compare anyway",
+            old.set.dir().display(),
+            new.set.dir().display()
+        );
+    }
+    Ok(())
 }
 
 fn check_machines(old: &Side, new: &Side, allow: bool) -> Result<()> {

@@ -308,7 +308,8 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
         "h" => number * 3600.0,
         _ => return None,
     };
-    (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds))
+    // `try_`: a duration past `Duration`'s range (`"99999999999999999999h"`) is not one.
+    Duration::try_from_secs_f64(seconds).ok()
 }
 
 /// Formats a duration the way a plan writes it, in the largest unit that keeps it whole-ish.

@@ -3,6 +3,7 @@
 
 pub mod cell;
 pub mod command;
+pub mod definition;
 pub mod explain;
 pub mod filter;
 pub mod init;
@@ -82,7 +83,8 @@ pub struct LoadOptions {
 impl Plan {
     /// Reads and checks a plan file, accepting devices this build lacks.
     pub fn load_lenient(path: &Path) -> Result<Plan> {
-        let bytes = std::fs::read(path)
+        let bytes = crate::limits::PLAN
+            .read(path)
             .with_context(|| format!("cannot read plan `{}`", path.display()))?;
         Plan::from_bytes_with(
             path,
@@ -96,7 +98,8 @@ impl Plan {
     /// Reads and checks a plan file. A file that cannot be read is an `io` error with its path;
     /// a file with problems is a [`FileErrors`] listing all of them.
     pub fn load(path: &Path) -> Result<Plan> {
-        let bytes = std::fs::read(path)
+        let bytes = crate::limits::PLAN
+            .read(path)
             .with_context(|| format!("cannot read plan `{}`", path.display()))?;
         Plan::from_bytes(path, &bytes)
     }

@@ -5,6 +5,7 @@
 
 pub mod charts;
 pub mod comparison;
+mod confined;
 pub mod filters;
 pub mod publish;
 pub mod sections;
@@ -13,7 +14,7 @@ pub mod view;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use minijinja::Environment;
 
 pub use view::Report;
@@ -91,15 +92,16 @@ pub fn render_value(ctx: minijinja::Value, template: &TemplateSource) -> Result<
             name.to_string()
         }
         TemplateSource::File(path) => {
-            let dir = path
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .unwrap_or(Path::new("."));
             if !path.is_file() {
                 bail!("template `{}` does not exist", path.display());
             }
-            // Templates may include others, but only from their own folder.
-            env.set_loader(minijinja::path_loader(dir));
+            // The folder of the file the template really is (the one named may be a link).
+            let path = path
+                .canonicalize()
+                .with_context(|| format!("cannot read template `{}`", path.display()))?;
+            let dir = path.parent().unwrap_or(Path::new("."));
+            // Templates may include others, but only from their own folder, links resolved.
+            env.set_loader(confined::loader(dir));
             path.file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default()

@@ -35,10 +35,18 @@ pub fn publish(args: &Publish) -> Result<()> {
         write_report(&set, &records, args.output.as_deref(), out, &template)?;
         return Ok(());
     }
-    let names = if args.studies.is_empty() {
-        studies(&args.results)?
-    } else {
+    let asked = !args.studies.is_empty();
+    let names = if asked {
         args.studies.clone()
+    } else {
+        // Folders without result sets (notes, a README's images) are not studies.
+        let mut found = Vec::new();
+        for study in studies(&args.results)? {
+            if !result_sets(&args.results, &study)?.is_empty() {
+                found.push(study);
+            }
+        }
+        found
     };
     if names.is_empty() {
         bail!(
@@ -196,10 +204,10 @@ fn write_report(
     match output {
         Some(p) if p == Path::new("-") => {
             if several {
-                print!("{}", preamble(&views));
+                crate::out!("{}", preamble(&views))?;
             }
             for view in &views {
-                print!("{}", super::render(view, template)?);
+                crate::out!("{}", super::render(view, template)?)?;
             }
         }
         other => {

@@ -112,7 +112,20 @@ impl RunMetadata {
         if self.git_commit == "unknown" {
             return "nogit".to_owned();
         }
-        let short: String = self.git_commit.chars().take(12).collect();
+        // The label is a folder name: whatever the commit says, it cannot leave its folder
+        // (`check_commit` refuses such values first; this is the second lock).
+        let short: String = self
+            .git_commit
+            .chars()
+            .take(12)
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
         if self.git_dirty {
             format!("{short}-dirty")
         } else {
@@ -152,6 +165,24 @@ fn run(cmd: &mut Command) -> Option<String> {
     out.status
         .success()
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+/// Checks a commit given from outside git (`BENCHPLAN_GIT_COMMIT`, `kubernetes --commit`): it
+/// names a results folder, so it is a commit-like name, 1 to 64 letters, digits, `-`, `_` or
+/// `.`, not starting with `.` or `-`.
+pub fn check_commit(what: &str, value: &str) -> Result<(), String> {
+    let ok = (1..=64).contains(&value.len())
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && !value.starts_with(['.', '-']);
+    if ok {
+        return Ok(());
+    }
+    Err(format!(
+        "{what} `{}` is not a commit: use its hash (1 to 64 letters, digits, `-`, `_` or `.`, not starting with `.` or `-`); it names a folder under results/",
+        value.escape_debug()
+    ))
 }
 
 /// The commit and dirtiness of the repository holding the plan. `BENCHPLAN_GIT_COMMIT` (and

@@ -6,6 +6,7 @@
 pub mod calibration;
 pub mod catalog;
 pub mod history;
+pub mod integrity;
 pub mod layout;
 pub mod lock;
 pub mod metadata;

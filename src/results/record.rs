@@ -78,6 +78,10 @@ pub struct CellRecord {
     pub round_started_s: Vec<f64>,
     /// The cell's place in each round's shuffled order of cells (0 = first).
     pub round_positions: Vec<u64>,
+    /// SHA-256 of the cell's definition when it was measured (see
+    /// [`plan::definition`](crate::plan::definition)): resume keeps a row only while it matches.
+    /// `None` in sets older than format 4 (their rows are measured again on resume).
+    pub definition_sha256: Option<String>,
     /// Exact floating-point operations per iteration, where known.
     pub flops_per_iteration: Option<f64>,
     /// Samples per iteration (the batch), where meaningful.

@@ -20,7 +20,8 @@ use crate::stats::Summary;
 /// - 2: the version is stored; the columns are those of version 1.
 /// - 3: rounds (`round_sample_counts`, `round_started_s`, `round_positions`); sets of versions
 ///   1 and 2 lack them and read as one round.
-pub const FORMAT_VERSION: u32 = 3;
+/// - 4: `definition_sha256`, the fingerprint resume matches; older rows lack it.
+pub const FORMAT_VERSION: u32 = 4;
 
 /// The Parquet key-value metadata key that holds the format version.
 pub const FORMAT_KEY: &str = "benchplan.format_version";
@@ -140,6 +141,10 @@ pub const COLUMNS: &[Column] = &[
         optional: true,
         ..col("round_positions", "", "The cell's place in each round's shuffled order of cells (0 = first); the order is a function of `run_started_at` and the round.", Field::Counts(|r| &r.round_positions, |r, v| r.round_positions = v))
     },
+    Column {
+        optional: true,
+        ..col("definition_sha256", "", "SHA-256 of everything in the plan (and the files it names) that decides what the cell measures: model and dataset declarations, data values, command arguments and program, measurement settings. A run at the same commit keeps a finished row only while it matches. Null in sets older than format 4.", Field::OptStr(|r| r.definition_sha256.as_deref(), |r, v| r.definition_sha256 = v))
+    },
     col("measure_settings", "", "The measurement settings the cell ran with.", Field::Str(|r| &r.measure_settings, |r, v| r.measure_settings = v)),
     col("cell_started_at", "", "When the cell started, RFC 3339 UTC.", Field::Str(|r| &r.cell_started_at, |r, v| r.cell_started_at = v)),
     col("cell_wall_s", "s", "Wall time of the whole cell: set-up, warm-up and measurement.", Field::F64(|r| r.cell_wall_s, |r, v| r.cell_wall_s = v)),
@@ -217,6 +222,7 @@ impl CellRecord {
             round_sample_counts: Vec::new(),
             round_started_s: Vec::new(),
             round_positions: Vec::new(),
+            definition_sha256: None,
             flops_per_iteration: None,
             samples_per_iteration: None,
             param_count: None,

@@ -12,6 +12,7 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use polars::prelude::*;
 
+use super::integrity;
 use super::record::{CellRecord, Status};
 use super::schema::{
     self, Column as ColumnDef, Field, FORMAT_KEY, FORMAT_VERSION, PARAM_PREFIX, STAGE_PREFIX,
@@ -218,36 +219,23 @@ fn write_file(
     durable: bool,
 ) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
+    // A hand-off goes into a folder its reader made, and which is gone once the reader no
+    // longer wants it: a worker must not make it again (and leave it behind).
+    if durable {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create `{}`", dir.display()))?;
+    }
     let file_name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let tmp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
-    let mut df = to_dataframe(records)?;
+    let bytes = encode_checked(records, encoding)
+        .with_context(|| format!("cannot write `{}`", path.display()))?;
     let result = (|| -> Result<()> {
-        let file =
+        let mut file =
             File::create(&tmp).with_context(|| format!("cannot create `{}`", tmp.display()))?;
-        // Buffered: the Parquet writer issues thousands of tiny writes (one syscall each,
-        // unbuffered: they dominated the cost of saving a set).
-        let mut buffered = std::io::BufWriter::with_capacity(1 << 20, file);
-        let version = KeyValueMetadata::from_static(vec![(
-            FORMAT_KEY.to_owned(),
-            FORMAT_VERSION.to_string(),
-        )]);
-        let writer = ParquetWriter::new(&mut buffered).with_key_value_metadata(Some(version));
-        let writer = match encoding {
-            Encoding::Compact => writer,
-            Encoding::Fast => writer
-                .with_compression(ParquetCompression::Uncompressed)
-                .with_statistics(StatisticsOptions::empty()),
-        };
-        anyhow::Context::with_context(writer.finish(&mut df), || {
-            format!("cannot write `{}`", tmp.display())
-        })?;
-        let file = buffered
-            .into_inner()
-            .map_err(|e| e.into_error())
+        std::io::Write::write_all(&mut file, &bytes)
             .with_context(|| format!("cannot write `{}`", tmp.display()))?;
         if durable {
             file.sync_all()
@@ -272,6 +260,46 @@ fn write_file(
     result
 }
 
+/// The Parquet bytes of `records`, with the format version and the two checksums of
+/// [`integrity`] in the key-value metadata. The data digest is of an encoding made without it;
+/// polars encodes the same table to the same column chunks whatever the footer holds, which is
+/// checked here (a mismatch stores the file without that digest rather than a wrong one).
+fn encode_checked(records: &[CellRecord], encoding: Encoding) -> Result<Vec<u8>> {
+    let mut df = to_dataframe(records)?;
+    let version = (FORMAT_KEY.to_owned(), FORMAT_VERSION.to_string());
+    let rows = (
+        integrity::ROWS_KEY.to_owned(),
+        integrity::rows_digest(records),
+    );
+    let plain = encode(&mut df, encoding, vec![version.clone()])?;
+    let data = integrity::data_digest(&plain).context("the encoder wrote no Parquet footer")?;
+    let kv = vec![
+        version.clone(),
+        (integrity::DATA_KEY.to_owned(), data.clone()),
+        rows.clone(),
+    ];
+    let bytes = encode(&mut df, encoding, kv)?;
+    if integrity::data_digest(&bytes).as_deref() == Some(data.as_str()) {
+        return Ok(bytes);
+    }
+    encode(&mut df, encoding, vec![version, rows])
+}
+
+/// One Parquet encoding of `df` in memory, with `kv` as its key-value metadata.
+fn encode(df: &mut DataFrame, encoding: Encoding, kv: Vec<(String, String)>) -> Result<Vec<u8>> {
+    let mut bytes = Vec::with_capacity(1 << 16);
+    let writer = ParquetWriter::new(&mut bytes)
+        .with_key_value_metadata(Some(KeyValueMetadata::from_static(kv)));
+    let writer = match encoding {
+        Encoding::Compact => writer,
+        Encoding::Fast => writer
+            .with_compression(ParquetCompression::Uncompressed)
+            .with_statistics(StatisticsOptions::empty()),
+    };
+    writer.finish(df)?;
+    Ok(bytes)
+}
+
 /// The folder beside a set's `cells.parquet` that holds rows written since the set was last
 /// consolidated: one small file per finished cell (see `runner::sink`).
 pub const PENDING_DIR: &str = "pending";
@@ -289,9 +317,24 @@ fn read_pending(cells: &Path) -> Result<Vec<CellRecord>> {
     files.sort();
     let mut rows = Vec::new();
     for f in files {
-        rows.extend(read_file(&f)?);
+        match read_file(&f) {
+            Ok(r) => rows.extend(r),
+            // A consolidation removed it after it was listed: a run is writing the set. The
+            // consolidation wrote its rows into `cells.parquet` first, and that file is read
+            // after these, so skipping the vanished file loses nothing.
+            Err(e) if vanished(&e) => {}
+            Err(e) => return Err(e),
+        }
     }
     Ok(rows)
+}
+
+/// Whether an error is a file that was not found (rather than unreadable or corrupt).
+fn vanished(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::NotFound)
+    })
 }
 
 /// Reads a result set: its `cells.parquet` and, beside it, the rows of cells finished since
@@ -315,42 +358,97 @@ pub fn read(path: &Path) -> Result<Vec<CellRecord>> {
     Ok(records)
 }
 
-/// Opens a result file for reading, with the format version it declares (1 for files written
-/// before the version was stored). A file newer than this build is refused by name.
-fn open_versioned(path: &Path) -> Result<(ParquetReader<File>, u32)> {
+/// A result file read into memory: its bytes, the format version it declares (1 for files
+/// written before the version was stored) and its key-value metadata. A file newer than this
+/// build is refused by name; one whose bytes fail their checksum is named as corrupt.
+struct Opened {
+    bytes: Vec<u8>,
+    version: u32,
+    kv: std::collections::BTreeMap<String, String>,
+}
+
+/// The largest result file read (a set of thousands of cells with every sample is a few tens
+/// of MB); a larger file named as results is refused rather than read whole.
+const MAX_RESULT_FILE: u64 = 1 << 30;
+
+fn open_versioned(path: &Path) -> Result<Opened> {
     let file =
         File::open(path).with_context(|| format!("cannot open results `{}`", path.display()))?;
-    let mut reader = ParquetReader::new(file);
-    let version = anyhow::Context::with_context(reader.get_metadata(), || {
-        format!("`{}` is not a readable Parquet file", path.display())
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    if len > MAX_RESULT_FILE {
+        bail!(
+            "`{}` is {len} bytes, more than a result file can be ({MAX_RESULT_FILE}); is it a result set?",
+            path.display()
+        );
+    }
+    let mut bytes = Vec::with_capacity(len as usize);
+    std::io::Read::read_to_end(&mut { file }, &mut bytes)
+        .with_context(|| format!("cannot read results `{}`", path.display()))?;
+    let not_parquet = || format!("`{}` is not a readable Parquet file", path.display());
+    let kv = crate::contain::contain(|| {
+        let mut reader = ParquetReader::new(std::io::Cursor::new(&bytes[..]));
+        reader.get_metadata().map(|m| {
+            m.key_value_metadata
+                .iter()
+                .flatten()
+                .filter_map(|k| Some((k.key.clone(), k.value.clone()?)))
+                .collect::<std::collections::BTreeMap<_, _>>()
+        })
+    })
+    .map_err(|panic| {
+        anyhow::anyhow!(integrity::corrupt(
+            path,
+            &format!("its Parquet metadata cannot be decoded ({panic})")
+        ))
     })?
-    .key_value_metadata
-    .as_ref()
-    .and_then(|kv| kv.iter().find(|k| k.key == FORMAT_KEY))
-    .and_then(|k| k.value.as_deref()?.parse::<u32>().ok())
-    .unwrap_or(1);
+    .map_err(anyhow::Error::from)
+    .with_context(not_parquet)?;
+    let version = kv
+        .get(FORMAT_KEY)
+        .and_then(|v| v.parse::<u32>().ok())
+        .unwrap_or(1);
     if version > FORMAT_VERSION {
         bail!(
             "`{}` is in result format {version}, newer than this benchplan reads ({FORMAT_VERSION}); use a newer benchplan",
             path.display()
         );
     }
-    Ok((reader, version))
+    integrity::check_data(
+        path,
+        &bytes,
+        kv.get(integrity::DATA_KEY).map(String::as_str),
+    )?;
+    Ok(Opened { bytes, version, kv })
 }
 
 /// The format version a result file declares.
 pub fn format_version(path: &Path) -> Result<u32> {
-    Ok(open_versioned(path)?.1)
+    Ok(open_versioned(path)?.version)
 }
 
-/// Reads one Parquet file of result rows. The error names the file.
+/// Reads one Parquet file of result rows, checking its checksums. The error names the file; a
+/// panic inside the Parquet reader (a corrupt file) becomes that error too.
 fn read_file(path: &Path) -> Result<Vec<CellRecord>> {
-    let (reader, _) = open_versioned(path)?;
-    let df = anyhow::Context::with_context(reader.finish(), || {
-        format!("`{}` is not a readable Parquet file", path.display())
-    })?;
-    from_dataframe(&df)
-        .with_context(|| format!("`{}` is not a benchplan result set", path.display()))
+    let opened = open_versioned(path)?;
+    let decoded = crate::contain::contain(|| {
+        let df = ParquetReader::new(std::io::Cursor::new(&opened.bytes[..])).finish()?;
+        anyhow::Ok(from_dataframe(&df))
+    })
+    .map_err(|panic| {
+        anyhow::anyhow!(integrity::corrupt(
+            path,
+            &format!("the Parquet reader failed on it ({panic})")
+        ))
+    })?
+    .with_context(|| format!("`{}` is not a readable Parquet file", path.display()))?;
+    let records =
+        decoded.with_context(|| format!("`{}` is not a benchplan result set", path.display()))?;
+    integrity::check_rows(
+        path,
+        &records,
+        opened.kv.get(integrity::ROWS_KEY).map(String::as_str),
+    )?;
+    Ok(records)
 }
 
 /// Converts a result table back into records, column by column through [`schema::COLUMNS`].
@@ -547,6 +645,7 @@ pub(crate) mod tests {
             round_sample_counts: Vec::new(),
             round_started_s: Vec::new(),
             round_positions: Vec::new(),
+            definition_sha256: None,
             flops_per_iteration: None,
             samples_per_iteration: Some(32),
             param_count: Some(86_544),
@@ -669,6 +768,7 @@ pub(crate) mod tests {
             round_sample_counts: vec![4, 4, 4],
             round_started_s: vec![0.5, 3.25, 6.0],
             round_positions: vec![2, 0, 1],
+            definition_sha256: Some("5e".repeat(32)),
             flops_per_iteration: Some(2.5e9),
             samples_per_iteration: Some(32),
             param_count: Some(86_544),

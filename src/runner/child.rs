@@ -36,6 +36,22 @@ pub fn signal_group(child: &Child, signal: i32) {
     let _ = (child, signal);
 }
 
+/// Whether a process with this id exists (on other systems than Unix: assumed so, which keeps
+/// whatever belongs to it).
+pub fn process_exists(pid: i32) -> bool {
+    #[cfg(unix)]
+    {
+        // SAFETY: signal 0 only checks that the process exists and may be signalled.
+        let alive = unsafe { libc::kill(pid as libc::pid_t, 0) } == 0;
+        alive || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = pid;
+        true
+    }
+}
+
 /// A signal by number and by what it usually means.
 fn signal_name(signal: i32) -> String {
     #[cfg(unix)]

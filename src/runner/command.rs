@@ -53,21 +53,49 @@ pub enum Message {
 /// Reads one line of the program's output: `Ok(None)` for ordinary output, `Err` for a
 /// protocol message that breaks the rules (its cell fails: a mistyped event silently
 /// ignored would lose samples).
+/// The longest sample the protocol accepts: a week. Longer is a program's bug (`1e308`), and
+/// would overflow the clock arithmetic that places the budget's start.
+const MAX_SAMPLE_MS: f64 = 7.0 * 24.0 * 3600e3;
+
+/// A program's line as an error quotes it: at most 200 characters (a program can print one
+/// line of gigabytes).
+fn quote(line: &str) -> String {
+    cut(line, 200)
+}
+
+/// `line` cut to `max` characters, saying how long it was.
+fn cut(line: &str, max: usize) -> String {
+    match line.char_indices().nth(max) {
+        Some((at, _)) => format!("{}… ({} bytes)", &line[..at], line.len()),
+        None => line.to_owned(),
+    }
+}
+
 pub fn parse_line(line: &str) -> Result<Option<Message>, String> {
     let trimmed = line.trim();
     if !trimmed.starts_with('{') {
         return Ok(None);
     }
-    let Ok(Value::Object(map)) = serde_json::from_str::<Value>(trimmed) else {
-        return Ok(None);
+    let map = match serde_json::from_str::<Value>(trimmed) {
+        Ok(Value::Object(map)) => map,
+        // A line that means to be a protocol event but is not valid JSON (`"ms": 1e309` is
+        // out of JSON's number range) fails the cell rather than passing as chatter.
+        Err(e) if trimmed.contains("\"event\"") => {
+            return Err(format!(
+                "protocol: {} is not valid JSON ({e})",
+                quote(trimmed)
+            ));
+        }
+        _ => return Ok(None),
     };
     let Some(event) = map.get("event") else {
         return Ok(None);
     };
     let ms = || match map.get("ms").and_then(Value::as_f64) {
-        Some(ms) if ms.is_finite() && ms >= 0.0 => Ok(ms),
+        Some(ms) if (0.0..=MAX_SAMPLE_MS).contains(&ms) => Ok(ms),
         _ => Err(format!(
-            "protocol: {trimmed} needs `ms`, a number of milliseconds ≥ 0"
+            "protocol: {} needs `ms`, a number of milliseconds from 0 to {MAX_SAMPLE_MS:e}",
+            quote(trimmed)
         )),
     };
     let text = |key: &str| {
@@ -83,7 +111,8 @@ pub fn parse_line(line: &str) -> Result<Option<Message>, String> {
         Some("skip") => Ok(Some(Message::Skip(text("reason")))),
         Some("error") => Ok(Some(Message::Error(text("message")))),
         _ => Err(format!(
-            "protocol: unknown event in {trimmed}; events are `info`, `warmup`, `sample`, `skip`, `error`"
+            "protocol: unknown event in {}; events are `info`, `warmup`, `sample`, `skip`, `error`",
+            quote(trimmed)
         )),
     }
 }
@@ -162,7 +191,12 @@ fn keep_tail(tail: &mut VecDeque<String>, line: String) {
     if tail.len() == TAIL_LINES {
         tail.pop_front();
     }
-    tail.push_back(line);
+    // The tail ends up in the cell's `reason`: a traceback's line, not a megabyte of output.
+    tail.push_back(if line.len() > 2000 {
+        cut(&line, 2000)
+    } else {
+        line
+    });
 }
 
 /// Runs the program of `cell` and turns what it reports into the cell's outcome.
@@ -230,6 +264,39 @@ enum Line {
 }
 
 /// Reads the program's output until it ends, the cell has enough samples, or the timeout.
+/// The most bytes of one output line benchplan keeps: a protocol line is short, and a program
+/// that prints a line of gigabytes must not make benchplan hold it.
+const MAX_LINE_BYTES: usize = 1 << 20;
+
+/// Calls `send` with each line of `stream` (lossy UTF-8, end of line trimmed), each cut at
+/// [`MAX_LINE_BYTES`] with the rest of it read and dropped, until the stream ends or `send`
+/// returns false.
+fn each_line(stream: impl Read, mut send: impl FnMut(String) -> bool) {
+    let mut reader = BufReader::new(stream);
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        match reader
+            .by_ref()
+            .take(MAX_LINE_BYTES as u64)
+            .read_until(b'\n', &mut buf)
+        {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        let mut line = String::from_utf8_lossy(&buf).trim_end().to_owned();
+        if buf.len() >= MAX_LINE_BYTES && buf.last() != Some(&b'\n') {
+            let dropped = reader.skip_until(b'\n').unwrap_or(0);
+            line.push_str(&format!(
+                " … (line cut at {MAX_LINE_BYTES} bytes; {dropped} more dropped)"
+            ));
+        }
+        if !send(line) {
+            return;
+        }
+    }
+}
+
 fn converse(
     child: &mut Child,
     cell: &Cell,
@@ -240,29 +307,8 @@ fn converse(
     let stdout = child.stdout.take().expect("piped");
     let stderr = child.stderr.take().expect("piped");
     let out_tx = tx.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if out_tx.send(Line::Out(line)).is_err() {
-                break;
-            }
-        }
-    });
-    std::thread::spawn(move || {
-        let mut reader = BufReader::new(stderr);
-        let mut buf = Vec::new();
-        loop {
-            buf.clear();
-            match reader.by_ref().take(64 * 1024).read_until(b'\n', &mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {
-                    let line = String::from_utf8_lossy(&buf).trim_end().to_owned();
-                    if tx.send(Line::Err(line)).is_err() {
-                        break;
-                    }
-                }
-            }
-        }
-    });
+    std::thread::spawn(move || each_line(stdout, |line| out_tx.send(Line::Out(line)).is_ok()));
+    std::thread::spawn(move || each_line(stderr, |line| tx.send(Line::Err(line)).is_ok()));
 
     let settings = &cell.measure;
     let mut t = Transcript::default();
@@ -291,8 +337,11 @@ fn converse(
             Ok(Some(Message::Warmup(ms))) => t.samples.warmup_ms.push(ms),
             Ok(Some(Message::Sample(ms))) => {
                 // The budget runs from the start of the first timed iteration.
-                let start = *budget_start
-                    .get_or_insert_with(|| Instant::now() - Duration::from_secs_f64(ms / 1e3));
+                let start = *budget_start.get_or_insert_with(|| {
+                    let now = Instant::now();
+                    now.checked_sub(Duration::from_secs_f64(ms / 1e3))
+                        .unwrap_or(now)
+                });
                 t.samples.timed_ms.push(ms);
                 t.samples.timed_wall_ms = millis(start.elapsed());
                 on_sample(&t.samples.timed_ms);

@@ -125,6 +125,17 @@ pub fn run_tracks(
         ..RunSummary::default()
     };
     let mut devices: HashMap<DeviceSpec, Device> = HashMap::new();
+    // Each cell's definition fingerprint, taken once as the run starts: the row records what
+    // it was measured from (resume compares it with the plan's next version).
+    let definitions: Vec<Vec<String>> = tracks
+        .iter()
+        .map(|t| {
+            t.cells[..n]
+                .iter()
+                .map(|c| crate::plan::definition::definition_sha256(t.plan, c))
+                .collect()
+        })
+        .collect();
     let mut rows: Vec<Vec<Option<CellRecord>>> = vec![vec![None; n]; tracks.len()];
     // The rounds each cell is to get: its planned rounds, raised one at a time (up to its
     // limit) while a `target_ci` is not met (see `rounds::precise_enough`).
@@ -208,6 +219,7 @@ pub fn run_tracks(
                 let mut row = rounds::fold(rows[k][i].take(), record, place);
                 // The row describes the cell's settings, not one round's share of them.
                 row.measure_settings = cell.measure.describe();
+                row.definition_sha256 = Some(definitions[k][i].clone());
                 rows[k][i] = Some(row);
                 ran.push((k, index));
                 index += 1;
@@ -325,6 +337,7 @@ fn is_unsupported(message: &str) -> bool {
         "no cuda implementation",
         "no metal implementation",
         "not supported",
+        "does not support",
     ]
     .iter()
     .any(|p| m.contains(p))
@@ -451,6 +464,7 @@ fn record_of(
         round_sample_counts: Vec::new(),
         round_started_s: Vec::new(),
         round_positions: Vec::new(),
+        definition_sha256: None,
         flops_per_iteration: outcome.info.flops_per_iteration,
         samples_per_iteration: outcome.info.samples_per_iteration,
         param_count: outcome.info.param_count,
@@ -514,6 +528,10 @@ fn measure_cell(
     on_sample: &mut dyn FnMut(&[f64]),
 ) -> Outcome {
     let device_name = cell.str_param("device");
+    let dtype = cell.params.get("dtype").and_then(|v| v.as_str());
+    if let Some(why) = workload::capability::lacks(device, dtype) {
+        return Outcome::skipped(format!("not supported on `{device_name}`: {why}"));
+    }
     let prepared = match workload::prepare(cell, plan, device) {
         Ok(p) => p,
         Err(e) => {
@@ -573,6 +591,17 @@ mod tests {
         assert_eq!(clean_message(m), "unsupported dtype BF16 for op matmul");
         assert_eq!(clean_message("a: b\nc"), "a: b\nc");
         assert!(is_unsupported("unsupported dtype BF16 for op matmul"));
+        // One wording per backend, as candle 0.11 raises them.
+        assert!(is_unsupported(
+            "the accelerate backend does not support f16 matmul"
+        ));
+        assert!(is_unsupported(
+            "Metal contiguous affine BF16 not implemented"
+        ));
+        assert!(is_unsupported(
+            "no cuda implementation for conv-transpose1d"
+        ));
+        assert!(is_unsupported("no metal implementation for rotary-emb"));
         assert!(!is_unsupported("shape mismatch in matmul"));
     }
 }

@@ -12,6 +12,7 @@ use super::progress::Progress;
 use super::resume::{cells_to_run, Resume};
 use super::sink::ResultsSink;
 use crate::exit::ExitStatus;
+use crate::plan::definition::definition_sha256;
 use crate::plan::Plan;
 use crate::results::layout::result_set_dir;
 use crate::results::{RunMetadata, Status};
@@ -45,7 +46,7 @@ pub fn load_plan(path: &Path, lenient: bool) -> Result<Plan> {
         Plan::load(path)?
     };
     if !plan.warnings.is_empty() {
-        eprint!("{}", plan.render_warnings());
+        crate::errout!("{}", plan.render_warnings());
     }
     Ok(plan)
 }
@@ -94,17 +95,33 @@ pub fn run_plan(request: &RunRequest) -> Result<ExitStatus> {
         retry_failed_only: request.retry_failed,
     };
     // A row measured in fewer rounds than the cell now asks for (a run stopped between rounds,
-    // or a plan that raised `rounds`) is not a finished measurement: the cell runs again.
+    // or a plan that raised `rounds`) is not a finished measurement, and a row measured from
+    // another definition of the cell (an edited model, dataset, program or setting of a plan
+    // git does not track, or of an older format) is not this cell's: either runs again.
+    let redefined = std::cell::Cell::new(0usize);
     let (cells, note) = cells_to_run(cells, resume, |cell| {
         sink.row_of(&cell.id)
             .filter(|r| {
-                r.status != Status::Ok
-                    || r.rounds_done() >= cell.measure.effective_rounds() as usize
+                if r.status != Status::Ok {
+                    return true;
+                }
+                let same =
+                    r.definition_sha256.as_deref() == Some(definition_sha256(&plan, cell).as_str());
+                if !same {
+                    redefined.set(redefined.get() + 1);
+                }
+                same && r.rounds_done() >= cell.measure.effective_rounds() as usize
             })
             .map(|r| r.status)
     });
     if let Some(note) = note {
         crate::note!("benchplan: {note}");
+    }
+    if redefined.get() > 0 && !resume.remeasure_ok && !resume.retry_failed_only {
+        crate::note!(
+            "benchplan: {} cell(s) changed since they were measured at this commit (model, data, program or settings); they are measured again",
+            redefined.get()
+        );
     }
     if cells.is_empty() {
         crate::note!(

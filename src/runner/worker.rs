@@ -35,6 +35,9 @@ impl Worker {
     fn start(exe: Option<&Path>, plan: &Plan, meta: &RunMetadata) -> Result<Worker, String> {
         static STARTED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if n == 0 {
+            remove_orphaned_folders(&std::env::temp_dir());
+        }
         let dir = std::env::temp_dir().join(format!("benchplan-worker-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&dir)
             .map_err(|e| format!("cannot create `{}`: {e}", dir.display()))?;
@@ -150,6 +153,30 @@ impl Worker {
                 format!("; last output: {tail}")
             }
         )
+    }
+}
+
+/// Removes the scratch folders of runs that were killed (`kill -9`, a lost node) before they
+/// could remove them: `benchplan-worker-PID-N` (and `benchplan-cell-PID-…` of older builds)
+/// whose process no longer exists.
+fn remove_orphaned_folders(tmp: &Path) {
+    let Ok(entries) = std::fs::read_dir(tmp) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name
+            .strip_prefix("benchplan-worker-")
+            .or_else(|| name.strip_prefix("benchplan-cell-"))
+        else {
+            continue;
+        };
+        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<i32>().ok()) else {
+            continue;
+        };
+        if !super::child::process_exists(pid) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
     }
 }
 

@@ -220,11 +220,14 @@ pub fn kubernetes(args: &KubernetesRequest) -> Result<ExitStatus> {
     let (plan, job) = plan_job(&args.sharding)?;
     let s = &args.sharding;
     let commit = match &args.commit {
-        Some(c) => c.clone(),
+        Some(c) => {
+            crate::results::metadata::check_commit("--commit", c).map_err(anyhow::Error::msg)?;
+            c.clone()
+        }
         None => {
             let meta = crate::results::RunMetadata::collect(&s.plan, "", None, &s.results);
             if meta.git_dirty {
-                eprintln!("warning: the working tree has changes; an image built from it is not commit {}", short(&meta.git_commit));
+                crate::errln!("warning: the working tree has changes; an image built from it is not commit {}", short(&meta.git_commit));
             }
             meta.git_commit
         }
@@ -263,7 +266,7 @@ pub fn kubernetes(args: &KubernetesRequest) -> Result<ExitStatus> {
         .unwrap_or_else(|| PathBuf::from("k8s").join(&plan.name));
     let paths = kubernetes::write(&dir, &kubernetes::manifests(&job, &launch, &options))?;
     for p in &paths {
-        println!("{}", p.display());
+        crate::outln!("{}", p.display())?;
     }
     crate::note!(
         "k8s: {} shards of study `{}`; apply with: kubectl apply -f {}",
@@ -355,15 +358,15 @@ pub fn merge(args: &MergeRequest) -> Result<ExitStatus> {
         count(Status::Skipped)
     );
     if !merged.conflicts.is_empty() {
-        eprintln!(
+        crate::errln!(
             "{} cell(s) had more than one row on the same machine; kept by the rule ok > failed > skipped, then the later start:",
             merged.conflicts.len()
         );
         for c in &merged.conflicts {
-            eprintln!("  {} on `{}` ({})", c.cell_id, c.machine, c.key);
-            eprintln!("    kept:    {}", c.kept);
+            crate::errln!("  {} on `{}` ({})", c.cell_id, c.machine, c.key);
+            crate::errln!("    kept:    {}", c.kept);
             for d in &c.dropped {
-                eprintln!("    dropped: {d}");
+                crate::errln!("    dropped: {d}");
             }
         }
     }
@@ -380,16 +383,16 @@ pub fn merge(args: &MergeRequest) -> Result<ExitStatus> {
         let cells = Filter::parse(&args.filters)?.apply(plan.cells().cloned().collect())?;
         let missing = merge::missing(&merged, &cells);
         if !missing.is_empty() {
-            eprintln!(
+            crate::errln!(
                 "{} of the plan's {} cell(s) have no row in any input:",
                 missing.len(),
                 cells.len()
             );
             for c in missing.iter().take(20) {
-                eprintln!("  {}  {}  {}", c.id, c.experiment, c.key());
+                crate::errln!("  {}  {}  {}", c.id, c.experiment, c.key());
             }
             if missing.len() > 20 {
-                eprintln!("  … and {} more", missing.len() - 20);
+                crate::errln!("  … and {} more", missing.len() - 20);
             }
             return Ok(ExitStatus::Failure);
         }
@@ -398,6 +401,6 @@ pub fn merge(args: &MergeRequest) -> Result<ExitStatus> {
             cells.len()
         );
     }
-    println!("{}", target.display());
+    crate::outln!("{}", target.display())?;
     Ok(ExitStatus::Success)
 }

@@ -39,6 +39,12 @@ impl FromStr for ShardSpec {
                 "`{text}`: there must be at least one shard; {usage}"
             ));
         }
+        // Shards are allocated before cells are dealt to them: more shards than a plan may
+        // have cells is a typo, not a request.
+        let most = crate::plan::validate::MAX_CELLS as usize;
+        if count > most {
+            return Err(format!("`{text}`: at most {most} shards; {usage}"));
+        }
         if index >= count {
             return Err(format!(
                 "`{text}`: shards count from 0, so K must be below {count} (0 to {}); {usage}",

@@ -164,8 +164,8 @@ pub fn submit(job_dir: &Path) -> Result<(String, String)> {
         .arg(&script)
         .output()
         .with_context(|| format!("cannot run `{}`", script.display()))?;
-    eprint!("{}", String::from_utf8_lossy(&out.stderr));
-    print!("{}", String::from_utf8_lossy(&out.stdout));
+    crate::errout!("{}", String::from_utf8_lossy(&out.stderr));
+    crate::out!("{}", String::from_utf8_lossy(&out.stdout))?;
     if !out.status.success() {
         bail!(
             "submitting failed ({}); is `sbatch` on the PATH and the cluster up? The scripts stay in `{}`",

@@ -3,6 +3,7 @@
 //!
 //! Everything goes through a `candle_core::Device`, so the same code runs on CPU, CUDA and Metal.
 
+pub mod capability;
 pub mod dataload;
 pub mod infer;
 pub mod inputs;

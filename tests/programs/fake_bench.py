@@ -72,6 +72,21 @@ elif mode == "typo":
     emit("sampel", ms=1.0)
 elif mode == "silent":
     pass
+elif mode == "huge":
+    # A sample of 1e308 ms: a bug in the program, which must fail its cell, not the run.
+    emit("sample", ms=1.0)
+    print('{"event": "sample", "ms": 1e308}', flush=True)
+elif mode == "overflow":
+    # 1e309 is past JSON's number range: not valid JSON, so not a sample.
+    emit("sample", ms=1.0)
+    print('{"event": "sample", "ms": 1e309}', flush=True)
+elif mode == "longline":
+    # 8 MB on one line: benchplan keeps a bounded part of it.
+    emit("sample", ms=1.0)
+    sys.stdout.write("x" * (8 << 20) + "\n")
+    sys.stdout.flush()
+    emit("sample", ms=1.0)
+    emit("sample", ms=1.0)
 elif mode == "show":
     # Reports what it was given as an error message, which the result row keeps.
     emit("error", message=json.dumps({"argv": sys.argv[1:], "params": json.loads(os.environ["BENCHPLAN_PARAMS"]),

@@ -31,17 +31,31 @@ pub(super) fn check_sources(c: &mut Collector, raw: &RawPlan, plan_dir: &Path) -
             s.column.get_ref(),
             plan_dir,
         );
-        if !spec.path.is_file() {
+        let problem = match std::fs::metadata(&spec.path) {
+            Err(_) => Some((
+                format!("file `{}` does not exist", spec.path.display()),
+                "paths are relative to the folder of the plan file".to_owned(),
+            )),
+            Ok(m) if !m.is_file() => Some((
+                format!(
+                    "`{}` is not a regular file (a folder, a pipe or a device)",
+                    spec.path.display()
+                ),
+                "name a CSV file".to_owned(),
+            )),
+            Ok(m) if m.len() > crate::limits::SOURCE.bytes() => Some((
+                crate::limits::SOURCE.exceeded(&spec.path, m.len()),
+                "a source is read whole into memory".to_owned(),
+            )),
+            Ok(_) => None,
+        };
+        if let Some((what, help)) = problem {
             c.error(
                 Diagnostic::new(
-                    format!(
-                        "source `{}`: file `{}` does not exist",
-                        name.get_ref(),
-                        spec.path.display()
-                    ),
+                    format!("source `{}`: {what}", name.get_ref()),
                     Some(s.file.span()),
                 )
-                .with_help("paths are relative to the folder of the plan file"),
+                .with_help(help),
             );
             continue;
         }

@@ -42,7 +42,10 @@ pub(super) fn check_experiments(c: &mut Collector, raw: &RawPlan, names: Names) 
                     .with_help("give each experiment its own name: names take part in cell ids and result rows"),
             );
         }
-        if let Some(e) = check_experiment(c, exp, names, &base) {
+        // Each experiment is checked against what is left of the plan-wide limit before it
+        // is expanded: eight experiments of a million cells must not be built to be refused.
+        let left = MAX_CELLS.saturating_sub(total);
+        if let Some(e) = check_experiment(c, exp, names, &base, left) {
             total = total.saturating_add(e.cells.len() as u64);
             experiments.push(e);
         }
@@ -132,6 +135,7 @@ fn check_experiment(
     raw: &RawExperiment,
     names: Names,
     base: &MeasureSettings,
+    left: u64,
 ) -> Option<Experiment> {
     let name = raw.name.get_ref();
     let name_ok = c.check(check_name("experiment name", name), raw.name.span());
@@ -180,6 +184,16 @@ fn check_experiment(
                 Some(raw.matrix.span()),
             )
             .with_help("shrink its axes, or split it into several experiments"),
+        );
+        return None;
+    }
+    if size > left {
+        c.error(
+            Diagnostic::new(
+                format!("experiment `{name}` expands to {size} cells, and with the experiments before it the plan would pass the limit of {MAX_CELLS} cells"),
+                Some(raw.matrix.span()),
+            )
+            .with_help("split the study into several plans, or shrink its axes"),
         );
         return None;
     }
@@ -243,6 +257,26 @@ fn check_experiment(
             .cloned()
             .collect();
         cells.push(Cell::new(name, workload, params, explicit, cell_measure));
+    }
+    // Settings merge from the plan, the experiment and the matrix: check the result, once per
+    // experiment, at the experiment's name.
+    if let Some(bad) = cells
+        .iter()
+        .find(|cell| cell.measure.min_iterations > cell.measure.max_iterations)
+    {
+        let span = raw.name.span();
+        c.error(
+            Diagnostic::new(
+                format!(
+                    "experiment `{name}`: `min_iterations` ({}) is above `max_iterations` ({}){}",
+                    bad.measure.min_iterations,
+                    bad.measure.max_iterations,
+                    if cells.len() > 1 { format!(" in cell {}", bad.key()) } else { String::new() }
+                ),
+                Some(span),
+            )
+            .with_help("a cell cannot take at least more samples than it may take at most; lower `min_iterations` or raise `max_iterations`"),
+        );
     }
     for param in &missing {
         c.error(
