@@ -62,14 +62,26 @@ pub fn cpu_backend() -> String {
     #[cfg(target_arch = "aarch64")]
     simd.push("NEON");
     format!(
-        "{library}, {}, {} threads",
+        "{library}, {}, {} threads, {}",
         if simd.is_empty() {
             "no wide SIMD".to_owned()
         } else {
             simd.join("+")
         },
-        candle_core::utils::get_num_threads()
+        candle_core::utils::get_num_threads(),
+        pool_spin()
     )
+}
+
+/// How long candle's CPU thread pool (candle ≥ 0.11) spins before it parks between
+/// operations: its threads' spinning is process CPU time, so it is part of
+/// `cpu_ms_per_iteration` and `cpu_utilization`, and a row says how much was allowed
+/// (`CANDLE_BARRIER_POOL_SPIN_LIMIT`, candle's default 25,000 spins).
+fn pool_spin() -> String {
+    match std::env::var("CANDLE_BARRIER_POOL_SPIN_LIMIT") {
+        Ok(v) => format!("pool spin {} (CANDLE_BARRIER_POOL_SPIN_LIMIT)", v.trim()),
+        Err(_) => "pool spin 25000 (candle's default)".to_owned(),
+    }
 }
 
 impl RunMetadata {

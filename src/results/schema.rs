@@ -124,7 +124,7 @@ pub const COLUMNS: &[Column] = &[
     col("activation_bytes", "bytes", "Peak host bytes allocated during one forward pass (CPU cells).", Field::OptU64(|r| r.activation_bytes, |r, v| r.activation_bytes = v)),
     col("peak_rss_bytes", "bytes", "Peak resident set size of the process that ran the cell.", Field::OptU64(|r| r.peak_rss_bytes, |r, v| r.peak_rss_bytes = v)),
     col("device_allocated_bytes", "bytes", "Bytes allocated on the accelerator, where the backend reports them.", Field::OptU64(|r| r.device_allocated_bytes, |r, v| r.device_allocated_bytes = v)),
-    col("cpu_ms_per_iteration", "ms", "Process CPU time (all threads) per timed iteration.", Field::OptF64(|r| r.cpu_ms_per_iteration, |r, v| r.cpu_ms_per_iteration = v)),
+    col("cpu_ms_per_iteration", "ms", "Process CPU time (all threads) per timed iteration. With candle 0.11 it includes the time its CPU thread pool spins waiting for work between operations (up to `CANDLE_BARRIER_POOL_SPIN_LIMIT` spins, recorded in `cpu_backend`): on the 2-core machine that spin was up to 36% of a training step's CPU time (mlp-small, batch 32).", Field::OptF64(|r| r.cpu_ms_per_iteration, |r, v| r.cpu_ms_per_iteration = v)),
     col("cpu_utilization", "cores", "Process CPU time over wall time during the timed iterations (2.0 = two cores busy).", Field::OptF64(|r| r.cpu_utilization, |r, v| r.cpu_utilization = v)),
     col("prediction_error", "", "Relative L2 distance of the predictions from the f32 baseline's (optimized cells).", Field::OptF64(|r| r.prediction_error, |r, v| r.prediction_error = v)),
     col("samples_ms", "ms", "Every timed iteration, in the order measured.", Field::Samples(|r| &r.samples_ms, |r, v| r.samples_ms = v)),
