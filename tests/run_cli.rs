@@ -467,3 +467,28 @@ fn full_outputs_escaping_commits_and_endless_inputs_are_exit_2() {
     let shards = s.run(&["list", "plan.toml", "--shard", "0/4294967296"]);
     refused(&shards, "at most 1000000 shards");
 }
+
+/// A data source that is huge (a 2 GB sparse file), a folder or a pipe: `check` names the
+/// problem at the source's line, reads nothing of it, and exits 2.
+#[test]
+fn huge_folder_and_pipe_sources_are_named_not_read() {
+    let s = Scratch::new("sources");
+    let huge = std::fs::File::create(s.0.join("huge.csv")).unwrap();
+    huge.set_len(2 << 30).unwrap(); // sparse: no disk is used
+    std::fs::create_dir(s.0.join("folder.csv")).unwrap();
+    let fifo = s.0.join("pipe.csv");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    for (file, says) in [
+        ("huge.csv", "BENCHPLAN_MAX_SOURCE_BYTES"),
+        ("folder.csv", "is not a regular file"),
+        ("pipe.csv", "is not a regular file"),
+    ] {
+        let plan = format!(
+            "version = 1\nname = \"s\"\n[sources.p]\nfile = \"{file}\"\ndate = \"Date\"\ncolumn = \"Price\"\n[datasets.d]\nfeatures = [\"p\"]\ntarget = \"p\"\nseq_len = 4\nhorizon = 1\nvalidation = 0.2\n[[experiments]]\nname = \"mm\"\nworkload = \"matmul\"\n[experiments.matrix]\nn = [8]\n"
+        );
+        std::fs::write(s.0.join("src.toml"), plan).unwrap();
+        // A pipe that were opened for reading would block this test: refusing it is the check.
+        refused(&s.run(&["check", "src.toml"]), says);
+    }
+}
