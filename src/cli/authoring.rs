@@ -1,6 +1,6 @@
 //! Writing plans: `check`, `init`, `explain`, `schema` and `completions`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, CommandFactory};
 
@@ -88,6 +88,10 @@ pub fn check(args: CheckArgs) -> Outcome {
 pub fn init(args: InitArgs) -> Outcome {
     let devices = starter::local_devices();
     let path = starter::write(&args.dir, &args.name, &devices)?;
+    // Results go to `results/` under the current folder unless `run --results` says otherwise.
+    if starter::write_results_gitignore(Path::new("results"))? {
+        crate::note!("wrote results/.gitignore (lock files and pending rows are not results)");
+    }
     crate::outln!("{}", path.display())?;
     crate::note!("{}", starter::next_steps(&path, &devices));
     Ok(ExitStatus::Success)

@@ -136,9 +136,47 @@ pub fn write(dir: &Path, name: &str, devices: &[String]) -> Result<PathBuf> {
     Ok(path)
 }
 
+/// What `init` puts in the results folder's `.gitignore`: a run's lock files and the rows it has
+/// not consolidated yet are not results, and would otherwise show up as changes to commit.
+pub const RESULTS_GITIGNORE: &str =
+    "# Written by `benchplan init`: a run's lock files and its rows not yet consolidated.\n**/.lock\n**/pending/\n";
+
+/// Writes `results/.gitignore` (under `results`) unless one exists; returns whether it wrote.
+pub fn write_results_gitignore(results: &Path) -> Result<bool> {
+    let path = results.join(".gitignore");
+    if path.exists() {
+        return Ok(false);
+    }
+    std::fs::create_dir_all(results)
+        .with_context(|| format!("cannot create `{}`", results.display()))?;
+    std::fs::write(&path, RESULTS_GITIGNORE)
+        .with_context(|| format!("cannot write `{}`", path.display()))?;
+    Ok(true)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn init_ignores_lock_files_and_pending_rows_once() {
+        let dir =
+            std::env::temp_dir().join(format!("benchplan-init-ignore-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(write_results_gitignore(&dir).unwrap());
+        let text = std::fs::read_to_string(dir.join(".gitignore")).unwrap();
+        assert!(text.contains("**/.lock") && text.contains("**/pending/"));
+        std::fs::write(dir.join(".gitignore"), "mine\n").unwrap();
+        assert!(
+            !write_results_gitignore(&dir).unwrap(),
+            "an existing file is kept"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.join(".gitignore")).unwrap(),
+            "mine\n"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn the_starter_plan_checks_cleanly_on_every_device_set() {

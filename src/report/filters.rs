@@ -40,6 +40,19 @@ pub fn percent(v: Value, digits: Option<usize>) -> String {
     })
 }
 
+/// How much better the best is than the next best (a fraction): under 100% as a percentage
+/// (`12.3% better`), from there as a multiplier, which is how people say it (18.96 → `20.0×`,
+/// not `1896.0%`).
+pub fn margin(v: Value) -> String {
+    number(&v).map_or(MISSING.into(), |x| {
+        if x < 1.0 {
+            format!("{:.1}% better", x * 100.0)
+        } else {
+            format!("{}× better", format::significant(1.0 + x))
+        }
+    })
+}
+
 /// A ratio as a multiplier: 1.534 → `1.53×`.
 pub fn ratio(v: Value) -> String {
     number(&v).map_or(MISSING.into(), |x| format!("{}×", format::significant(x)))
@@ -99,6 +112,7 @@ pub fn register(env: &mut Environment) {
     env.add_filter("bytes", bytes);
     env.add_filter("percent", percent);
     env.add_filter("ratio", ratio);
+    env.add_filter("margin", margin);
     env.add_filter("sci", sci);
     env.add_filter("fixed", fixed);
     env.add_filter("pvalue", pvalue);
@@ -117,6 +131,8 @@ mod tests {
         assert_eq!(bytes(Value::from(34_234_432)), "32.6 MiB");
         assert_eq!(percent(Value::from(-0.734), None), "-73.4%");
         assert_eq!(ratio(Value::from(1.534)), "1.53×");
+        assert_eq!(margin(Value::from(0.123)), "12.3% better");
+        assert_eq!(margin(Value::from(18.961)), "20.0× better");
         assert_eq!(sci(Value::from(0.00124)), "1.2e-3");
         assert_eq!(fixed(Value::from(203.14), Some(1)), "203.1");
         assert_eq!(pvalue(Value::from(0.0)), "<0.001");

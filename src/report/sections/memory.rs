@@ -16,6 +16,8 @@ pub struct MemoryRow {
     pub optimizer_state_bytes: Option<u64>,
     pub activation_bytes: Option<u64>,
     pub peak_rss_bytes: Option<u64>,
+    /// What the process holds on the accelerator (GPU cells, where the backend reports it).
+    pub device_allocated_bytes: Option<u64>,
 }
 
 pub(in crate::report) fn memory_rows(ok: &[&CellRecord]) -> Vec<MemoryRow> {
@@ -42,6 +44,7 @@ pub(in crate::report) fn memory_rows(ok: &[&CellRecord]) -> Vec<MemoryRow> {
             optimizer_state_bytes: r.optimizer_state_bytes,
             activation_bytes: r.activation_bytes,
             peak_rss_bytes: r.peak_rss_bytes,
+            device_allocated_bytes: r.device_allocated_bytes,
         })
         .collect()
 }
