@@ -45,7 +45,15 @@ pub fn definition_sha256(plan: &Plan, cell: &Cell) -> String {
     if let Some(data) = cell.params.get("data").and_then(|v| v.as_str()) {
         let spec = plan.datasets.iter().find(|(s, _)| s.name == data);
         let _ = writeln!(text, "dataset {:?}", spec.map(|(s, _)| s));
-        let _ = writeln!(text, "sources {:?}", plan.sources);
+        // As declared, not as resolved: the resolved path depends on the folder benchplan was
+        // started from, and the same plan run from elsewhere is the same definition.
+        for src in &plan.sources {
+            let _ = writeln!(
+                text,
+                "source {:?} {:?} {:?} {:?}",
+                src.name, src.file, src.date, src.column
+            );
+        }
         if let Some((_, built)) = spec {
             for v in built.features.iter().chain(&built.target) {
                 hasher.update(v.to_le_bytes());
@@ -111,6 +119,18 @@ mod tests {
         let large = fingerprints(&plan_in(&dir, &MODEL.replace("HIDDEN", "4096, 4096")));
         assert_eq!(small, commented);
         assert_ne!(small, large);
+    }
+
+    #[test]
+    fn the_folder_benchplan_starts_from_does_not_change_the_fingerprint() {
+        let dir = tempdir("cwd");
+        std::fs::create_dir_all(dir.join("data")).unwrap();
+        std::fs::write(dir.join("data/p.csv"), "Date,Price\n2020-01-01,1\n2020-01-02,2\n2020-01-03,3\n2020-01-04,4\n2020-01-05,5\n2020-01-06,6\n2020-01-07,7\n2020-01-08,8\n2020-01-09,9\n2020-01-10,10\n").unwrap();
+        let text = "version = 1\nname = \"s\"\n[sources.p]\nfile = \"data/p.csv\"\ndate = \"Date\"\ncolumn = \"Price\"\n[datasets.d]\nfeatures = [\"p\"]\ntarget = \"p\"\nseq_len = 2\nhorizon = 1\nvalidation = 0.2\n[[experiments]]\nname = \"dl\"\nworkload = \"dataload\"\n[experiments.matrix]\ndata = [\"d\"]\nbatch = [2]\n";
+        std::fs::write(dir.join("p.toml"), text).unwrap();
+        let direct = Plan::load(&dir.join("p.toml")).unwrap();
+        let roundabout = Plan::load(&dir.join("data/../p.toml")).unwrap();
+        assert_eq!(fingerprints(&direct), fingerprints(&roundabout));
     }
 
     #[test]
