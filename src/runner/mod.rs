@@ -343,14 +343,6 @@ fn is_unsupported(message: &str) -> bool {
     .any(|p| m.contains(p))
 }
 
-fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".to_owned())
-}
-
 fn run_cell(
     plan: &Plan,
     cell: &Cell,
@@ -405,7 +397,11 @@ fn run_cell(
                         measure_cell(plan, cell, &device, cell_start, on_sample)
                     }));
                     attempt.unwrap_or_else(|payload| {
-                        Outcome::failed(format!("panicked: {}", panic_message(payload)))
+                        Outcome::failed(format!(
+                            "panicked: {}",
+                            crate::contain::panic_message(payload.as_ref())
+                                .unwrap_or_else(|| "unknown panic".to_owned())
+                        ))
                     })
                 }
             },
