@@ -340,3 +340,113 @@ fn absurd_samples_and_huge_lines_fail_or_pass_their_cell_only() {
     assert_eq!(by_mode(&records, "longline").samples_ms.len(), 3);
     assert_eq!(by_mode(&records, "ok").status, Status::Ok);
 }
+
+/// A plan made only of `command` cells, written with the Python helper: its report has the
+/// sections its cells measure, with the program's framework, recommendations over them, and
+/// the cells no section takes under "Other measurements".
+#[test]
+fn a_plan_of_programs_alone_renders_a_full_report() {
+    let helper = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/programs/helper_bench.py");
+    let plan = format!(
+        r#"
+version = 1
+name = "programs"
+
+[measure]
+warmup = 1
+iterations = 6
+rounds = 2
+
+[models.tiny]
+kind = "mlp"
+inputs = 4
+hidden = [8, 8]
+outputs = 2
+
+[[experiments]]
+name = "my-infer"
+workload = "command"
+measures = "infer"
+command = ["python3", "{helper}", "infer"]
+[experiments.matrix]
+model = ["tiny"]
+batch = [1, 8, 32]
+device = ["cpu"]
+
+[[experiments]]
+name = "my-train"
+workload = "command"
+measures = "train"
+command = ["python3", "{helper}", "train"]
+[experiments.matrix]
+model = ["tiny"]
+batch = [16]
+device = ["cpu"]
+
+[[experiments]]
+name = "my-tool"
+workload = "command"
+command = ["python3", "{helper}", "other"]
+[experiments.matrix]
+size = [1, 2]
+"#,
+        helper = helper.display()
+    );
+    let dir = std::env::temp_dir().join(format!("benchplan-programs-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("plan.toml"), plan).unwrap();
+    let bin = env!("CARGO_BIN_EXE_benchplan");
+    let run = Command::new(bin)
+        .args(["run", "plan.toml", "--machine", "m"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let records = store::read(&dir.join("results/programs/m/nogit/cells.parquet")).unwrap();
+    let r = records.iter().find(|r| r.experiment == "my-infer").unwrap();
+    assert_eq!(r.status, Status::Ok, "{:?}", r.reason);
+    assert_eq!(r.framework.as_deref(), Some("FakeTorch"));
+    assert_eq!(r.framework_version.as_deref(), Some("1.0"));
+    assert_eq!(
+        r.program_info.as_deref(),
+        Some(r#"{"threads":1,"backend":{"kernels":"python"}}"#),
+        "what benchplan does not read is kept"
+    );
+    let report = Command::new(bin)
+        .args(["report", "--study", "programs", "--output", "-"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&report.stdout);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        report.status.success(),
+        "{}",
+        String::from_utf8_lossy(&report.stderr)
+    );
+    for section in [
+        "## Recommendations",
+        "## Training",
+        "## Inference",
+        "## Other measurements",
+    ] {
+        assert!(text.contains(section), "{section} missing from:\n{text}");
+    }
+    assert!(
+        text.contains("framework FakeTorch 1.0"),
+        "the framework is named:\n{text}"
+    );
+    assert!(
+        text.contains("Lowest-latency inference for `tiny` (batch 1)"),
+        "recommendations consider the program's cells:\n{text}"
+    );
+    assert!(
+        !text.contains("candle"),
+        "no candle figure in a study candle did not run:\n{text}"
+    );
+}

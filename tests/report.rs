@@ -1,7 +1,7 @@
 //! `benchplan report`: a snapshot of the default template over deterministic results, the
 //! committed results rendering without error, byte-identical output, and template errors.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use benchplan::plan::ParamValue;
@@ -169,6 +169,7 @@ fn the_default_template_matches_its_snapshot() {
         "A deterministic study for the snapshot.",
         "results/snap/cells.parquet",
         &[("cpu".to_string(), 0.50)].into_iter().collect(),
+        &Default::default(),
     )
     .unwrap();
     let text = render(&view, &template()).unwrap();
@@ -196,7 +197,14 @@ fn sections_without_data_are_left_out() {
         .filter(|r| r.workload == "matmul")
         .collect();
     let text = render(
-        &Report::build(&only_matmul, "", "x", &Default::default()).unwrap(),
+        &Report::build(
+            &only_matmul,
+            "",
+            "x",
+            &Default::default(),
+            &Default::default(),
+        )
+        .unwrap(),
         &template(),
     )
     .unwrap();
@@ -220,38 +228,109 @@ fn sections_without_data_are_left_out() {
     );
 }
 
-fn committed_sets() -> Vec<PathBuf> {
+/// Every committed result set of every study under `results/`.
+fn committed_sets() -> Vec<benchplan::results::catalog::ResultSet> {
     let mut out = Vec::new();
-    for study in ["seed", "quickstart"] {
+    for study in benchplan::results::catalog::studies(&root().join("results")).unwrap() {
         out.extend(
-            benchplan::results::catalog::result_sets(&root().join("results"), study)
-                .unwrap_or_default()
-                .into_iter()
-                .map(|s| s.cells),
+            benchplan::results::catalog::result_sets(&root().join("results"), &study)
+                .unwrap_or_default(),
         );
     }
     out
 }
 
+/// Rows of the Markdown tables of `text` that appear twice in one table.
+fn repeated_table_rows(text: &str) -> Vec<String> {
+    let mut repeated = Vec::new();
+    let mut seen: Vec<&str> = Vec::new();
+    for line in text.lines() {
+        if line.starts_with('|') {
+            if seen.contains(&line)
+                && !line.starts_with("|---")
+                && !repeated.contains(&line.to_owned())
+            {
+                repeated.push(line.to_owned());
+            }
+            seen.push(line);
+        } else {
+            seen.clear();
+        }
+    }
+    repeated
+}
+
 #[test]
-fn the_committed_results_render_without_error() {
+fn every_committed_report_tells_its_rows_and_lines_apart() {
     let sets = committed_sets();
-    assert!(!sets.is_empty(), "results/ holds committed result sets");
-    for cells in sets {
-        let records = store::read(&cells).unwrap();
-        let view = Report::build(
-            &records,
-            "",
-            &cells.display().to_string(),
-            &Default::default(),
-        )
-        .unwrap();
-        let text = render(&view, &template()).unwrap();
-        assert!(text.contains("## "), "{}", cells.display());
+    assert!(sets.len() >= 10, "results/ holds the committed result sets");
+    for set in sets {
+        let name = set.cells.display().to_string();
+        let records = store::read(&set.cells).unwrap();
+        let view = Report::build(&records, "", &name, &set.prices(), &set.measures())
+            .unwrap()
+            .compare(&records, &set.comparisons());
+        // No two rows of a table share every visible key.
+        for (section, table) in &view.tables {
+            assert!(
+                table.duplicate_keys().is_empty(),
+                "{name}: the {section} table has rows a reader cannot tell apart: {:?}",
+                table.duplicate_keys()
+            );
+        }
+        // Every chart line is one configuration: one point per x value, lines labelled apart.
+        for chart in benchplan::report::charts::line_charts(&view) {
+            let mut labels: Vec<&str> = chart.series.iter().map(|s| s.label.as_str()).collect();
+            let before = labels.len();
+            labels.sort_unstable();
+            labels.dedup();
+            assert_eq!(
+                labels.len(),
+                before,
+                "{name}: two lines of `{}` share a label",
+                chart.key
+            );
+            for s in &chart.series {
+                let mut xs: Vec<f64> = s.points.iter().map(|p| p.x).collect();
+                xs.dedup();
+                assert_eq!(
+                    xs.len(),
+                    s.points.len(),
+                    "{name}: the line `{}` of `{}` mixes configurations (two points at one x)",
+                    s.label,
+                    chart.key
+                );
+            }
+        }
+        // Every measured cell is in a table.
+        let shown: usize = [
+            "matmul",
+            "training",
+            "inference",
+            "optimizations",
+            "dataload",
+            "pipeline",
+            "other",
+        ]
+        .iter()
+        .filter_map(|k| view.tables.get(*k))
+        .map(|t| t.rows.len())
+        .sum();
+        let measured = records
+            .iter()
+            .filter(|r| r.status == benchplan::results::Status::Ok && !r.samples_ms.is_empty())
+            .count();
         assert!(
-            !text.contains("NaN"),
-            "{}: a figure came out as NaN",
-            cells.display()
+            shown >= measured,
+            "{name}: {measured} cells measured, {shown} shown"
+        );
+        let text = render(&view, &template()).unwrap();
+        assert!(text.contains("## "), "{name}");
+        assert!(!text.contains("NaN"), "{name}: a figure came out as NaN");
+        assert!(
+            repeated_table_rows(&text).is_empty(),
+            "{name}: a table repeats a row: {:?}",
+            repeated_table_rows(&text)
         );
     }
 }

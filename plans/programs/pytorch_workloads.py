@@ -12,35 +12,26 @@ Cell parameters (BENCHPLAN_PARAMS): `device` (cpu, cuda), `dtype` (f32, bf16, f1
 for matmul, `batch` for train and infer, `seed`.
 
 Eager mode, no torch.compile; f32 is true fp32 (TF32 off), as the canonical workloads ask.
+Measured through benchplan's protocol helper (`pip install ./python`; from a checkout it is
+found without installing).
 """
 
-import json
 import os
 import sys
-import time
 
-
-def emit(event, **fields):
-    print(json.dumps({"event": event, **fields}), flush=True)
-
-
-def env_int(name):
-    value = os.environ.get(name)
-    return int(value) if value is not None else None
-
-
-def env_float(name):
-    value = os.environ.get(name)
-    return float(value) if value is not None else None
-
+try:
+    import benchplan_protocol as bp
+except ImportError:
+    # Run from a benchplan checkout without `pip install ./python`: the helper is two folders up.
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
+    import benchplan_protocol as bp
 
 try:
     import torch
     import torch.nn as nn
     import torch.nn.functional as F
 except ImportError as e:
-    emit("skip", reason=f"PyTorch is not installed for {sys.executable}: {e}")
-    sys.exit(0)
+    bp.skip(f"PyTorch is not installed for {sys.executable}: {e}")
 
 
 DTYPES = {"f32": torch.float32, "bf16": torch.bfloat16, "f16": torch.float16}
@@ -105,78 +96,29 @@ def device_of(name):
     if name == "gpu":
         name = "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "none"
         if name == "none":
-            emit("skip", reason="no GPU is available to PyTorch on this machine")
-            sys.exit(0)
+            bp.skip("no GPU is available to PyTorch on this machine")
     if name.startswith("cuda"):
         if not torch.cuda.is_available():
-            emit("skip", reason="CUDA is not available to PyTorch on this machine")
-            sys.exit(0)
+            bp.skip("CUDA is not available to PyTorch on this machine")
         torch.backends.cuda.matmul.allow_tf32 = False
         torch.backends.cudnn.allow_tf32 = False
         return torch.device(name)
     if name.startswith("metal") or name == "mps":
         if not torch.backends.mps.is_available():
-            emit("skip", reason="MPS (Metal) is not available to PyTorch on this machine")
-            sys.exit(0)
+            bp.skip("MPS (Metal) is not available to PyTorch on this machine")
         return torch.device("mps")
     if name == "cpu":
         return torch.device("cpu")
-    emit("skip", reason=f"device `{name}` has no PyTorch counterpart here")
-    sys.exit(0)
-
-
-def synchronize(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    elif device.type == "mps":
-        torch.mps.synchronize()
-
-
-def measure(step, device):
-    """Warm-up, then timed iterations under the budget benchplan passed in the environment.
-    benchplan also stops the program itself once it has what it needs."""
-    synchronize(device)
-    warm_n = env_int("BENCHPLAN_WARMUP_ITERATIONS")
-    warm_s = env_float("BENCHPLAN_WARMUP_SECONDS")
-    start = time.perf_counter()
-    done = 0
-    while (warm_n is not None and done < warm_n) or (warm_s is not None and time.perf_counter() - start < warm_s):
-        t0 = time.perf_counter_ns()
-        step()
-        synchronize(device)
-        emit("warmup", ms=(time.perf_counter_ns() - t0) / 1e6)
-        done += 1
-
-    count = env_int("BENCHPLAN_ITERATIONS")
-    seconds = env_float("BENCHPLAN_SECONDS")
-    least = env_int("BENCHPLAN_MIN_ITERATIONS") or 1
-    most = env_int("BENCHPLAN_MAX_ITERATIONS") or 10_000
-    start = time.perf_counter()
-    n = 0
-    while True:
-        if count is not None and n >= count:
-            break
-        if seconds is not None and (n >= most or (n >= least and time.perf_counter() - start >= seconds)):
-            break
-        t0 = time.perf_counter_ns()
-        step()
-        synchronize(device)
-        emit("sample", ms=(time.perf_counter_ns() - t0) / 1e6)
-        n += 1
+    bp.skip(f"device `{name}` has no PyTorch counterpart here")
 
 
 def main():
     task = sys.argv[1] if len(sys.argv) > 1 else ""
-    params = json.loads(os.environ.get("BENCHPLAN_PARAMS", "{}"))
+    params = bp.params()
     device = device_of(params.get("device", "cpu"))
     dtype = DTYPES[params.get("dtype", "f32")]
     torch.manual_seed(int(params.get("seed", 0)))
-    info = {
-        "torch_version": torch.__version__,
-        "threads": torch.get_num_threads(),
-    }
-    if device.type == "cuda":
-        info["device_name"] = torch.cuda.get_device_name(device)
+    info = {}
 
     if task == "matmul":
         n = int(params["n"])
@@ -188,7 +130,7 @@ def main():
             torch.matmul(a, b)
 
     elif task in ("train", "infer"):
-        spec = json.loads(os.environ["BENCHPLAN_MODEL"])
+        spec = bp.model_spec()
         model, sample_shape = build(spec)
         model = model.to(device=device, dtype=dtype)
         batch = int(params["batch"])
@@ -218,17 +160,16 @@ def main():
                     model(x)
 
     else:
-        emit("error", message=f"unknown task {task!r}: use matmul, train or infer")
-        sys.exit(2)
+        bp.fail(f"unknown task {task!r}: use matmul, train or infer", status=2)
 
-    emit("info", **info)
+    # PyTorch's name and version, the GPU's name and the thread count, with the figures above.
+    bp.torch_info(device, **info)
     try:
-        measure(step, device)
+        bp.measure(step, sync=device)
     except torch.OutOfMemoryError as e:
-        emit("error", message=f"out of memory: {e}")
-        sys.exit(1)
+        bp.fail(f"out of memory: {e}")
     if device.type == "cuda":
-        emit("info", device_allocated_bytes=torch.cuda.max_memory_allocated(device))
+        bp.info(device_allocated_bytes=torch.cuda.max_memory_allocated(device))
 
 
 if __name__ == "__main__":

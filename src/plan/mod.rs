@@ -132,10 +132,8 @@ impl Plan {
                 .into());
             }
         };
-        let raw: raw::RawPlan = toml::from_str(&source).map_err(|e| {
-            let message = e.message().trim_end().to_owned();
-            FileErrors::new(path, &source, vec![toml_error(&message, e.span())])
-        })?;
+        let raw: raw::RawPlan = toml::from_str(&source)
+            .map_err(|e| FileErrors::new(path, &source, every_shape_error(&source, &e)))?;
         let plan_dir = path.parent().unwrap_or(Path::new(""));
         let checked = validate::check_plan(raw, plan_dir, options)
             .map_err(|diags| FileErrors::new(path, &source, diags))?;
@@ -174,6 +172,64 @@ impl Plan {
     pub fn render_warnings(&self) -> String {
         FileErrors::new(&self.path, &self.source, self.warnings.clone()).to_string()
     }
+}
+
+/// Every error of shape (a wrong type, an unknown or missing key) in a plan that failed to
+/// deserialize with `first`: serde stops at the first, so each experiment, model, source,
+/// dataset, device and the measurement table is deserialized on its own as well, and all their
+/// errors are reported at once, in file order. A syntax error stops everything: only it is
+/// reported.
+fn every_shape_error(source: &str, first: &toml::de::Error) -> Vec<Diagnostic> {
+    use serde::Deserialize;
+    use toml::de::{DeTable, DeValue, ValueDeserializer};
+    let diagnostic = |e: &toml::de::Error| toml_error(e.message().trim_end(), e.span());
+    let Ok(doc) = DeTable::parse(source) else {
+        return vec![diagnostic(first)];
+    };
+    let mut found: Vec<toml::de::Error> = vec![first.clone()];
+    fn check<'i, T: Deserialize<'i>>(
+        value: &toml::Spanned<DeValue<'i>>,
+        found: &mut Vec<toml::de::Error>,
+    ) {
+        if let Err(e) = T::deserialize(ValueDeserializer::from(value.clone())) {
+            found.push(e);
+        }
+    }
+    fn entries<'i>(value: &toml::Spanned<DeValue<'i>>) -> Vec<toml::Spanned<DeValue<'i>>> {
+        match value.get_ref() {
+            DeValue::Table(t) => t.values().cloned().collect(),
+            _ => Vec::new(),
+        }
+    }
+    for (key, value) in doc.get_ref() {
+        match key.get_ref().as_ref() {
+            "experiments" => {
+                if let DeValue::Array(items) = value.get_ref() {
+                    for item in items.iter() {
+                        check::<raw::RawExperiment>(item, &mut found);
+                    }
+                }
+            }
+            "models" => entries(value)
+                .iter()
+                .for_each(|v| check::<raw::RawModel>(v, &mut found)),
+            "sources" => entries(value)
+                .iter()
+                .for_each(|v| check::<raw::RawSource>(v, &mut found)),
+            "datasets" => entries(value)
+                .iter()
+                .for_each(|v| check::<raw::RawDataset>(v, &mut found)),
+            "devices" => entries(value)
+                .iter()
+                .for_each(|v| check::<raw::RawDevice>(v, &mut found)),
+            "measure" => check::<measure::RawMeasure>(value, &mut found),
+            _ => {}
+        }
+    }
+    // The first error is usually among the others; each place is reported once, in order.
+    found.sort_by_key(|e| e.span().map_or(usize::MAX, |s| s.start));
+    found.dedup_by(|a, b| a.span() == b.span() && a.message() == b.message());
+    found.iter().map(diagnostic).collect()
 }
 
 /// Turns a `toml` error into a diagnostic, with a hint for the common serde messages.

@@ -14,7 +14,7 @@ use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
 use serde::Deserialize as DeriveDeserialize;
 use toml::Spanned;
 
-use super::schema::{ModelKindName, NamedTable, Positive, WorkloadName};
+use super::schema::{MeasuresName, ModelKindName, NamedTable, Positive, WorkloadName};
 
 use super::measure::RawMeasure;
 use super::value::ParamValue;
@@ -172,6 +172,14 @@ pub struct RawExperiment {
     #[serde(default)]
     #[schemars(with = "Option<Vec<String>>")]
     pub command: Option<Spanned<Vec<Spanned<String>>>>,
+    /// `command` workload: what the program measures, so that the report sets its cells beside
+    /// benchplan's own in that section, labelled with the program's framework: `train`,
+    /// `infer`, `matmul` or `dataload`. Without it, a `command` experiment that names (or is
+    /// named by) another experiment in `compare_with` takes that one's workload; otherwise its
+    /// cells appear under "Other measurements".
+    #[serde(default)]
+    #[schemars(with = "Option<MeasuresName>")]
+    pub measures: Option<Spanned<String>>,
     /// Another experiment whose cells the report sets beside this one's, matched by the
     /// parameters both share, with the ratio of their medians (this one over that one).
     #[serde(default)]

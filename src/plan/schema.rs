@@ -95,6 +95,21 @@ impl JsonSchema for WorkloadName {
     }
 }
 
+/// What a `command` experiment measures (`measures`).
+pub struct MeasuresName;
+impl JsonSchema for MeasuresName {
+    fn schema_name() -> Cow<'static, str> {
+        "Measures".into()
+    }
+    fn inline_schema() -> bool {
+        true
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        let names: Vec<&str> = super::validate::experiments::MEASURES.to_vec();
+        json_schema!({"type": "string", "enum": names})
+    }
+}
+
 /// A TOML table of named entries (`[models.NAME]`).
 pub struct NamedTable<T>(PhantomData<T>);
 impl<T: JsonSchema> JsonSchema for NamedTable<T> {

@@ -2,15 +2,23 @@
 //! batch size, matrix-product throughput against size, loader scaling with workers, and speed-up
 //! per device. Drawn with plotters' SVG backend from the report's view, so they are as
 //! deterministic as the report itself.
+//!
+//! Every line is one configuration: its points share every key of their rows but the one on the
+//! x axis (experiment and framework included), so a line never joins CPU and GPU points, nor
+//! candle's and PyTorch's. Points carry their 95% interval as error bars where the figure has
+//! one; log axes say so; sizes and batches are ticked as integers; rates are scaled (TFLOP/s);
+//! the legend sits beside the plot, never on it.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{anyhow, Context, Result};
+use plotters::coord::Shift;
 use plotters::prelude::*;
 use serde::Serialize;
 
-use super::view::Report;
+use super::sections::matmul::flops_unit;
+use super::view::{Figure, Report};
 
 /// A chart written beside the report.
 #[derive(Debug, Clone, Serialize)]
@@ -20,11 +28,38 @@ pub struct Chart {
     pub file: String,
 }
 
-/// One line of a chart: a label and its (x, y) points.
-type Series = (String, Vec<(f64, f64)>);
+/// One point of a line, with its 95% interval where known.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Point {
+    pub x: f64,
+    pub y: f64,
+    pub low: Option<f64>,
+    pub high: Option<f64>,
+}
 
-/// Lines by label.
-type Lines = BTreeMap<String, Vec<(f64, f64)>>;
+/// One line: one configuration, labelled by the keys that tell it from the others.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    pub label: String,
+    pub points: Vec<Point>,
+}
+
+/// A row's keys: (name, value) pairs, in the section's order.
+pub type Keys = Vec<(String, String)>;
+
+/// A line chart before it is drawn.
+#[derive(Debug, Clone)]
+pub struct LineChart {
+    pub key: &'static str,
+    pub title: &'static str,
+    pub caption: String,
+    pub x_label: &'static str,
+    pub y_label: String,
+    pub log_x: bool,
+    /// Whether x values are counts (batch, size, workers): ticked as integers.
+    pub integer_x: bool,
+    pub series: Vec<Series>,
+}
 
 const COLORS: [RGBColor; 12] = [
     RGBColor(31, 119, 180),
@@ -41,158 +76,293 @@ const COLORS: [RGBColor; 12] = [
     RGBColor(174, 199, 232),
 ];
 
+/// Size of every chart, and of the legend's column on its right.
+const WIDTH: u32 = 1000;
+const HEIGHT: u32 = 500;
+const LEGEND_WIDTH: u32 = 300;
+
 /// Draws every chart the report has data for into `dir`, file names starting with `prefix`.
 /// Returns them by key (`inference_throughput`, `matmul_gflops`, `dataload_scaling`,
 /// `training_speedup`), for the template to place.
 pub fn draw_all(report: &Report, dir: &Path, prefix: &str) -> Result<BTreeMap<String, Chart>> {
     let mut charts = BTreeMap::new();
-    let mut add = |key: &str, title: &str, drawn: Result<bool>| -> Result<()> {
-        if drawn.with_context(|| format!("cannot draw the chart `{title}`"))? {
+    for chart in line_charts(report) {
+        let path = dir.join(format!("{prefix}{}.svg", chart.key));
+        let drawn = draw_line_chart(&path, &chart)
+            .with_context(|| format!("cannot draw the chart `{}`", chart.title))?;
+        if drawn {
             charts.insert(
-                key.to_owned(),
+                chart.key.to_owned(),
                 Chart {
-                    title: title.to_owned(),
-                    file: format!("{prefix}{key}.svg"),
+                    title: chart.title.to_owned(),
+                    file: format!("{prefix}{}.svg", chart.key),
                 },
             );
         }
-        Ok(())
-    };
-    let path = |key: &str| dir.join(format!("{prefix}{key}.svg"));
-
-    add(
-        "inference_throughput",
-        "Inference throughput against batch size",
-        line_chart(
-            &path("inference_throughput"),
-            "Inference throughput",
-            "batch size",
-            "samples/s",
-            inference_lines(report),
-            true,
-        ),
-    )?;
-    add(
-        "matmul_gflops",
-        "Matrix-product throughput against size",
-        line_chart(
-            &path("matmul_gflops"),
-            "Matrix product",
-            "n",
-            "GFLOP/s",
-            matmul_lines(report),
-            false,
-        ),
-    )?;
-    add(
-        "dataload_scaling",
-        "Data-loading throughput against workers",
-        line_chart(
-            &path("dataload_scaling"),
-            "Data loading",
-            "workers",
-            "samples/s",
-            dataload_lines(report),
-            false,
-        ),
-    )?;
-    add(
-        "training_speedup",
-        "Training speed-up of each accelerator over the CPU",
-        bar_chart(
-            &path("training_speedup"),
-            "Training speed-up over CPU",
-            "× faster than CPU",
-            &training_speedups(report),
-        ),
-    )?;
+    }
+    let bars = training_speedups(report);
+    let key = "training_speedup";
+    let title = "Training speed-up of each accelerator over the CPU";
+    if bar_chart(
+        &dir.join(format!("{prefix}{key}.svg")),
+        "Training speed-up over the CPU (95% interval)",
+        "× faster than the CPU",
+        &bars,
+    )
+    .with_context(|| format!("cannot draw the chart `{title}`"))?
+    {
+        charts.insert(
+            key.to_owned(),
+            Chart {
+                title: title.to_owned(),
+                file: format!("{prefix}{key}.svg"),
+            },
+        );
+    }
     Ok(charts)
 }
 
-/// Samples per second against batch size, one line per model and device, from the experiment
-/// that measured it at the most batch sizes: a configuration measured again elsewhere (as an
-/// optimization's baseline) would put two points at one batch size.
-fn inference_lines(report: &Report) -> BTreeMap<String, Vec<(f64, f64)>> {
-    let mut by_experiment: BTreeMap<(String, String), Lines> = BTreeMap::new();
-    for row in &report.inference {
-        for d in &row.devices {
-            if let (Some(b), Some(rate)) = (row.batch, d.samples_per_s) {
-                by_experiment
-                    .entry((row.model.clone(), d.device.clone()))
-                    .or_default()
-                    .entry(row.experiment.clone())
-                    .or_default()
-                    .push((b as f64, rate));
-            }
-        }
-    }
-    let mut inference: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
-    for ((model, device), experiments) in by_experiment {
-        if let Some(points) = experiments.into_values().max_by_key(Vec::len) {
-            inference.insert(format!("{model} ({device})"), points);
-        }
-    }
-    inference
+/// A rate's interval from a time's: the rate at the interval's slow end to its fast end.
+fn rate_interval(rate: f64, time: &Figure) -> (Option<f64>, Option<f64>) {
+    let at = |t: Option<f64>| t.filter(|t| *t > 0.0).map(|t| rate * time.median / t);
+    (at(time.high), at(time.low))
 }
 
-/// GFLOP/s against matrix size, one line per dtype and device.
-fn matmul_lines(report: &Report) -> BTreeMap<String, Vec<(f64, f64)>> {
-    let mut matmul: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
-    for r in &report.matmul {
-        matmul
-            .entry(format!("{} ({})", r.dtype, r.device))
-            .or_default()
-            .push((r.n as f64, r.gflops));
-    }
-    matmul
-}
-
-/// Samples per second against loader workers, one line per other loader setting.
-fn dataload_lines(report: &Report) -> BTreeMap<String, Vec<(f64, f64)>> {
-    let mut loading: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
-    for r in &report.dataload {
-        if let Some(rate) = r.samples_per_s {
-            let label = format!(
-                "prefetch {}, jitter {}, batch {}",
-                r.prefetch, r.jitter, r.batch
-            );
-            loading
-                .entry(label)
-                .or_default()
-                .push((r.workers as f64, rate));
+/// Groups `(keys, point)` into lines: rows whose keys are equal but for `x_key` are one line,
+/// labelled by the keys (other than `x_key`) that vary between lines.
+pub fn group(rows: Vec<(Keys, Point)>, x_key: &str) -> Vec<Series> {
+    let rest = |keys: &[(String, String)]| -> Vec<(String, String)> {
+        keys.iter().filter(|(k, _)| k != x_key).cloned().collect()
+    };
+    let mut lines: Vec<(Keys, Vec<Point>)> = Vec::new();
+    for (keys, point) in rows {
+        let k = rest(&keys);
+        match lines.iter_mut().find(|(l, _)| *l == k) {
+            Some((_, points)) => points.push(point),
+            None => lines.push((k, vec![point])),
         }
     }
-    loading
-}
-
-/// One bar per model and accelerator: its training speed-up over the CPU, from the first
-/// experiment that measured it.
-fn training_speedups(report: &Report) -> Vec<(String, String, f64)> {
-    let mut speedups: Vec<(String, String, f64)> = Vec::new();
-    for row in &report.training {
-        for d in &row.devices {
-            let seen = speedups
+    let varying: Vec<String> = lines
+        .first()
+        .map(|(k, _)| {
+            k.iter()
+                .map(|(name, _)| name.clone())
+                .filter(|name| {
+                    let value = |l: &Vec<(String, String)>| {
+                        l.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone())
+                    };
+                    let first = value(&lines[0].0);
+                    lines.iter().any(|(l, _)| value(l) != first)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    lines
+        .into_iter()
+        .map(|(keys, mut points)| {
+            points.sort_by(|a, b| a.x.total_cmp(&b.x));
+            let label = keys
                 .iter()
-                .any(|(m, dev, _)| *m == row.model && *dev == d.device);
-            if let (Some(s), false) = (d.speedup_over_cpu, seen) {
-                speedups.push((row.model.clone(), d.device.clone(), s));
+                .filter(|(k, _)| varying.contains(k))
+                .map(|(k, v)| {
+                    if v.parse::<f64>().is_ok() {
+                        format!("{k} {v}")
+                    } else {
+                        v.clone()
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            Series {
+                label: if label.is_empty() {
+                    "all".to_owned()
+                } else {
+                    label
+                },
+                points,
             }
-        }
-    }
-    speedups
+        })
+        .collect()
 }
 
-/// Axis labels with a metric prefix: `250k`, `4M`.
+/// The line charts the report has data for (a chart needs one line with two points).
+pub fn line_charts(report: &Report) -> Vec<LineChart> {
+    let mut out = Vec::new();
+    let inference: Vec<(Keys, Point)> = report
+        .inference
+        .iter()
+        .filter_map(|r| {
+            let rate = r.samples_per_s?;
+            let (low, high) = rate_interval(rate, &r.time);
+            Some((
+                r.keys.clone(),
+                Point {
+                    x: r.batch? as f64,
+                    y: rate,
+                    low,
+                    high,
+                },
+            ))
+        })
+        .collect();
+    out.push(LineChart {
+        key: "inference_throughput",
+        title: "Inference throughput against batch size",
+        caption: "Inference throughput (samples/s at the median time, 95% interval)".to_owned(),
+        x_label: "batch size (log scale)",
+        y_label: "samples/s".to_owned(),
+        log_x: true,
+        integer_x: true,
+        series: group(inference, "batch"),
+    });
+    let max = report.matmul.iter().map(|r| r.gflops).fold(0.0, f64::max);
+    let (unit, factor) = flops_unit(max);
+    let matmul = report
+        .matmul
+        .iter()
+        .map(|r| {
+            let y = r.gflops * factor;
+            let (low, high) = rate_interval(y, &r.time);
+            (
+                r.keys.clone(),
+                Point {
+                    x: r.n as f64,
+                    y,
+                    low,
+                    high,
+                },
+            )
+        })
+        .collect();
+    out.push(LineChart {
+        key: "matmul_gflops",
+        title: "Matrix-product throughput against size",
+        caption: format!("Matrix product ({unit} at the median time, 95% interval)"),
+        x_label: "n (matrices n × n, log scale)",
+        y_label: unit.to_owned(),
+        log_x: true,
+        integer_x: true,
+        series: group(matmul, "n"),
+    });
+    let loading = report
+        .dataload
+        .iter()
+        .filter_map(|r| {
+            Some((
+                r.keys.clone(),
+                Point {
+                    x: r.workers as f64,
+                    y: r.samples_per_s?,
+                    low: None,
+                    high: None,
+                },
+            ))
+        })
+        .collect();
+    out.push(LineChart {
+        key: "dataload_scaling",
+        title: "Data-loading throughput against workers",
+        caption: "Data loading (samples/s sustained)".to_owned(),
+        x_label: "workers",
+        y_label: "samples/s".to_owned(),
+        log_x: false,
+        integer_x: true,
+        series: group(loading, "workers"),
+    });
+    out.retain(|c| c.series.iter().any(|s| s.points.len() >= 2));
+    out
+}
+
+/// One bar per accelerator row with a speed-up over the CPU, grouped by the keys other than
+/// device, experiment and framework; bars told apart by those. With its interval (the CPU's
+/// interval over the accelerator's, conservatively combined).
+pub fn training_speedups(report: &Report) -> Vec<Bar> {
+    let group_keys = ["device", "framework", "experiment"];
+    let rows: Vec<&super::view::ModelRow> = report
+        .training
+        .iter()
+        .filter(|r| r.speedup_over_cpu.is_some())
+        .collect();
+    let varies = |name: &str| {
+        let value = |r: &super::view::ModelRow| {
+            r.keys
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        rows.iter()
+            .any(|r| value(r) != rows.first().and_then(|f| value(f)))
+    };
+    let label = |r: &super::view::ModelRow, grouping: bool| -> String {
+        let parts: Vec<String> = r
+            .keys
+            .iter()
+            .filter(|(k, _)| group_keys.contains(&k.as_str()) == grouping && varies(k))
+            .map(|(k, v)| {
+                if v.parse::<f64>().is_ok() {
+                    format!("{k} {v}")
+                } else {
+                    v.clone()
+                }
+            })
+            .collect();
+        parts.join(", ")
+    };
+    rows.iter()
+        .map(|r| {
+            let cpu = report.training.iter().find(|c| {
+                c.device == "cpu"
+                    && c.keys
+                        .iter()
+                        .filter(|(k, _)| k != "device")
+                        .eq(r.keys.iter().filter(|(k, _)| k != "device"))
+            });
+            let interval =
+                cpu.and_then(|c| Some((c.time.low? / r.time.high?, c.time.high? / r.time.low?)));
+            Bar {
+                category: label(r, false),
+                group: match label(r, true) {
+                    g if g.is_empty() => r.device.clone(),
+                    g => g,
+                },
+                value: r.speedup_over_cpu.unwrap_or(f64::NAN),
+                interval,
+            }
+        })
+        .collect()
+}
+
+/// A bar of a grouped bar chart.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bar {
+    pub category: String,
+    pub group: String,
+    pub value: f64,
+    pub interval: Option<(f64, f64)>,
+}
+
+/// Axis labels with a metric prefix: `250k`, `4M`; integers without decimals.
 fn compact(y: f64) -> String {
     let a = y.abs();
     if a >= 1e9 {
         format!("{}G", crate::format::significant(y / 1e9))
     } else if a >= 1e6 {
         format!("{}M", crate::format::significant(y / 1e6))
-    } else if a >= 1e3 {
+    } else if a >= 1e4 {
         format!("{}k", crate::format::significant(y / 1e3))
+    } else if y.fract() == 0.0 {
+        format!("{y:.0}")
     } else {
         crate::format::significant(y)
+    }
+}
+
+/// An integer axis's tick: the integer, or nothing between integers.
+fn integer_tick(x: f64) -> String {
+    if (x - x.round()).abs() < 1e-9 {
+        compact(x.round())
+    } else {
+        String::new()
     }
 }
 
@@ -200,86 +370,142 @@ fn draw_error<E: std::fmt::Debug>(e: E) -> anyhow::Error {
     anyhow!("{e:?}")
 }
 
-/// Lines of `series`, x optionally on a log scale (batch sizes), y on a log scale when it spans
-/// more than a decade. Nothing is drawn (and `false` returned) without two points on a line.
-fn line_chart(
-    path: &Path,
-    title: &str,
-    x_label: &str,
-    y_label: &str,
-    series: BTreeMap<String, Vec<(f64, f64)>>,
-    log_x: bool,
-) -> Result<bool> {
-    let mut series: Vec<Series> = series
-        .into_iter()
-        .map(|(k, mut v)| {
-            v.sort_by(|a, b| a.0.total_cmp(&b.0));
-            (k, v)
-        })
-        .filter(|(_, v)| v.len() >= 2)
-        .collect();
-    if series.is_empty() {
+/// The legend, in its own column right of the plot: a swatch and the label of each entry.
+fn draw_legend(
+    area: &DrawingArea<SVGBackend, Shift>,
+    entries: &[(String, RGBColor)],
+    bars: bool,
+) -> Result<()> {
+    let style = ("sans-serif", 13).into_font().color(&BLACK);
+    for (i, (label, color)) in entries.iter().enumerate() {
+        let y = 50 + i as i32 * 20;
+        if bars {
+            area.draw(&Rectangle::new([(8, y - 5), (22, y + 5)], color.filled()))
+                .map_err(draw_error)?;
+        } else {
+            area.draw(&PathElement::new(
+                vec![(4, y), (26, y)],
+                color.stroke_width(2),
+            ))
+            .map_err(draw_error)?;
+            area.draw(&Circle::new((15, y), 3, color.filled()))
+                .map_err(draw_error)?;
+        }
+        // Long labels are cut rather than run off the image.
+        let text: String = if label.chars().count() > 40 {
+            label.chars().take(39).chain(['…']).collect()
+        } else {
+            label.clone()
+        };
+        area.draw(&Text::new(text, (32, y - 7), style.clone()))
+            .map_err(draw_error)?;
+    }
+    Ok(())
+}
+
+/// Draws `chart`: lines with their points and error bars, y on a log scale when it spans more
+/// than a decade (the axis says so). Nothing is drawn (and `false` returned) without a line of
+/// two points; single points of other lines are drawn as points.
+fn draw_line_chart(path: &Path, chart: &LineChart) -> Result<bool> {
+    let mut series = chart.series.clone();
+    if !series.iter().any(|s| s.points.len() >= 2) {
         return Ok(false);
     }
+    let total = series.len();
     series.truncate(COLORS.len());
-    let xs = series.iter().flat_map(|(_, v)| v.iter().map(|p| p.0));
-    let ys = series.iter().flat_map(|(_, v)| v.iter().map(|p| p.1));
-    let (x_min, x_max) = xs.fold((f64::MAX, f64::MIN), |(a, b), x| (a.min(x), b.max(x)));
-    let (y_min, y_max) = ys.fold((f64::MAX, f64::MIN), |(a, b), y| (a.min(y), b.max(y)));
-    let root = SVGBackend::new(path, (800, 480)).into_drawing_area();
+    let points = series.iter().flat_map(|s| s.points.iter());
+    let (mut x_min, mut x_max, mut y_min, mut y_max) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+    for p in points {
+        x_min = x_min.min(p.x);
+        x_max = x_max.max(p.x);
+        y_min = y_min.min(p.low.unwrap_or(p.y)).min(p.y);
+        y_max = y_max.max(p.high.unwrap_or(p.y)).max(p.y);
+    }
+    let root = SVGBackend::new(path, (WIDTH, HEIGHT)).into_drawing_area();
     root.fill(&WHITE).map_err(draw_error)?;
+    let (plot, legend) = root.split_horizontally(WIDTH - LEGEND_WIDTH);
+    let log_x = chart.log_x && x_min > 0.0;
     let log_y = y_min > 0.0 && y_max / y_min > 10.0;
-    let mut builder = ChartBuilder::on(&root);
+    let caption = if total > series.len() {
+        format!(
+            "{} (first {} of {total} lines)",
+            chart.caption,
+            series.len()
+        )
+    } else {
+        chart.caption.clone()
+    };
+    let mut builder = ChartBuilder::on(&plot);
     builder
-        .caption(title, ("sans-serif", 22))
+        .caption(caption, ("sans-serif", 18))
         .margin(12)
-        .x_label_area_size(40)
+        .x_label_area_size(45)
         .y_label_area_size(80);
     let x_range = if log_x {
         x_min * 0.8..x_max * 1.25
     } else {
-        x_min - (x_max - x_min) * 0.05..x_max + (x_max - x_min) * 0.05
+        let pad = ((x_max - x_min) * 0.05).max(0.5);
+        x_min - pad..x_max + pad
     };
-    // Headroom above the data for the legend.
     let y_range = if log_y {
-        y_min * 0.7..y_max * 8.0
+        y_min * 0.8..y_max * 1.25
     } else {
-        0.0..y_max * 1.35
+        0.0..y_max * 1.1
+    };
+    let y_desc = if log_y {
+        format!("{} (log scale)", chart.y_label)
+    } else {
+        chart.y_label.clone()
+    };
+    let x_desc = if log_x {
+        chart.x_label.to_owned()
+    } else {
+        chart.x_label.replace(" (log scale)", "")
+    };
+    let integer_x = chart.integer_x;
+    let x_format = move |x: &f64| {
+        if integer_x {
+            integer_tick(*x)
+        } else {
+            compact(*x)
+        }
     };
     // Four combinations of linear and log axes are four chart types in plotters.
     macro_rules! draw {
         ($chart:expr) => {{
-            let mut chart = $chart;
-            chart
-                .configure_mesh()
-                .x_desc(x_label)
-                .y_desc(y_label)
+            let mut c = $chart;
+            c.configure_mesh()
+                .x_desc(x_desc.as_str())
+                .y_desc(y_desc.as_str())
+                .x_labels(10)
+                .y_labels(8)
+                .x_label_formatter(&x_format)
                 .y_label_formatter(&|y| compact(*y))
                 .draw()
                 .map_err(draw_error)?;
-            for (i, (label, points)) in series.iter().enumerate() {
+            for (i, s) in series.iter().enumerate() {
                 let color = COLORS[i];
-                chart
-                    .draw_series(LineSeries::new(
-                        points.iter().copied(),
-                        color.stroke_width(2),
-                    ))
-                    .map_err(draw_error)?
-                    .label(label.as_str())
-                    .legend(move |(x, y)| {
-                        PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
-                    });
-                chart
-                    .draw_series(points.iter().map(|&p| Circle::new(p, 3, color.filled())))
+                let xy: Vec<(f64, f64)> = s.points.iter().map(|p| (p.x, p.y)).collect();
+                if xy.len() >= 2 {
+                    c.draw_series(LineSeries::new(xy.iter().copied(), color.stroke_width(2)))
+                        .map_err(draw_error)?;
+                }
+                c.draw_series(xy.iter().map(|&p| Circle::new(p, 4, color.filled())))
                     .map_err(draw_error)?;
+                for p in &s.points {
+                    if let (Some(lo), Some(hi)) = (p.low, p.high) {
+                        c.draw_series(std::iter::once(ErrorBar::new_vertical(
+                            p.x,
+                            lo,
+                            p.y,
+                            hi,
+                            color.stroke_width(1),
+                            8,
+                        )))
+                        .map_err(draw_error)?;
+                    }
+                }
             }
-            chart
-                .configure_series_labels()
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK)
-                .position(SeriesLabelPosition::UpperLeft)
-                .draw()
-                .map_err(draw_error)?;
         }};
     }
     match (log_x, log_y) {
@@ -296,40 +522,48 @@ fn line_chart(
             .build_cartesian_2d(x_range, y_range)
             .map_err(draw_error)?),
     }
+    let entries: Vec<(String, RGBColor)> = series
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.label.clone(), COLORS[i]))
+        .collect();
+    draw_legend(&legend, &entries, false)?;
     root.present().map_err(draw_error)?;
     Ok(true)
 }
 
-/// Bars of (category, device, value), grouped by category; nothing without data.
-fn bar_chart(
-    path: &Path,
-    title: &str,
-    y_label: &str,
-    bars: &[(String, String, f64)],
-) -> Result<bool> {
+/// Bars grouped by category, one colour per group, each with its interval; nothing without
+/// data.
+fn bar_chart(path: &Path, title: &str, y_label: &str, bars: &[Bar]) -> Result<bool> {
     if bars.is_empty() {
         return Ok(false);
     }
     let mut categories: Vec<&str> = Vec::new();
-    let mut devices: Vec<&str> = Vec::new();
-    for (c, d, _) in bars {
-        if !categories.contains(&c.as_str()) {
-            categories.push(c);
+    let mut groups: Vec<&str> = Vec::new();
+    for b in bars {
+        if !categories.contains(&b.category.as_str()) {
+            categories.push(&b.category);
         }
-        if !devices.contains(&d.as_str()) {
-            devices.push(d);
+        if !groups.contains(&b.group.as_str()) {
+            groups.push(&b.group);
         }
     }
-    let y_max = bars.iter().map(|b| b.2).fold(1.0, f64::max) * 1.15;
-    let root = SVGBackend::new(path, (800, 480)).into_drawing_area();
+    groups.truncate(COLORS.len());
+    let top = bars
+        .iter()
+        .map(|b| b.interval.map_or(b.value, |i| i.1.max(b.value)))
+        .filter(|v| v.is_finite())
+        .fold(1.0, f64::max);
+    let root = SVGBackend::new(path, (WIDTH, HEIGHT)).into_drawing_area();
     root.fill(&WHITE).map_err(draw_error)?;
+    let (plot, legend) = root.split_horizontally(WIDTH - LEGEND_WIDTH);
     let n = categories.len() as f64;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 22))
+    let mut chart = ChartBuilder::on(&plot)
+        .caption(title, ("sans-serif", 18))
         .margin(12)
-        .x_label_area_size(40)
+        .x_label_area_size(45)
         .y_label_area_size(70)
-        .build_cartesian_2d(0.0..n, 0.0..y_max)
+        .build_cartesian_2d(0.0..n, 0.0..top * 1.1)
         .map_err(draw_error)?;
     let labels = categories.clone();
     chart
@@ -344,28 +578,112 @@ fn bar_chart(
                 String::new()
             }
         })
+        .y_label_formatter(&|y| compact(*y))
         .y_desc(y_label)
         .draw()
         .map_err(draw_error)?;
-    let width = 0.8 / devices.len() as f64;
-    for (di, device) in devices.iter().enumerate() {
-        let color = COLORS[di % COLORS.len()];
-        chart
-            .draw_series(bars.iter().filter(|b| b.1 == *device).map(|(c, _, v)| {
-                let ci = categories.iter().position(|x| x == c).expect("listed") as f64;
-                let x0 = ci + 0.1 + di as f64 * width;
-                Rectangle::new([(x0, 0.0), (x0 + width * 0.95, *v)], color.filled())
-            }))
-            .map_err(draw_error)?
-            .label(*device)
-            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled()));
+    let width = 0.8 / groups.len() as f64;
+    for (gi, group) in groups.iter().enumerate() {
+        let color = COLORS[gi];
+        for b in bars
+            .iter()
+            .filter(|b| b.group == *group && b.value.is_finite())
+        {
+            let ci = categories
+                .iter()
+                .position(|x| *x == b.category)
+                .unwrap_or(0) as f64;
+            let x0 = ci + 0.1 + gi as f64 * width;
+            chart
+                .draw_series(std::iter::once(Rectangle::new(
+                    [(x0, 0.0), (x0 + width * 0.95, b.value)],
+                    color.filled(),
+                )))
+                .map_err(draw_error)?;
+            if let Some((lo, hi)) = b.interval {
+                chart
+                    .draw_series(std::iter::once(ErrorBar::new_vertical(
+                        x0 + width * 0.475,
+                        lo,
+                        b.value,
+                        hi,
+                        BLACK.stroke_width(1),
+                        6,
+                    )))
+                    .map_err(draw_error)?;
+            }
+        }
     }
+    // A dashed line would need a style plotters' SVG lacks: a thin line at 1× (as fast as
+    // the CPU) is enough.
     chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()
+        .draw_series(LineSeries::new([(0.0, 1.0), (n, 1.0)], BLACK.mix(0.4)))
         .map_err(draw_error)?;
+    let entries: Vec<(String, RGBColor)> = groups
+        .iter()
+        .enumerate()
+        .map(|(i, g)| ((*g).to_owned(), COLORS[i]))
+        .collect();
+    draw_legend(&legend, &entries, true)?;
     root.present().map_err(draw_error)?;
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(kv: &[(&str, &str)]) -> Vec<(String, String)> {
+        kv.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn at(x: f64) -> Point {
+        Point {
+            x,
+            y: x,
+            low: None,
+            high: None,
+        }
+    }
+
+    #[test]
+    fn a_line_is_one_configuration_labelled_by_what_varies() {
+        let rows = vec![
+            (
+                keys(&[("framework", "candle"), ("device", "cpu"), ("batch", "1")]),
+                at(1.0),
+            ),
+            (
+                keys(&[("framework", "candle"), ("device", "cpu"), ("batch", "8")]),
+                at(8.0),
+            ),
+            (
+                keys(&[("framework", "candle"), ("device", "gpu"), ("batch", "1")]),
+                at(1.0),
+            ),
+            (
+                keys(&[("framework", "candle"), ("device", "gpu"), ("batch", "8")]),
+                at(8.0),
+            ),
+        ];
+        let lines = group(rows, "batch");
+        let labels: Vec<&str> = lines.iter().map(|s| s.label.as_str()).collect();
+        assert_eq!(
+            labels,
+            ["cpu", "gpu"],
+            "the CPU and GPU points are two lines"
+        );
+        assert!(lines.iter().all(|s| s.points.len() == 2));
+    }
+
+    #[test]
+    fn integer_axes_tick_integers_only_and_large_values_are_compact() {
+        assert_eq!(integer_tick(1000.0), "1000");
+        assert_eq!(integer_tick(2.5), "");
+        assert_eq!(compact(650_436.8), "650k");
+        assert_eq!(compact(9.0), "9");
+        assert_eq!(compact(0.25), "0.25");
+    }
 }

@@ -9,6 +9,7 @@ mod confined;
 pub mod filters;
 pub mod publish;
 pub mod sections;
+pub mod table;
 pub mod view;
 
 use std::collections::BTreeMap;

@@ -184,6 +184,7 @@ fn write_report(
                 &set.description(),
                 &set.cells.display().to_string(),
                 &set.prices(),
+                &set.measures(),
             )
             .with_context(|| format!("`{}` holds no cells", set.cells.display()))?
             .compare(rows, &set.comparisons()))

@@ -14,17 +14,23 @@ use crate::results::{CellRecord, Status};
 pub use super::sections::dataload::LoadRow;
 pub use super::sections::matmul::MatmulRow;
 pub use super::sections::memory::MemoryRow;
-pub use super::sections::models::{DeviceFigure, ModelRow};
+pub use super::sections::models::ModelRow;
 pub use super::sections::optimizations::OptimizationRow;
+pub use super::sections::other::OtherRow;
 pub use super::sections::pipeline::{PipelineRow, Stage};
 pub use super::sections::recommendations::Recommendation;
 use super::sections::{
-    dataload::load_rows, matmul::matmul_rows, memory::memory_rows, models::model_rows,
-    optimizations::optimization_rows, pipeline::pipeline_rows, recommendations::recommendations,
+    dataload::{load_rows, load_table},
+    matmul::{matmul_rows, matmul_table},
+    memory::{memory_rows, memory_table},
+    models::{model_rows, model_table},
+    optimizations::{optimization_rows, optimization_table},
+    other::{other_rows, other_table},
+    pipeline::{pipeline_rows, pipeline_table},
+    recommendations::recommendations,
 };
+use super::table::Table;
 
-/// A timing with its uncertainty: the median, its 95% confidence interval where the sample
-/// count allows one, and the count.
 /// A timing with its uncertainty: the median, its 95% confidence interval where the sample
 /// count allows one, and the count.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -116,7 +122,16 @@ pub struct Report {
     pub memory: Vec<MemoryRow>,
     pub dataload: Vec<LoadRow>,
     pub pipeline: Vec<PipelineRow>,
+    /// Measured cells no other section shows (an empty iteration, a program that does not say
+    /// what it measures).
+    pub other: Vec<OtherRow>,
     pub not_ok: Vec<NotOkRow>,
+    /// Each section's table as the default template prints it, by section (`matmul`,
+    /// `training`, `inference`, `optimizations`, `memory`, `dataload`, `pipeline`, `other`):
+    /// keys that vary as columns, the others said once above it in `constants`.
+    pub tables: BTreeMap<String, Table>,
+    /// The frameworks that ran the measured cells: `candle 0.11.1`, `PyTorch 2.11.0`.
+    pub frameworks: Vec<String>,
     pub recommendations: Vec<Recommendation>,
     /// Experiments beside the ones they name in `compare_with`; see [`Report::compare`].
     pub comparisons: Vec<super::comparison::Comparison>,
@@ -129,6 +144,49 @@ pub(super) fn param_str(r: &CellRecord, name: &str) -> String {
         .get(name)
         .map(ToString::to_string)
         .unwrap_or_default()
+}
+
+/// The keys that identify a row of `r`: its experiment, its framework, then the `leading`
+/// parameters in that order (`–` where the cell lacks one), then every other parameter but
+/// `omit`, by name. Tables show the ones that vary; nothing identifying is left out.
+pub(super) fn keys_of(r: &CellRecord, leading: &[&str], omit: &[&str]) -> Vec<(String, String)> {
+    let mut keys = vec![
+        ("experiment".to_owned(), r.experiment.clone()),
+        ("framework".to_owned(), r.framework_label()),
+    ];
+    for name in leading {
+        let v = r
+            .params
+            .get(*name)
+            .map_or_else(|| super::table::ABSENT.to_owned(), ToString::to_string);
+        keys.push(((*name).to_owned(), v));
+    }
+    for (k, v) in &r.params {
+        if !leading.contains(&k.as_str()) && !omit.contains(&k.as_str()) {
+            keys.push((k.clone(), v.to_string()));
+        }
+    }
+    keys
+}
+
+/// A figure as the `fig` filter writes it: `4.56 ms [4.50 ms – 4.61 ms] n=120`.
+pub(super) fn fig_text(f: &Figure) -> String {
+    super::filters::fig(minijinja::Value::from_serialize(f))
+}
+
+/// A value through `show`, or `–`.
+pub(super) fn opt<T>(v: Option<T>, show: impl Fn(T) -> String) -> String {
+    v.map_or_else(|| super::table::ABSENT.to_owned(), show)
+}
+
+/// A ratio as a multiplier: `1.53×`.
+pub(super) fn ratio_text(x: f64) -> String {
+    format!("{}×", crate::format::significant(x))
+}
+
+/// A small quantity in scientific notation: `1.2e-3`.
+pub(super) fn sci_text(x: f64) -> String {
+    super::filters::sci(minijinja::Value::from(x))
 }
 
 pub(super) fn param_int(r: &CellRecord, name: &str) -> Option<i64> {
@@ -174,41 +232,81 @@ pub(super) fn is_baseline(r: &CellRecord) -> bool {
         .all(|(k, base)| r.params.get(*k).is_none_or(|v| v.to_string() == *base))
 }
 
+/// The rows as the report places them: a `command` row whose experiment says what it measures
+/// (`measures`, or its `compare_with` partner's workload) takes that workload, so that it
+/// stands in that section beside candle's rows; every other row is as stored.
+fn as_measured(records: &[CellRecord], measures: &BTreeMap<String, String>) -> Vec<CellRecord> {
+    records
+        .iter()
+        .map(|r| match measures.get(&r.experiment) {
+            Some(w) if r.workload == "command" => CellRecord {
+                workload: w.clone(),
+                // Named now, while the row still says it is a program's.
+                framework: Some(r.framework_label()),
+                framework_version: None,
+                ..r.clone()
+            },
+            _ => r.clone(),
+        })
+        .collect()
+}
+
+/// A device no cell ran on.
+const NOT_AVAILABLE: &str = "not available";
+
 impl Report {
     /// Builds the view of one result set. `description` comes from the plan kept with it.
-    /// `prices` are the plan's prices per hour by device name.
+    /// `prices` are the plan's prices per hour by device name; `measures` what each `command`
+    /// experiment measures ([`crate::results::ResultSet::measures`]).
     pub fn build(
         records: &[CellRecord],
         description: &str,
         results_path: &str,
         prices: &BTreeMap<String, f64>,
+        measures: &BTreeMap<String, String>,
     ) -> Option<Report> {
+        // Which rows a user's program measured, before they take the workload they measure.
+        let programs: Vec<&str> = records
+            .iter()
+            .filter(|r| r.workload == "command")
+            .map(|r| r.cell_id.as_str())
+            .collect();
+        let is_own = |r: &CellRecord| !programs.contains(&r.cell_id.as_str());
+        let placed = as_measured(records, measures);
+        let records = placed.as_slice();
         let first = records.first()?;
+        // candle's version and code path come from benchplan's own rows where there are some.
+        let own = records.iter().find(|r| is_own(r));
         let ok: Vec<&CellRecord> = records
             .iter()
             .filter(|r| r.status == Status::Ok && r.summary().is_some())
             .collect();
         let mut devices: Vec<DeviceView> = Vec::new();
-        for r in records {
+        // benchplan's own rows first: the hardware they name is the machine's, and a program's
+        // own name for it (such as `cpu`) is used only where nothing else ran on the device.
+        let ordered = records
+            .iter()
+            .filter(|r| is_own(r))
+            .chain(records.iter().filter(|r| !is_own(r)));
+        for r in ordered {
             let d = param_str(r, "device");
             let is_ok = usize::from(r.status == Status::Ok);
-            // The hardware is named by a cell that ran on it; a device nothing ran on is unknown.
-            let name = if is_ok == 1 {
-                r.device_name.clone()
-            } else {
-                "not available".to_owned()
-            };
             match devices.iter_mut().find(|v| v.device == d) {
                 Some(v) => {
                     v.cells += 1;
                     v.ok += is_ok;
-                    if is_ok == 1 {
-                        v.name = name;
+                    if is_ok == 1 && v.name == NOT_AVAILABLE {
+                        v.name = r.device_name.clone();
                     }
                 }
                 None => devices.push(DeviceView {
                     price_per_hour: prices.get(&d).copied(),
-                    name,
+                    // The hardware is named by a cell that ran on it.
+                    name: if is_ok == 1 {
+                        r.device_name.clone()
+                    } else {
+                        NOT_AVAILABLE.to_owned()
+                    },
                     device: d,
                     cells: 1,
                     ok: is_ok,
@@ -234,7 +332,10 @@ impl Report {
             commit: first.meta.git_commit.clone(),
             dirty: records.iter().any(|r| r.meta.git_dirty),
             run_started_at,
-            candle_version: first.meta.candle_version.clone(),
+            // Empty where candle ran nothing (a study of programs alone).
+            candle_version: own
+                .map(|r| r.meta.candle_version.clone())
+                .unwrap_or_default(),
             benchplan_version: first.meta.benchplan_version.clone(),
             results_path: results_path.to_owned(),
             cells: records.len(),
@@ -268,8 +369,46 @@ impl Report {
                 .collect(),
             recommendations: Vec::new(),
             comparisons: Vec::new(),
-            cpu_backend: first.meta.cpu_backend.clone(),
+            cpu_backend: own.map(|r| r.meta.cpu_backend.clone()).unwrap_or_default(),
+            other: Vec::new(),
+            tables: BTreeMap::new(),
+            frameworks: Vec::new(),
         };
+        let mut shown: Vec<&str> = Vec::new();
+        shown.extend(report.matmul.iter().map(|r| r.cell_id.as_str()));
+        shown.extend(report.training.iter().map(|r| r.cell_id.as_str()));
+        shown.extend(report.inference.iter().map(|r| r.cell_id.as_str()));
+        shown.extend(report.optimizations.iter().map(|r| r.cell_id.as_str()));
+        shown.extend(report.dataload.iter().map(|r| r.cell_id.as_str()));
+        shown.extend(report.pipeline.iter().map(|r| r.cell_id.as_str()));
+        let other = other_rows(&ok, &shown);
+        report.other = other;
+        for r in &ok {
+            let f = r.framework_label();
+            if !report.frameworks.contains(&f) {
+                report.frameworks.push(f);
+            }
+        }
+        let tables = [
+            ("matmul", matmul_table(&report.matmul)),
+            (
+                "training",
+                model_table(&report.training, false, report.priced),
+            ),
+            (
+                "inference",
+                model_table(&report.inference, true, report.priced),
+            ),
+            ("optimizations", optimization_table(&report.optimizations)),
+            ("memory", memory_table(&report.memory)),
+            ("dataload", load_table(&report.dataload)),
+            ("pipeline", pipeline_table(&report.pipeline)),
+            ("other", other_table(&report.other)),
+        ];
+        report.tables = tables
+            .into_iter()
+            .filter_map(|(k, t)| Some((k.to_owned(), t?)))
+            .collect();
         report.recommendations = recommendations(&ok, &report);
         Some(report)
     }

@@ -130,6 +130,25 @@ impl ResultSet {
     pub fn comparisons(&self) -> BTreeMap<String, String> {
         self.per_experiment("compare_with", |v| v.as_str().map(str::to_owned))
     }
+
+    /// What each `command` experiment of the kept plan measures, for the report to place its
+    /// cells: its `measures`, else the workload of the experiment it is paired with by
+    /// `compare_with` (either way round). Experiments with neither are left out.
+    pub fn measures(&self) -> BTreeMap<String, String> {
+        let text = |v: &toml::Value| v.as_str().map(str::to_owned);
+        let workloads = self.per_experiment("workload", text);
+        let mut out = self.per_experiment("measures", text);
+        for (a, b) in self.comparisons() {
+            for (this, other) in [(&a, &b), (&b, &a)] {
+                let is_command = workloads.get(this).is_some_and(|w| w == "command");
+                let theirs = workloads.get(other).filter(|w| *w != "command");
+                if let (true, Some(w), false) = (is_command, theirs, out.contains_key(this)) {
+                    out.insert(this.clone(), w.clone());
+                }
+            }
+        }
+        out
+    }
 }
 
 /// A TOML number, integer or float, as f64.

@@ -78,6 +78,15 @@ pub struct CellRecord {
     pub round_started_s: Vec<f64>,
     /// The cell's place in each round's shuffled order of cells (0 = first).
     pub round_positions: Vec<u64>,
+    /// The framework that ran the model: `candle` for benchplan's own workloads, what a
+    /// `command` program states in its `info` (`PyTorch`, `onnxruntime`…), `None` where it
+    /// states nothing (and in sets older than format 5).
+    pub framework: Option<String>,
+    /// That framework's version, where known.
+    pub framework_version: Option<String>,
+    /// The `info` fields of a `command` program that benchplan does not read itself, as one
+    /// JSON object (kept, not dropped: a program's own facts, such as its thread count).
+    pub program_info: Option<String>,
     /// SHA-256 of the cell's definition when it was measured (see
     /// [`plan::definition`](crate::plan::definition)): resume keeps a row only while it matches.
     /// `None` in sets older than format 4 (their rows are measured again on resume).
@@ -195,18 +204,58 @@ impl CellRecord {
         Summary::of(&self.samples_ms)
     }
 
-    /// GFLOP/s at the median time.
+    /// The cell's headline time, milliseconds: its typical round median where it has two
+    /// rounds or more, else the median of its samples. Every figure derived from "the median
+    /// time" (GFLOP/s, samples per second) is derived from this one, so the run line, the
+    /// report's tables, its recommendations and the Parquet columns agree.
+    pub fn headline_ms(&self) -> Option<f64> {
+        self.typical_round_median()
+            .or_else(|| self.summary().map(|s| s.median))
+    }
+
+    /// GFLOP/s at the headline (median) time.
     pub fn gflops(&self) -> Option<f64> {
-        let median_s = self.summary()?.median / 1e3;
+        let median_s = self.headline_ms()? / 1e3;
         Some(self.flops_per_iteration? / median_s / 1e9)
     }
 
-    /// Throughput: samples processed over the total time of the timed iterations (that is, at
-    /// the mean time, not the median). For steady work the two agree; for a source that
-    /// delivers in bursts, such as a loader with a queue, most waits are near zero and the
-    /// median wait says nothing about the rate.
+    /// Throughput at the headline (median) time: samples per iteration over
+    /// [`Self::headline_ms`]. The figure for compute, where one iteration is one step.
     pub fn samples_per_s(&self) -> Option<f64> {
+        let median_s = self.headline_ms()? / 1e3;
+        Some(self.samples_per_iteration? as f64 / median_s)
+    }
+
+    /// Sustained throughput: samples processed over the total time of the timed iterations
+    /// (at the mean time). The figure for a loader: it delivers in bursts, most waits on a
+    /// queue are near zero, and the median wait says nothing about its rate.
+    pub fn sustained_samples_per_s(&self) -> Option<f64> {
         let mean_s = self.summary()?.mean / 1e3;
         Some(self.samples_per_iteration? as f64 / mean_s)
+    }
+
+    /// The throughput a row is judged by: sustained for a loader, at the median otherwise.
+    pub fn throughput(&self) -> Option<f64> {
+        if self.judged_by_mean() {
+            self.sustained_samples_per_s()
+        } else {
+            self.samples_per_s()
+        }
+    }
+
+    /// Who ran the model, for labels: `candle 0.11.1`, `PyTorch 2.11.0`; a program that did
+    /// not say is named by its experiment.
+    pub fn framework_label(&self) -> String {
+        match (&self.framework, &self.framework_version) {
+            (Some(f), Some(v)) if !v.is_empty() => format!("{f} {v}"),
+            (Some(f), _) => f.clone(),
+            // Rows older than the column: benchplan's own workloads ran on candle.
+            (None, _) if self.workload != "command" => {
+                format!("candle {}", self.meta.candle_version)
+                    .trim()
+                    .to_owned()
+            }
+            (None, _) => format!("program `{}`", self.experiment),
+        }
     }
 }

@@ -21,7 +21,10 @@ use crate::stats::Summary;
 /// - 3: rounds (`round_sample_counts`, `round_started_s`, `round_positions`); sets of versions
 ///   1 and 2 lack them and read as one round.
 /// - 4: `definition_sha256`, the fingerprint resume matches; older rows lack it.
-pub const FORMAT_VERSION: u32 = 4;
+/// - 5: `framework`, `framework_version`, `program_info`; `samples_per_s` and `gflops` at the
+///   headline time (the typical round median), `sustained_samples_per_s` at the mean;
+///   `candle_version` null on `command` rows (candle did not run them).
+pub const FORMAT_VERSION: u32 = 5;
 
 /// The Parquet key-value metadata key that holds the format version.
 pub const FORMAT_KEY: &str = "benchplan.format_version";
@@ -114,8 +117,9 @@ pub const COLUMNS: &[Column] = &[
     col("typical_round_median_ms", "ms", "The cell's typical round median: the geometric mean of its rounds' medians, the centre of the interval between rounds. Null below two rounds.", Field::Derived(|r, _| r.typical_round_median())),
     col("between_rounds_low_ms", "ms", "Lower end of the 95% interval of the cell's typical round median, between rounds (Student's t on the rounds' log medians): how far another run may land. Null below two rounds.", Field::Derived(|r, _| Some(r.between_rounds_interval()?.0))),
     col("between_rounds_high_ms", "ms", "Upper end of that interval.", Field::Derived(|r, _| Some(r.between_rounds_interval()?.1))),
-    col("gflops", "GFLOP/s", "Floating-point rate at the median time, where the operation count is known.", Field::Derived(|r, _| r.gflops())),
-    col("samples_per_s", "samples/s", "Samples processed over the total time of the timed iterations (at the mean time).", Field::Derived(|r, _| r.samples_per_s())),
+    col("gflops", "GFLOP/s", "Floating-point rate at the headline time (`typical_round_median_ms`, else `median_ms`), where the operation count is known.", Field::Derived(|r, _| r.gflops())),
+    col("samples_per_s", "samples/s", "Throughput at the headline time: `samples_per_iteration` over `typical_round_median_ms` (else `median_ms`). The figure the run line, the report and its recommendations show for compute.", Field::Derived(|r, _| r.samples_per_s())),
+    col("sustained_samples_per_s", "samples/s", "Samples processed over the total time of the timed iterations (at the mean time): the figure for data loaders, whose median wait says nothing about their rate.", Field::Derived(|r, _| r.sustained_samples_per_s())),
     col("flops_per_iteration", "FLOP", "Exact floating-point operations per iteration, where known.", Field::OptF64(|r| r.flops_per_iteration, |r, v| r.flops_per_iteration = v)),
     col("samples_per_iteration", "samples", "Samples per iteration (the batch), where meaningful.", Field::OptU64(|r| r.samples_per_iteration, |r, v| r.samples_per_iteration = v)),
     col("model_parameters", "", "Scalars in the model's weights, as built.", Field::OptU64(|r| r.param_count, |r, v| r.param_count = v)),
@@ -145,6 +149,18 @@ pub const COLUMNS: &[Column] = &[
         optional: true,
         ..col("definition_sha256", "", "SHA-256 of everything in the plan (and the files it names) that decides what the cell measures: model and dataset declarations, data values, command arguments and program, measurement settings. A run at the same commit keeps a finished row only while it matches. Null in sets older than format 4.", Field::OptStr(|r| r.definition_sha256.as_deref(), |r, v| r.definition_sha256 = v))
     },
+    Column {
+        optional: true,
+        ..col("framework", "", "The framework that ran the model: `candle` for benchplan's own workloads, what a `command` program states in its `info` event (`PyTorch`), null where it states nothing and in sets older than format 5.", Field::OptStr(|r| r.framework.as_deref(), |r, v| r.framework = v))
+    },
+    Column {
+        optional: true,
+        ..col("framework_version", "", "That framework's version (candle's, or the program's `framework_version`).", Field::OptStr(|r| r.framework_version.as_deref(), |r, v| r.framework_version = v))
+    },
+    Column {
+        optional: true,
+        ..col("program_info", "", "A `command` program's `info` fields that benchplan does not read itself, as one JSON object (for example `{\"threads\": 16}`); null for benchplan's own workloads.", Field::OptStr(|r| r.program_info.as_deref(), |r, v| r.program_info = v))
+    },
     col("measure_settings", "", "The measurement settings the cell ran with.", Field::Str(|r| &r.measure_settings, |r, v| r.measure_settings = v)),
     col("cell_started_at", "", "When the cell started, RFC 3339 UTC.", Field::Str(|r| &r.cell_started_at, |r, v| r.cell_started_at = v)),
     col("cell_wall_s", "s", "Wall time of the whole cell: set-up, warm-up and measurement.", Field::F64(|r| r.cell_wall_s, |r, v| r.cell_wall_s = v)),
@@ -158,7 +174,7 @@ pub const COLUMNS: &[Column] = &[
     col("arch", "", "CPU architecture (`x86_64`, `aarch64`).", Field::Str(|r| &r.meta.arch, |r, v| r.meta.arch = v)),
     col("cpu_model", "", "The CPU's model name.", Field::Str(|r| &r.meta.cpu_model, |r, v| r.meta.cpu_model = v)),
     col("cpu_cores", "", "Logical CPUs available to the process.", Field::U32(|r| r.meta.cpu_cores, |r, v| r.meta.cpu_cores = v)),
-    col("candle_version", "", "The candle version benchplan was built with.", Field::Str(|r| &r.meta.candle_version, |r, v| r.meta.candle_version = v)),
+    col("candle_version", "", "The candle version benchplan was built with; null on `command` rows, which candle did not run (their `framework_version` says what did).", Field::OptStr(|r| (r.workload != "command").then_some(r.meta.candle_version.as_str()), |r, v| r.meta.candle_version = v.unwrap_or_default())),
     Column {
         optional: true,
         ..col("cpu_backend", "", "candle's CPU code path: matrix library, SIMD extensions, threads (`not recorded` in sets older than the column).", Field::Str(|r| &r.meta.cpu_backend, |r, v| r.meta.cpu_backend = v))
@@ -223,6 +239,9 @@ impl CellRecord {
             round_started_s: Vec::new(),
             round_positions: Vec::new(),
             definition_sha256: None,
+            framework: None,
+            framework_version: None,
+            program_info: None,
             flops_per_iteration: None,
             samples_per_iteration: None,
             param_count: None,

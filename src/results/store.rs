@@ -447,6 +447,7 @@ fn read_file(path: &Path) -> Result<Vec<CellRecord>> {
         path,
         &records,
         opened.kv.get(integrity::ROWS_KEY).map(String::as_str),
+        opened.version,
     )?;
     Ok(records)
 }
@@ -646,6 +647,9 @@ pub(crate) mod tests {
             round_started_s: Vec::new(),
             round_positions: Vec::new(),
             definition_sha256: None,
+            framework: Some("candle".into()),
+            framework_version: Some("0.11.1".into()),
+            program_info: None,
             flops_per_iteration: None,
             samples_per_iteration: Some(32),
             param_count: Some(86_544),
@@ -769,6 +773,9 @@ pub(crate) mod tests {
             round_started_s: vec![0.5, 3.25, 6.0],
             round_positions: vec![2, 0, 1],
             definition_sha256: Some("5e".repeat(32)),
+            framework: Some("PyTorch".into()),
+            framework_version: Some("2.11.0+cu130".into()),
+            program_info: Some(r#"{"threads":16}"#.into()),
             flops_per_iteration: Some(2.5e9),
             samples_per_iteration: Some(32),
             param_count: Some(86_544),

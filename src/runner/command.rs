@@ -422,6 +422,52 @@ fn wait(child: &mut Child, _deadline: Instant) -> Exit {
     }
 }
 
+/// What a program says of itself in its `info` events, beyond the figures benchplan reads.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub(super) struct ProgramFacts {
+    /// `framework` (`PyTorch`, `onnxruntime`, `CoreML`…).
+    pub framework: Option<String>,
+    /// `framework_version`.
+    pub framework_version: Option<String>,
+    /// Every other field benchplan does not read, as one JSON object; `None` when there is none.
+    pub other_info: Option<String>,
+}
+
+/// The `info` fields benchplan reads itself; every other one is kept in `program_info`.
+const READ_INFO: [&str; 11] = [
+    "event",
+    "device_name",
+    "flops_per_iteration",
+    "samples_per_iteration",
+    "param_count",
+    "weight_bytes",
+    "optimizer_state_bytes",
+    "prediction_error",
+    "device_allocated_bytes",
+    "framework",
+    "framework_version",
+];
+
+fn program_facts(info: &serde_json::Map<String, Value>) -> ProgramFacts {
+    let text = |key: &str| {
+        info.get(key).and_then(|v| match v {
+            Value::String(s) => Some(s.clone()),
+            Value::Null => None,
+            other => Some(other.to_string()),
+        })
+    };
+    let others: serde_json::Map<String, Value> = info
+        .iter()
+        .filter(|(k, _)| !READ_INFO.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    ProgramFacts {
+        framework: text("framework"),
+        framework_version: text("framework_version"),
+        other_info: (!others.is_empty()).then(|| Value::Object(others).to_string()),
+    }
+}
+
 fn info_u64(info: &serde_json::Map<String, Value>, key: &str) -> Option<u64> {
     info.get(key).and_then(Value::as_u64)
 }
@@ -485,6 +531,7 @@ fn outcome(cell: &Cell, t: Transcript, exit: Exit) -> Outcome {
         stages: Vec::new(),
         device_allocated_bytes: info_u64(&t.info, "device_allocated_bytes"),
         peak_rss_bytes: exit.peak_rss_bytes,
+        program: Some(program_facts(&t.info)),
     }
 }
 
@@ -512,5 +559,26 @@ mod tests {
         assert!(parse_line(r#"{"event": "sampel", "ms": 1}"#).is_err());
         assert!(parse_line(r#"{"event": "sample", "ms": -1}"#).is_err());
         assert!(parse_line(r#"{"event": "sample"}"#).is_err());
+    }
+
+    #[test]
+    fn a_programs_framework_is_read_and_its_other_info_kept() {
+        let info: serde_json::Map<String, Value> = serde_json::from_str(
+            r#"{"framework": "PyTorch", "framework_version": "2.11.0", "threads": 16,
+                "samples_per_iteration": 32, "backend": {"cudnn": 91000}}"#,
+        )
+        .unwrap();
+        let facts = program_facts(&info);
+        assert_eq!(facts.framework.as_deref(), Some("PyTorch"));
+        assert_eq!(facts.framework_version.as_deref(), Some("2.11.0"));
+        let kept: Value = serde_json::from_str(facts.other_info.as_deref().unwrap()).unwrap();
+        assert_eq!(
+            kept,
+            serde_json::json!({"threads": 16, "backend": {"cudnn": 91000}})
+        );
+        assert_eq!(
+            program_facts(&serde_json::Map::new()),
+            ProgramFacts::default()
+        );
     }
 }

@@ -291,6 +291,8 @@ struct Outcome {
     device_allocated_bytes: Option<u64>,
     /// Peak RSS of the process that ran the cell, where it was not this one (a `command`).
     peak_rss_bytes: Option<u64>,
+    /// What a `command` program said of itself; `None` for benchplan's own workloads.
+    program: Option<command::ProgramFacts>,
 }
 
 impl Outcome {
@@ -303,6 +305,7 @@ impl Outcome {
             stages: Vec::new(),
             device_allocated_bytes: None,
             peak_rss_bytes: None,
+            program: None,
         }
     }
 
@@ -444,6 +447,14 @@ fn record_of(
         .timed_cpu_ms
         .filter(|_| outcome.samples.timed_wall_ms > 0.0)
         .map(|c| c / outcome.samples.timed_wall_ms);
+    // benchplan's own workloads run on candle; a program says what it runs on, or nothing.
+    let is_command = cell.workload.name() == "command";
+    let program = outcome.program.unwrap_or_default();
+    let (framework, framework_version) = if is_command {
+        (program.framework, program.framework_version)
+    } else {
+        (Some("candle".to_owned()), Some(meta.candle_version.clone()))
+    };
     CellRecord {
         study: plan.name.clone(),
         experiment: cell.experiment.clone(),
@@ -461,6 +472,9 @@ fn record_of(
         round_started_s: Vec::new(),
         round_positions: Vec::new(),
         definition_sha256: None,
+        framework,
+        framework_version,
+        program_info: program.other_info,
         flops_per_iteration: outcome.info.flops_per_iteration,
         samples_per_iteration: outcome.info.samples_per_iteration,
         param_count: outcome.info.param_count,
@@ -476,8 +490,18 @@ fn record_of(
         measure_settings: cell.measure.describe(),
         cell_started_at: String::new(),
         cell_wall_s: 0.0,
-        meta: meta.clone(),
+        meta: row_meta(meta, is_command),
     }
+}
+
+/// The run's facts as a row states them: a program's row has no candle version (candle did
+/// not run it; its `framework_version` says what did), as it is stored.
+pub(crate) fn row_meta(meta: &RunMetadata, is_command: bool) -> RunMetadata {
+    let mut m = meta.clone();
+    if is_command {
+        m.candle_version.clear();
+    }
+    m
 }
 
 /// A `failed` row for `cell` that measured nothing (its process died), on the device its
@@ -574,6 +598,7 @@ fn measure_cell(
         stages,
         device_allocated_bytes,
         peak_rss_bytes: None,
+        program: None,
     }
 }
 

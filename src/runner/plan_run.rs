@@ -130,7 +130,17 @@ pub fn run_plan(request: &RunRequest) -> Result<ExitStatus> {
         );
         return Ok(ExitStatus::Success);
     }
-    let mut progress = Progress::new();
+    // Earlier runs of the study on this machine say how long its cells take (for the estimate
+    // of the time left); none is fine.
+    let history = crate::results::history::Durations::from_results(
+        &request.results,
+        &plan.name,
+        "",
+        Some(&meta.machine),
+    )
+    .map(|d| d.seconds)
+    .unwrap_or_default();
+    let mut progress = Progress::with_history(history);
     crate::note!(
         "benchplan: running {} cell(s) of study `{}` on `{}` (commit {}); results in {}",
         cells.len(),

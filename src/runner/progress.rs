@@ -1,6 +1,9 @@
 //! Progress on stderr: an indicatif bar with the current cell and its running median when
-//! stderr is a terminal; one plain line per finished cell otherwise (CI logs, pipes).
+//! stderr is a terminal; one plain line per finished cell otherwise (CI logs, pipes). Both say
+//! how long the rest of the run should take: from each cell's duration in earlier runs on this
+//! machine where the results know it, else from this run's pace so far.
 
+use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
@@ -18,6 +21,47 @@ pub struct Progress {
     cells: usize,
     finished: usize,
     last_update: Instant,
+    eta: Eta,
+}
+
+/// What the rest of a run should take.
+#[derive(Debug, Default)]
+struct Eta {
+    /// Seconds per round of each cell in earlier runs (by cell id).
+    prior: BTreeMap<String, f64>,
+    /// Rounds each cell of the run has, and has done.
+    rounds: BTreeMap<String, (usize, usize)>,
+    started: Option<Instant>,
+    /// Cell-rounds finished in this run, and the seconds they took.
+    done: usize,
+}
+
+impl Eta {
+    /// Seconds left: each remaining round at its cell's earlier duration where known, else at
+    /// this run's mean so far (`None` before anything is known).
+    fn seconds_left(&self) -> Option<f64> {
+        let pace = self
+            .started
+            .filter(|_| self.done > 0)
+            .map(|t| t.elapsed().as_secs_f64() / self.done as f64);
+        let mut total = 0.0;
+        for (id, (rounds, done)) in &self.rounds {
+            let left = rounds.saturating_sub(*done) as f64;
+            if left == 0.0 {
+                continue;
+            }
+            total += left * self.prior.get(id).copied().or(pace)?;
+        }
+        Some(total)
+    }
+
+    /// ` · about 3m10s left`, or nothing.
+    fn tag(&self) -> String {
+        match self.seconds_left() {
+            Some(s) if s > 0.0 => format!(" · about {} left", elapsed(s)),
+            _ => String::new(),
+        }
+    }
 }
 
 impl Progress {
@@ -27,7 +71,7 @@ impl Progress {
             let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
             bar.set_style(
                 ProgressStyle::with_template(
-                    "{spinner} [{elapsed_precise}] {bar:25} {pos}/{len} {wide_msg}",
+                    "{spinner} [{elapsed_precise}] {bar:25} {pos}/{len} {prefix} {wide_msg}",
                 )
                 .expect("valid template")
                 .progress_chars("=> "),
@@ -40,7 +84,17 @@ impl Progress {
             cells: 0,
             finished: 0,
             last_update: Instant::now(),
+            eta: Eta::default(),
         }
+    }
+
+    /// As [`Progress::new`], knowing how long each cell took in earlier runs (whole-cell
+    /// seconds by cell id, as [`crate::results::history::Durations`] reads them; divided
+    /// among the cell's rounds here).
+    pub fn with_history(seconds: BTreeMap<String, f64>) -> Progress {
+        let mut p = Progress::new();
+        p.eta.prior = seconds;
+        p
     }
 
     fn print(&self, line: &str) {
@@ -90,9 +144,16 @@ pub fn cell_line(index: usize, total: usize, record: &CellRecord) -> String {
                 .gflops()
                 .map(|g| format!(", {g:.1} GFLOP/s"))
                 .or_else(|| {
+                    // The same figure the report shows: at the median time, or a loader's
+                    // sustained rate, named as such.
+                    let sustained = if record.judged_by_mean() {
+                        " sustained"
+                    } else {
+                        ""
+                    };
                     record
-                        .samples_per_s()
-                        .map(|r| format!(", {}", rate(r, "samples")))
+                        .throughput()
+                        .map(|r| format!(", {}{sustained}", rate(r, "samples")))
                 })
                 .unwrap_or_default();
             format!(
@@ -114,6 +175,15 @@ impl Observer for Progress {
             Event::Started { total, cells } => {
                 // Once per track of an interleaved run: the cells of every track count.
                 self.cells += cells.len();
+                self.eta.started.get_or_insert_with(Instant::now);
+                for c in cells.iter() {
+                    let rounds = c.measure.effective_rounds().max(1) as usize;
+                    self.eta.rounds.insert(c.id.clone(), (rounds, 0));
+                    // Earlier durations are whole cells; the estimate counts rounds.
+                    if let Some(s) = self.eta.prior.get_mut(&c.id) {
+                        *s /= rounds as f64;
+                    }
+                }
                 if let Some(bar) = &self.bar {
                     bar.set_length(*total as u64);
                 }
@@ -163,6 +233,11 @@ impl Observer for Progress {
                 if last {
                     self.finished += 1;
                 }
+                self.eta.done += 1;
+                if let Some((planned, done)) = self.eta.rounds.get_mut(&record.cell_id) {
+                    // A cell that ended early (failed, skipped) has no rounds left.
+                    *done = if last { *planned } else { *done + 1 };
+                }
                 let wanted = if crate::verbosity::quiet() {
                     record.status == Status::Failed && last
                 } else {
@@ -176,7 +251,13 @@ impl Observer for Progress {
                         String::new()
                     };
                     let line = cell_line(self.finished.max(1) - 1, self.cells, record);
-                    self.print(&format!("{line}{tag}"));
+                    // The bar shows the estimate itself; plain lines carry it.
+                    let eta = if self.bar.is_none() {
+                        self.eta.tag()
+                    } else {
+                        String::new()
+                    };
+                    self.print(&format!("{line}{tag}{eta}"));
                 }
                 if crate::verbosity::verbose() {
                     self.print(&format!(
@@ -187,6 +268,7 @@ impl Observer for Progress {
                 }
                 if let Some(bar) = &self.bar {
                     bar.inc(1);
+                    bar.set_prefix(self.eta.tag().trim_start_matches(" · ").to_owned());
                 }
             }
             Event::Finished { summary } => {
@@ -210,5 +292,33 @@ impl Observer for Progress {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_estimate_uses_earlier_durations_then_the_pace_of_this_run() {
+        let mut eta = Eta::default();
+        assert_eq!(
+            eta.seconds_left(),
+            Some(0.0),
+            "nothing to run, nothing left"
+        );
+        eta.rounds.insert("a".into(), (2, 0));
+        eta.rounds.insert("b".into(), (1, 0));
+        eta.prior.insert("a".into(), 3.0);
+        assert_eq!(
+            eta.seconds_left(),
+            None,
+            "b has no earlier duration and nothing ran yet"
+        );
+        eta.prior.insert("b".into(), 10.0);
+        assert_eq!(eta.seconds_left(), Some(16.0));
+        eta.rounds.insert("a".into(), (2, 2));
+        assert_eq!(eta.seconds_left(), Some(10.0));
+        assert_eq!(eta.tag(), " · about 10.0s left");
     }
 }

@@ -227,7 +227,7 @@ pub fn run_cell(
     .and_then(|w| w.run(cell));
     let record = match outcome {
         Ok(mut r) => {
-            r.meta = meta.clone();
+            r.meta = super::row_meta(meta, r.workload == "command");
             r
         }
         Err(reason) => {

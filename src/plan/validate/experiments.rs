@@ -171,6 +171,7 @@ fn check_experiment(
         }
     }
     let command = check_command_key(c, raw, workload);
+    check_measures(c, raw, workload);
     let errors_before = c.errors.len();
     let matrix = check_matrix(c, workload, &raw.matrix, names);
     if c.errors.len() > errors_before || !name_ok {
@@ -306,6 +307,32 @@ fn check_experiment(
         command,
         compare_with: raw.compare_with.as_ref().map(|n| n.get_ref().clone()),
     })
+}
+
+/// The workloads a `command` experiment may say it measures (`measures`).
+pub const MEASURES: [&str; 4] = ["train", "infer", "matmul", "dataload"];
+
+/// `measures` is for `command` experiments only, and names a workload the report has a
+/// section for.
+fn check_measures(c: &mut Collector, raw: &RawExperiment, workload: WorkloadKind) {
+    let Some(m) = &raw.measures else { return };
+    if workload != WorkloadKind::Command {
+        c.error(
+            Diagnostic::new(
+                format!("`measures` is only for workload `command`, not `{workload}`"),
+                Some(m.span()),
+            )
+            .with_help("remove it: benchplan's own workloads are placed by their workload"),
+        );
+    } else if !MEASURES.contains(&m.get_ref().as_str()) {
+        c.error(
+            Diagnostic::new(
+                format!("`measures` must be one of {}, not `{}`", MEASURES.map(|w| format!("`{w}`")).join(", "), m.get_ref()),
+                Some(m.span()),
+            )
+            .with_help("say which of benchplan's workloads the program measures, or remove `measures` to list its cells under \"Other measurements\""),
+        );
+    }
 }
 
 /// `command` must be given exactly when the workload is `command`, as a non-empty list whose

@@ -6,7 +6,7 @@
 //! sections. The order is the order diagnostics are printed in.
 
 mod data;
-mod experiments;
+pub(crate) mod experiments;
 mod matrix;
 mod models;
 

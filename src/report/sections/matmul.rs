@@ -1,4 +1,5 @@
-//! Matrix products: the fastest device and dtype for each size, with the runner-up and whether the margin is beyond noise.
+//! Tensor operations: each matrix product by its time and floating-point rate, and its share
+//! of the best rate on its device.
 
 use std::collections::BTreeMap;
 
@@ -6,17 +7,23 @@ use serde::Serialize;
 
 use crate::results::CellRecord;
 
+use super::super::table::{KeyedRow, Table, ValueColumn};
 use super::super::view::*;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct MatmulRow {
+    /// The cell the row shows (for an optimization: the optimized cell).
+    pub cell_id: String,
+    pub experiment: String,
+    pub framework: String,
     pub n: i64,
     pub dtype: String,
     pub device: String,
     pub device_name: String,
+    pub keys: Vec<(String, String)>,
     pub time: Figure,
+    /// At the median time.
     pub gflops: f64,
-    /// This cell's GFLOP/s over the best measured on the same device.
     pub fraction_of_best: f64,
 }
 
@@ -34,9 +41,13 @@ pub(in crate::report) fn matmul_rows(ok: &[&CellRecord]) -> Vec<MatmulRow> {
             let gflops = r.gflops()?;
             let device = param_str(r, "device");
             Some(MatmulRow {
+                cell_id: r.cell_id.clone(),
+                experiment: r.experiment.clone(),
+                framework: r.framework_label(),
                 n: param_int(r, "n")?,
                 dtype: param_str(r, "dtype"),
                 device_name: r.device_name.clone(),
+                keys: keys_of(r, &["n", "dtype", "device"], &[]),
                 time: Figure::of(r)?,
                 gflops,
                 fraction_of_best: gflops / best[&device],
@@ -44,4 +55,39 @@ pub(in crate::report) fn matmul_rows(ok: &[&CellRecord]) -> Vec<MatmulRow> {
             })
         })
         .collect()
+}
+
+/// The floating-point rate's unit for a table or chart whose largest rate is `max_gflops`:
+/// TFLOP/s from a thousand GFLOP/s, so that no figure reads `650436.8`. Returns the unit and
+/// the factor from GFLOP/s to it.
+pub fn flops_unit(max_gflops: f64) -> (&'static str, f64) {
+    if max_gflops >= 1000.0 {
+        ("TFLOP/s", 1e-3)
+    } else {
+        ("GFLOP/s", 1.0)
+    }
+}
+
+pub(in crate::report) fn matmul_table(rows: &[MatmulRow]) -> Option<Table> {
+    let max = rows.iter().map(|r| r.gflops).fold(0.0, f64::max);
+    let (unit, factor) = flops_unit(max);
+    let lines = rows
+        .iter()
+        .map(|r| KeyedRow {
+            keys: r.keys.clone(),
+            values: vec![
+                fig_text(&r.time),
+                crate::format::significant(r.gflops * factor),
+                format!("{:.0}%", r.fraction_of_best * 100.0),
+            ],
+        })
+        .collect();
+    Table::build(
+        lines,
+        vec![
+            ValueColumn::text("time"),
+            ValueColumn::number(unit),
+            ValueColumn::number("of best on device"),
+        ],
+    )
 }

@@ -7,5 +7,6 @@ pub mod matmul;
 pub mod memory;
 pub mod models;
 pub mod optimizations;
+pub mod other;
 pub mod pipeline;
 pub mod recommendations;

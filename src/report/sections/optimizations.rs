@@ -4,16 +4,23 @@ use serde::Serialize;
 
 use crate::results::CellRecord;
 
+use super::super::table::{KeyedRow, Table, ValueColumn};
 use super::super::view::*;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct OptimizationRow {
+    /// The cell the row shows (for an optimization: the optimized cell).
+    pub cell_id: String,
     pub experiment: String,
+    pub framework: String,
     pub model: String,
     pub batch: Option<i64>,
     pub device: String,
     /// What changed from the baseline, e.g. `quant=q8_0` or `dtype=f16`.
     pub change: String,
+    /// Every key of the row: experiment, framework, the parameters but the optimization keys,
+    /// and `change`.
+    pub keys: Vec<(String, String)>,
     pub baseline: Figure,
     pub optimized: Figure,
     /// Baseline median over optimized median: above 1 is faster.
@@ -54,8 +61,14 @@ pub(in crate::report) fn optimization_rows(ok: &[&CellRecord]) -> Vec<Optimizati
             })
             .collect::<Vec<_>>()
             .join(" ");
+        let omit: Vec<&str> = OPTIMIZATION_KEYS.iter().map(|(k, _)| *k).collect();
+        let mut keys = keys_of(r, &super::models::MODEL_KEYS, &omit);
+        keys.push(("change".to_owned(), change.clone()));
         rows.push(OptimizationRow {
+            cell_id: r.cell_id.clone(),
             experiment: r.experiment.clone(),
+            framework: r.framework_label(),
+            keys,
             model: param_str(r, "model"),
             batch: param_int(r, "batch"),
             device: param_str(r, "device"),
@@ -75,4 +88,40 @@ pub(in crate::report) fn optimization_rows(ok: &[&CellRecord]) -> Vec<Optimizati
         });
     }
     rows
+}
+
+pub(in crate::report) fn optimization_table(rows: &[OptimizationRow]) -> Option<Table> {
+    let lines = rows
+        .iter()
+        .map(|r| KeyedRow {
+            keys: r.keys.clone(),
+            values: vec![
+                fig_text(&r.baseline),
+                fig_text(&r.optimized),
+                format!(
+                    "{}{}",
+                    ratio_text(r.speedup),
+                    if r.speedup_beyond_noise {
+                        ""
+                    } else {
+                        " (within noise)"
+                    }
+                ),
+                opt(r.optimized_bytes, crate::format::bytes),
+                opt(r.weight_change, |x| format!("{:.0}%", x * 100.0)),
+                opt(r.prediction_error, sci_text),
+            ],
+        })
+        .collect();
+    Table::build(
+        lines,
+        vec![
+            ValueColumn::text("baseline"),
+            ValueColumn::text("optimized"),
+            ValueColumn::number("speed-up"),
+            ValueColumn::number("weights"),
+            ValueColumn::number("weight change"),
+            ValueColumn::number("prediction error"),
+        ],
+    )
 }

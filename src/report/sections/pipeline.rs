@@ -4,6 +4,7 @@ use serde::Serialize;
 
 use crate::results::CellRecord;
 
+use super::super::table::{KeyedRow, Table, ValueColumn};
 use super::super::view::*;
 
 #[derive(Debug, Clone, Serialize)]
@@ -16,10 +17,13 @@ pub struct Stage {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct PipelineRow {
+    /// The cell the row shows (for an optimization: the optimized cell).
+    pub cell_id: String,
     pub key: String,
     pub model: String,
     pub device: String,
     pub workers: i64,
+    pub keys: Vec<(String, String)>,
     pub stages: Vec<Stage>,
     pub whole: Figure,
     pub samples_per_s: Option<f64>,
@@ -49,10 +53,12 @@ pub(in crate::report) fn pipeline_rows(ok: &[&CellRecord]) -> Vec<PipelineRow> {
                 .collect();
             let total: f64 = stage_figs.iter().map(|(_, f)| f.median).sum();
             Some(PipelineRow {
+                cell_id: r.cell_id.clone(),
                 key: r.cell_key.clone(),
                 model: param_str(r, "model"),
                 device: param_str(r, "device"),
                 workers: param_int(r, "workers")?,
+                keys: keys_of(r, &["model", "batch", "data", "device", "workers"], &[]),
                 stages: stage_figs
                     .into_iter()
                     .map(|(name, time)| Stage {
@@ -70,4 +76,45 @@ pub(in crate::report) fn pipeline_rows(ok: &[&CellRecord]) -> Vec<PipelineRow> {
             })
         })
         .collect()
+}
+
+/// Each stage's median and its share of the iteration, then the whole iteration; the stages
+/// are the first row's (every pipeline cell has the same stages).
+pub(in crate::report) fn pipeline_table(rows: &[PipelineRow]) -> Option<Table> {
+    let stages: Vec<String> = rows
+        .first()?
+        .stages
+        .iter()
+        .map(|s| s.name.clone())
+        .collect();
+    let lines = rows
+        .iter()
+        .map(|r| {
+            let mut values: Vec<String> = stages
+                .iter()
+                .map(|name| {
+                    r.stages.iter().find(|s| s.name == *name).map_or_else(
+                        || "–".to_owned(),
+                        |s| {
+                            format!(
+                                "{} ({:.0}%)",
+                                crate::format::duration_ms(s.time.median),
+                                s.share * 100.0
+                            )
+                        },
+                    )
+                })
+                .collect();
+            values.push(fig_text(&r.whole));
+            values.push(opt(r.samples_per_s, |x| crate::format::rate(x, "samples")));
+            KeyedRow {
+                keys: r.keys.clone(),
+                values,
+            }
+        })
+        .collect();
+    let mut columns: Vec<ValueColumn> = stages.iter().map(|s| ValueColumn::text(s)).collect();
+    columns.push(ValueColumn::text("whole"));
+    columns.push(ValueColumn::number("samples/s"));
+    Table::build(lines, columns)
 }

@@ -9,9 +9,14 @@ use super::super::view::*;
 #[derive(Debug, Clone, Serialize)]
 pub struct Recommendation {
     pub question: String,
+    /// Who ran the answer (`candle 0.11.1`, `PyTorch 2.11.0`), where the report holds more
+    /// than one framework.
+    pub framework: Option<String>,
     pub answer: String,
     pub figure: String,
     pub runner_up: Option<String>,
+    /// Who ran the runner-up, where the report holds more than one framework.
+    pub runner_up_framework: Option<String>,
     /// How much better the answer is than the runner-up, as a fraction (0.12 = 12%).
     pub margin: Option<f64>,
     /// Whether the two figures' intervals do not overlap; none when either has no interval.
@@ -22,6 +27,7 @@ pub struct Recommendation {
 pub(in crate::report) fn recommend(
     question: &str,
     candidates: Vec<(&CellRecord, Figure)>,
+    frameworks: usize,
     lower_is_better: bool,
     describe: impl Fn(&CellRecord) -> String,
     figure: impl Fn(&CellRecord, &Figure) -> String,
@@ -35,21 +41,26 @@ pub(in crate::report) fn recommend(
             y.total_cmp(&x)
         }
     });
-    // The same configuration measured by two experiments is one candidate, at its best.
+    // The same configuration measured by two experiments of one framework is one candidate,
+    // at its best.
     let mut seen = Vec::new();
     sorted.retain(|(r, _)| {
-        let sig = signature(r, false, false);
+        let sig = format!("{}|{}", r.framework_label(), signature(r, false, false));
         let new = !seen.contains(&sig);
         seen.push(sig);
         new
     });
     let (best, best_fig) = sorted.first()?;
     let runner = sorted.get(1);
+    // With several frameworks, each candidate says whose it is.
+    let who = |r: &CellRecord| (frameworks > 1).then(|| r.framework_label());
     Some(Recommendation {
         question: question.to_owned(),
+        framework: who(best),
         answer: describe(best),
         figure: figure(best, best_fig),
         runner_up: runner.map(|(r, _)| describe(r)),
+        runner_up_framework: runner.and_then(|(r, _)| who(r)),
         margin: runner.map(|(_, f)| {
             if lower_is_better {
                 f.median / best_fig.median - 1.0
@@ -75,8 +86,13 @@ pub(in crate::report) fn recommendations(
     report: &Report,
 ) -> Vec<Recommendation> {
     let mut out = Vec::new();
+    let frameworks = report.frameworks.len();
     let mut models: Vec<String> = Vec::new();
-    for r in ok.iter().filter(|r| r.workload == "train") {
+    // Every model a training or inference cell ran, in the order first met.
+    for r in ok
+        .iter()
+        .filter(|r| r.workload == "train" || r.workload == "infer")
+    {
         let m = param_str(r, "model");
         if !models.contains(&m) {
             models.push(m);
@@ -109,6 +125,7 @@ pub(in crate::report) fn recommendations(
         out.extend(recommend(
             &format!("Fastest training setup for `{model}` (time per sample)"),
             per_sample,
+            frameworks,
             true,
             describe,
             |_, f| format!("{} per sample", crate::format::duration_ms(f.median)),
@@ -125,6 +142,7 @@ pub(in crate::report) fn recommendations(
         out.extend(recommend(
             &format!("Lowest-latency inference for `{model}` (batch 1)"),
             latency,
+            frameworks,
             true,
             describe,
             time,
@@ -169,6 +187,7 @@ pub(in crate::report) fn recommendations(
         out.extend(recommend(
             &format!("Best data-loading throughput per worker (batch {batch}, jitter {jitter})"),
             candidates,
+            frameworks,
             false,
             describe,
             |_, f| format!("{} per worker", crate::format::rate(f.median, "samples")),
