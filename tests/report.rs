@@ -280,26 +280,28 @@ fn every_committed_report_tells_its_rows_and_lines_apart() {
         }
         // Every chart line is one configuration: one point per x value, lines labelled apart.
         for chart in benchplan::report::charts::line_charts(&view) {
-            let mut labels: Vec<&str> = chart.series.iter().map(|s| s.label.as_str()).collect();
-            let before = labels.len();
-            labels.sort_unstable();
-            labels.dedup();
-            assert_eq!(
-                labels.len(),
-                before,
-                "{name}: two lines of `{}` share a label",
-                chart.key
-            );
-            for s in &chart.series {
-                let mut xs: Vec<f64> = s.points.iter().map(|p| p.x).collect();
-                xs.dedup();
+            for panel in &chart.panels {
+                let mut labels: Vec<&str> = panel.series.iter().map(|s| s.label.as_str()).collect();
+                let before = labels.len();
+                labels.sort_unstable();
+                labels.dedup();
                 assert_eq!(
-                    xs.len(),
-                    s.points.len(),
-                    "{name}: the line `{}` of `{}` mixes configurations (two points at one x)",
-                    s.label,
+                    labels.len(),
+                    before,
+                    "{name}: two lines of `{}` share a label",
                     chart.key
                 );
+                for s in &panel.series {
+                    let mut xs: Vec<f64> = s.points.iter().map(|p| p.x).collect();
+                    xs.dedup();
+                    assert_eq!(
+                        xs.len(),
+                        s.points.len(),
+                        "{name}: the line `{}` of `{}` mixes configurations (two points at one x)",
+                        s.label,
+                        chart.key
+                    );
+                }
             }
         }
         // Every measured cell is in a table.

@@ -15,6 +15,7 @@ use std::path::Path;
 use anyhow::{anyhow, Context, Result};
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 use serde::Serialize;
 
 use super::sections::matmul::flops_unit;
@@ -58,7 +59,55 @@ pub struct LineChart {
     pub log_x: bool,
     /// Whether x values are counts (batch, size, workers): ticked as integers.
     pub integer_x: bool,
+    /// One panel, or one per device where one would hold too many lines to read.
+    pub panels: Vec<Panel>,
+}
+
+/// A panel of a chart: its title (empty for a chart of one panel) and its lines.
+#[derive(Debug, Clone)]
+pub struct Panel {
+    pub title: String,
     pub series: Vec<Series>,
+}
+
+/// Lines in one panel beyond which a chart is split by device.
+const LINES_PER_PANEL: usize = 8;
+
+/// The lines of `rows` in panels: one, or one per device (up to three) when a single panel
+/// would hold more than [`LINES_PER_PANEL`] lines; each panel labels its lines by what varies
+/// within it.
+pub fn panels(rows: Vec<(Keys, Point)>, x_key: &str) -> Vec<Panel> {
+    let device = |k: &Keys| {
+        k.iter()
+            .find(|(n, _)| n == "device")
+            .map(|(_, v)| v.clone())
+    };
+    let mut devices: Vec<Option<String>> = Vec::new();
+    for (k, _) in &rows {
+        if !devices.contains(&device(k)) {
+            devices.push(device(k));
+        }
+    }
+    let all = group(rows.clone(), x_key);
+    if all.len() <= LINES_PER_PANEL || !(2..=3).contains(&devices.len()) {
+        return vec![Panel {
+            title: String::new(),
+            series: all,
+        }];
+    }
+    devices
+        .into_iter()
+        .map(|d| Panel {
+            title: format!("device {}", d.clone().unwrap_or_default()),
+            series: group(
+                rows.iter()
+                    .filter(|(k, _)| device(k) == d)
+                    .cloned()
+                    .collect(),
+                x_key,
+            ),
+        })
+        .collect()
 }
 
 const COLORS: [RGBColor; 12] = [
@@ -79,12 +128,32 @@ const COLORS: [RGBColor; 12] = [
 /// Size of every chart, and of the legend's column on its right.
 const WIDTH: u32 = 1000;
 const HEIGHT: u32 = 500;
-const LEGEND_WIDTH: u32 = 300;
+const LEGEND_WIDTH: u32 = 320;
+
+/// Every chart's key, drawn or not.
+pub const KEYS: [&str; 4] = [
+    "inference_throughput",
+    "matmul_gflops",
+    "dataload_scaling",
+    "training_speedup",
+];
 
 /// Draws every chart the report has data for into `dir`, file names starting with `prefix`.
-/// Returns them by key (`inference_throughput`, `matmul_gflops`, `dataload_scaling`,
-/// `training_speedup`), for the template to place.
+/// Returns them by key ([`KEYS`]), for the template to place. A chart file of an earlier
+/// report that this one no longer draws is removed, so that no figure outlives its data.
 pub fn draw_all(report: &Report, dir: &Path, prefix: &str) -> Result<BTreeMap<String, Chart>> {
+    let charts = draw_each(report, dir, prefix)?;
+    for key in KEYS.iter().filter(|k| !charts.contains_key(**k)) {
+        let stale = dir.join(format!("{prefix}{key}.svg"));
+        if stale.is_file() {
+            std::fs::remove_file(&stale)
+                .with_context(|| format!("cannot remove the stale chart `{}`", stale.display()))?;
+        }
+    }
+    Ok(charts)
+}
+
+fn draw_each(report: &Report, dir: &Path, prefix: &str) -> Result<BTreeMap<String, Chart>> {
     let mut charts = BTreeMap::new();
     for chart in line_charts(report) {
         let path = dir.join(format!("{prefix}{}.svg", chart.key));
@@ -128,6 +197,62 @@ fn rate_interval(rate: f64, time: &Figure) -> (Option<f64>, Option<f64>) {
     (at(time.high), at(time.low))
 }
 
+/// The keys that tell `lines` apart, for their labels: those with two values or more where
+/// set (a key only some lines have, with one value, tells nothing), without the experiment
+/// where each framework has its own (the framework says it all).
+fn naming_keys(lines: &[Keys]) -> Vec<String> {
+    let value = |l: &Keys, name: &str| {
+        l.iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+            .filter(|v| v != super::table::ABSENT)
+    };
+    let mut names: Vec<String> = Vec::new();
+    for (n, _) in lines.iter().flatten() {
+        if !names.contains(n) {
+            names.push(n.clone());
+        }
+    }
+    let mut varying: Vec<String> = names
+        .into_iter()
+        .filter(|name| {
+            let mut values: Vec<String> = lines.iter().filter_map(|l| value(l, name)).collect();
+            values.sort();
+            values.dedup();
+            values.len() > 1
+        })
+        .collect();
+    if varying.iter().any(|v| v == "framework") {
+        let pairs: Vec<(Option<String>, Option<String>)> = lines
+            .iter()
+            .map(|l| (value(l, "framework"), value(l, "experiment")))
+            .collect();
+        let one_each = pairs
+            .iter()
+            .all(|(f, e)| pairs.iter().all(|(g, d)| f != g || e == d));
+        if one_each {
+            varying.retain(|v| v != "experiment");
+        }
+    }
+    varying
+}
+
+/// A line's label: the values of `naming` keys (numbers with their key's name).
+fn label_of(keys: &Keys, naming: &[String]) -> String {
+    keys.iter()
+        .filter(|(k, _)| naming.contains(k))
+        .map(|(k, v)| {
+            let v = v.replace('`', "");
+            if v.parse::<f64>().is_ok() {
+                format!("{k} {v}")
+            } else {
+                v
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Groups `(keys, point)` into lines: rows whose keys are equal but for `x_key` are one line,
 /// labelled by the keys (other than `x_key`) that vary between lines.
 pub fn group(rows: Vec<(Keys, Point)>, x_key: &str) -> Vec<Series> {
@@ -142,37 +267,28 @@ pub fn group(rows: Vec<(Keys, Point)>, x_key: &str) -> Vec<Series> {
             None => lines.push((k, vec![point])),
         }
     }
-    let varying: Vec<String> = lines
-        .first()
-        .map(|(k, _)| {
-            k.iter()
-                .map(|(name, _)| name.clone())
-                .filter(|name| {
-                    let value = |l: &Vec<(String, String)>| {
-                        l.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone())
-                    };
-                    let first = value(&lines[0].0);
-                    lines.iter().any(|(l, _)| value(l) != first)
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let keys: Vec<Keys> = lines.iter().map(|(k, _)| k.clone()).collect();
+    let mut varying = naming_keys(&keys);
+    let mut labels: Vec<String> = lines.iter().map(|(k, _)| label_of(k, &varying)).collect();
+    labels.sort();
+    labels.dedup();
+    if labels.len() < lines.len() {
+        varying = lines
+            .first()
+            .map(|(k, _)| k.iter().map(|(n, _)| n.clone()).collect())
+            .unwrap_or_default();
+        varying.retain(|name| {
+            let first = lines[0].0.iter().find(|(n, _)| n == name).map(|(_, v)| v);
+            lines
+                .iter()
+                .any(|(l, _)| l.iter().find(|(n, _)| n == name).map(|(_, v)| v) != first)
+        });
+    }
     lines
         .into_iter()
         .map(|(keys, mut points)| {
             points.sort_by(|a, b| a.x.total_cmp(&b.x));
-            let label = keys
-                .iter()
-                .filter(|(k, _)| varying.contains(k))
-                .map(|(k, v)| {
-                    if v.parse::<f64>().is_ok() {
-                        format!("{k} {v}")
-                    } else {
-                        v.clone()
-                    }
-                })
-                .collect::<Vec<_>>()
-                .join(", ");
+            let label = label_of(&keys, &varying);
             Series {
                 label: if label.is_empty() {
                     "all".to_owned()
@@ -213,7 +329,7 @@ pub fn line_charts(report: &Report) -> Vec<LineChart> {
         y_label: "samples/s".to_owned(),
         log_x: true,
         integer_x: true,
-        series: group(inference, "batch"),
+        panels: panels(inference, "batch"),
     });
     let max = report.matmul.iter().map(|r| r.gflops).fold(0.0, f64::max);
     let (unit, factor) = flops_unit(max);
@@ -242,7 +358,7 @@ pub fn line_charts(report: &Report) -> Vec<LineChart> {
         y_label: unit.to_owned(),
         log_x: true,
         integer_x: true,
-        series: group(matmul, "n"),
+        panels: panels(matmul, "n"),
     });
     let loading = report
         .dataload
@@ -267,9 +383,13 @@ pub fn line_charts(report: &Report) -> Vec<LineChart> {
         y_label: "samples/s".to_owned(),
         log_x: false,
         integer_x: true,
-        series: group(loading, "workers"),
+        panels: panels(loading, "workers"),
     });
-    out.retain(|c| c.series.iter().any(|s| s.points.len() >= 2));
+    out.retain(|c| {
+        c.panels
+            .iter()
+            .any(|p| p.series.iter().any(|s| s.points.len() >= 2))
+    });
     out
 }
 
@@ -277,39 +397,26 @@ pub fn line_charts(report: &Report) -> Vec<LineChart> {
 /// device, experiment and framework; bars told apart by those. With its interval (the CPU's
 /// interval over the accelerator's, conservatively combined).
 pub fn training_speedups(report: &Report) -> Vec<Bar> {
-    let group_keys = ["device", "framework", "experiment"];
     let rows: Vec<&super::view::ModelRow> = report
         .training
         .iter()
         .filter(|r| r.speedup_over_cpu.is_some())
         .collect();
-    let varies = |name: &str| {
-        let value = |r: &super::view::ModelRow| {
-            r.keys
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-        };
-        rows.iter()
-            .any(|r| value(r) != rows.first().and_then(|f| value(f)))
-    };
-    let label = |r: &super::view::ModelRow, grouping: bool| -> String {
-        let parts: Vec<String> = r
-            .keys
+    // Categories and groups are named by what varies between bars, as lines are.
+    let split = |r: &super::view::ModelRow, grouping: bool| -> Keys {
+        r.keys
             .iter()
-            .filter(|(k, _)| group_keys.contains(&k.as_str()) == grouping && varies(k))
-            .map(|(k, v)| {
-                if v.parse::<f64>().is_ok() {
-                    format!("{k} {v}")
-                } else {
-                    v.clone()
-                }
+            .filter(|(k, _)| {
+                ["device", "framework", "experiment"].contains(&k.as_str()) == grouping
             })
-            .collect();
-        parts.join(", ")
+            .cloned()
+            .collect()
     };
+    let categories = labels(&rows.iter().map(|r| split(r, false)).collect::<Vec<_>>());
+    let groups = labels(&rows.iter().map(|r| split(r, true)).collect::<Vec<_>>());
     rows.iter()
-        .map(|r| {
+        .zip(categories.into_iter().zip(groups))
+        .map(|(r, (category, group))| {
             let cpu = report.training.iter().find(|c| {
                 c.device == "cpu"
                     && c.keys
@@ -320,14 +427,27 @@ pub fn training_speedups(report: &Report) -> Vec<Bar> {
             let interval =
                 cpu.and_then(|c| Some((c.time.low? / r.time.high?, c.time.high? / r.time.low?)));
             Bar {
-                category: label(r, false),
-                group: match label(r, true) {
-                    g if g.is_empty() => r.device.clone(),
-                    g => g,
+                category,
+                group: if group == "all" {
+                    r.device.clone()
+                } else {
+                    group
                 },
                 value: r.speedup_over_cpu.unwrap_or(f64::NAN),
                 interval,
             }
+        })
+        .collect()
+}
+
+/// A label for each of `keys` naming what tells it from the others, as [`group`] labels lines;
+/// keys that differ only where one lacks a key share a label (a category of bars).
+fn labels(keys: &[Keys]) -> Vec<String> {
+    let naming = naming_keys(keys);
+    keys.iter()
+        .map(|k| match label_of(k, &naming) {
+            l if l.is_empty() => "all".to_owned(),
+            l => l,
         })
         .collect()
 }
@@ -341,19 +461,25 @@ pub struct Bar {
     pub interval: Option<(f64, f64)>,
 }
 
-/// Axis labels with a metric prefix: `250k`, `4M`; integers without decimals.
+/// Axis labels with a metric prefix: `250k`, `4M`, `1.5M`; no trailing zeros.
 fn compact(y: f64) -> String {
+    let short = |v: f64| {
+        let s = crate::format::significant(v);
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_owned()
+        } else {
+            s
+        }
+    };
     let a = y.abs();
     if a >= 1e9 {
-        format!("{}G", crate::format::significant(y / 1e9))
+        format!("{}G", short(y / 1e9))
     } else if a >= 1e6 {
-        format!("{}M", crate::format::significant(y / 1e6))
+        format!("{}M", short(y / 1e6))
     } else if a >= 1e4 {
-        format!("{}k", crate::format::significant(y / 1e3))
-    } else if y.fract() == 0.0 {
-        format!("{y:.0}")
+        format!("{}k", short(y / 1e3))
     } else {
-        crate::format::significant(y)
+        short(y)
     }
 }
 
@@ -392,8 +518,8 @@ fn draw_legend(
                 .map_err(draw_error)?;
         }
         // Long labels are cut rather than run off the image.
-        let text: String = if label.chars().count() > 40 {
-            label.chars().take(39).chain(['…']).collect()
+        let text: String = if label.chars().count() > 44 {
+            label.chars().take(43).chain(['…']).collect()
         } else {
             label.clone()
         };
@@ -403,61 +529,100 @@ fn draw_legend(
     Ok(())
 }
 
-/// Draws `chart`: lines with their points and error bars, y on a log scale when it spans more
-/// than a decade (the axis says so). Nothing is drawn (and `false` returned) without a line of
-/// two points; single points of other lines are drawn as points.
+/// Draws `chart`: each panel's lines with their points and error bars, on axes shared by the
+/// panels; y on a log scale when it spans more than a decade (the axis says so). Nothing is
+/// drawn (and `false` returned) without a line of two points; single points of other lines are
+/// drawn as points.
 fn draw_line_chart(path: &Path, chart: &LineChart) -> Result<bool> {
-    let mut series = chart.series.clone();
-    if !series.iter().any(|s| s.points.len() >= 2) {
+    let all = chart.panels.iter().flat_map(|p| p.series.iter());
+    if !all.clone().any(|s| s.points.len() >= 2) {
         return Ok(false);
     }
-    let total = series.len();
-    series.truncate(COLORS.len());
-    let points = series.iter().flat_map(|s| s.points.iter());
     let (mut x_min, mut x_max, mut y_min, mut y_max) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
-    for p in points {
+    let (mut lo_min, mut hi_max) = (f64::MAX, f64::MIN);
+    for p in all.flat_map(|s| s.points.iter()) {
         x_min = x_min.min(p.x);
         x_max = x_max.max(p.x);
-        y_min = y_min.min(p.low.unwrap_or(p.y)).min(p.y);
-        y_max = y_max.max(p.high.unwrap_or(p.y)).max(p.y);
+        y_min = y_min.min(p.y);
+        y_max = y_max.max(p.y);
+        lo_min = lo_min.min(p.low.unwrap_or(p.y));
+        hi_max = hi_max.max(p.high.unwrap_or(p.y));
     }
-    let root = SVGBackend::new(path, (WIDTH, HEIGHT)).into_drawing_area();
+    // Intervals widen the axis, but no further than twice beyond the data: an interval from
+    // two rounds can span orders of magnitude and would flatten every line (it is clipped).
+    let y_min = lo_min.max(y_min / 2.0).min(y_min);
+    let y_max = hi_max.min(y_max * 2.0).max(y_max);
+    let n = chart.panels.len() as u32;
+    let width = if n == 1 { WIDTH } else { PANEL_WIDTH * n };
+    let root = SVGBackend::new(path, (width, HEIGHT)).into_drawing_area();
     root.fill(&WHITE).map_err(draw_error)?;
-    let (plot, legend) = root.split_horizontally(WIDTH - LEGEND_WIDTH);
+    let root = root
+        .titled(&chart.caption, ("sans-serif", 18))
+        .map_err(draw_error)?;
     let log_x = chart.log_x && x_min > 0.0;
     let log_y = y_min > 0.0 && y_max / y_min > 10.0;
-    let caption = if total > series.len() {
-        format!(
-            "{} (first {} of {total} lines)",
-            chart.caption,
-            series.len()
-        )
-    } else {
-        chart.caption.clone()
+    let axes = Axes {
+        x: if log_x {
+            x_min * 0.8..x_max * 1.25
+        } else {
+            let pad = ((x_max - x_min) * 0.05).max(0.5);
+            x_min - pad..x_max + pad
+        },
+        y: if log_y {
+            y_min * 0.8..y_max * 1.25
+        } else {
+            0.0..y_max * 1.1
+        },
+        log_x,
+        log_y,
     };
+    for (area, panel) in root.split_evenly((1, n as usize)).iter().zip(&chart.panels) {
+        draw_panel(area, chart, panel, &axes)?;
+    }
+    root.present().map_err(draw_error)?;
+    Ok(true)
+}
+
+/// Ranges and scales shared by a chart's panels.
+struct Axes {
+    x: std::ops::Range<f64>,
+    y: std::ops::Range<f64>,
+    log_x: bool,
+    log_y: bool,
+}
+
+/// Width of each panel of a chart of several.
+const PANEL_WIDTH: u32 = 760;
+
+fn draw_panel(
+    area: &DrawingArea<SVGBackend, Shift>,
+    chart: &LineChart,
+    panel: &Panel,
+    axes: &Axes,
+) -> Result<()> {
+    let mut series = panel.series.clone();
+    let total = series.len();
+    series.truncate(COLORS.len());
+    let (w, _) = area.dim_in_pixel();
+    let (plot, legend) = area.split_horizontally(w.saturating_sub(LEGEND_WIDTH));
+    let mut title = panel.title.clone();
+    if total > series.len() {
+        title = format!("{title} (first {} of {total} lines)", series.len())
+            .trim()
+            .to_owned();
+    }
     let mut builder = ChartBuilder::on(&plot);
     builder
-        .caption(caption, ("sans-serif", 18))
+        .caption(title, ("sans-serif", 15))
         .margin(12)
         .x_label_area_size(45)
         .y_label_area_size(80);
-    let x_range = if log_x {
-        x_min * 0.8..x_max * 1.25
-    } else {
-        let pad = ((x_max - x_min) * 0.05).max(0.5);
-        x_min - pad..x_max + pad
-    };
-    let y_range = if log_y {
-        y_min * 0.8..y_max * 1.25
-    } else {
-        0.0..y_max * 1.1
-    };
-    let y_desc = if log_y {
+    let y_desc = if axes.log_y {
         format!("{} (log scale)", chart.y_label)
     } else {
         chart.y_label.clone()
     };
-    let x_desc = if log_x {
+    let x_desc = if axes.log_x {
         chart.x_label.to_owned()
     } else {
         chart.x_label.replace(" (log scale)", "")
@@ -470,19 +635,57 @@ fn draw_line_chart(path: &Path, chart: &LineChart) -> Result<bool> {
             compact(*x)
         }
     };
+    let (x_range, y_range) = (axes.x.clone(), axes.y.clone());
+    let (y_bottom, y_top) = (axes.y.start, axes.y.end);
+    let mut data_xs: Vec<f64> = series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.x))
+        .collect();
+    data_xs.sort_by(f64::total_cmp);
+    data_xs.dedup();
+    let own_ticks = integer_x && data_xs.len() <= 12;
+    let tick_style = ("sans-serif", 12)
+        .into_font()
+        .color(&BLACK)
+        .pos(Pos::new(HPos::Center, VPos::Top));
     // Four combinations of linear and log axes are four chart types in plotters.
     macro_rules! draw {
         ($chart:expr) => {{
             let mut c = $chart;
-            c.configure_mesh()
-                .x_desc(x_desc.as_str())
+            let mut mesh = c.configure_mesh();
+            mesh.x_desc(x_desc.as_str())
                 .y_desc(y_desc.as_str())
-                .x_labels(10)
                 .y_labels(8)
-                .x_label_formatter(&x_format)
-                .y_label_formatter(&|y| compact(*y))
-                .draw()
-                .map_err(draw_error)?;
+                .y_label_formatter(&|y| compact(*y));
+            if own_ticks {
+                // Ticks where the data are: a log axis's own ticks crowd (`8000 9000 10k`) and
+                // miss the sizes measured (32, 128).
+                mesh.disable_x_mesh()
+                    .x_labels(2)
+                    .x_label_formatter(&|_| String::new());
+            } else {
+                mesh.x_labels(10).x_label_formatter(&x_format);
+            }
+            mesh.draw().map_err(draw_error)?;
+            if own_ticks {
+                let base = plot.get_base_pixel();
+                let bottom = y_bottom;
+                let top = y_top;
+                for &x in &data_xs {
+                    c.draw_series(std::iter::once(PathElement::new(
+                        vec![(x, bottom), (x, top)],
+                        BLACK.mix(0.12),
+                    )))
+                    .map_err(draw_error)?;
+                    let (px, py) = c.backend_coord(&(x, bottom));
+                    plot.draw(&Text::new(
+                        compact(x),
+                        (px - base.0, py - base.1 + 8),
+                        tick_style.clone(),
+                    ))
+                    .map_err(draw_error)?;
+                }
+            }
             for (i, s) in series.iter().enumerate() {
                 let color = COLORS[i];
                 let xy: Vec<(f64, f64)> = s.points.iter().map(|p| (p.x, p.y)).collect();
@@ -508,7 +711,7 @@ fn draw_line_chart(path: &Path, chart: &LineChart) -> Result<bool> {
             }
         }};
     }
-    match (log_x, log_y) {
+    match (axes.log_x, axes.log_y) {
         (true, true) => draw!(builder
             .build_cartesian_2d(x_range.log_scale(), y_range.log_scale())
             .map_err(draw_error)?),
@@ -527,9 +730,7 @@ fn draw_line_chart(path: &Path, chart: &LineChart) -> Result<bool> {
         .enumerate()
         .map(|(i, s)| (s.label.clone(), COLORS[i]))
         .collect();
-    draw_legend(&legend, &entries, false)?;
-    root.present().map_err(draw_error)?;
-    Ok(true)
+    draw_legend(&legend, &entries, false)
 }
 
 /// Bars grouped by category, one colour per group, each with its interval; nothing without
@@ -549,11 +750,19 @@ fn bar_chart(path: &Path, title: &str, y_label: &str, bars: &[Bar]) -> Result<bo
         }
     }
     groups.truncate(COLORS.len());
+    // The axis fits the bars and their intervals, but an interval reaching past twice the
+    // tallest bar (two rounds' worth of data) is cut at the top rather than flatten the bars.
+    let tallest = bars
+        .iter()
+        .map(|b| b.value)
+        .filter(|v| v.is_finite())
+        .fold(1.0, f64::max);
     let top = bars
         .iter()
         .map(|b| b.interval.map_or(b.value, |i| i.1.max(b.value)))
         .filter(|v| v.is_finite())
-        .fold(1.0, f64::max);
+        .fold(1.0, f64::max)
+        .min(tallest * 2.0);
     let root = SVGBackend::new(path, (WIDTH, HEIGHT)).into_drawing_area();
     root.fill(&WHITE).map_err(draw_error)?;
     let (plot, legend) = root.split_horizontally(WIDTH - LEGEND_WIDTH);
@@ -601,16 +810,27 @@ fn bar_chart(path: &Path, title: &str, y_label: &str, bars: &[Bar]) -> Result<bo
                 )))
                 .map_err(draw_error)?;
             if let Some((lo, hi)) = b.interval {
-                chart
-                    .draw_series(std::iter::once(ErrorBar::new_vertical(
-                        x0 + width * 0.475,
-                        lo,
-                        b.value,
-                        hi,
+                // A whisker with caps; plotters' error bar would mark the value with a circle.
+                let (mid, cap) = (x0 + width * 0.475, width * 0.15);
+                let ceiling = top * 1.1;
+                let mut whisker = vec![
+                    PathElement::new(
+                        vec![(mid, lo), (mid, hi.min(ceiling))],
                         BLACK.stroke_width(1),
-                        6,
-                    )))
-                    .map_err(draw_error)?;
+                    ),
+                    PathElement::new(
+                        vec![(mid - cap, lo), (mid + cap, lo)],
+                        BLACK.stroke_width(1),
+                    ),
+                ];
+                // A cut interval has no cap: it goes on beyond the chart.
+                if hi <= ceiling {
+                    whisker.push(PathElement::new(
+                        vec![(mid - cap, hi), (mid + cap, hi)],
+                        BLACK.stroke_width(1),
+                    ));
+                }
+                chart.draw_series(whisker).map_err(draw_error)?;
             }
         }
     }
@@ -679,10 +899,46 @@ mod tests {
     }
 
     #[test]
+    fn frameworks_name_their_lines_and_a_key_one_side_lacks_is_left_out() {
+        let rows = vec![
+            (
+                keys(&[
+                    ("experiment", "matmul"),
+                    ("framework", "candle 0.11.1"),
+                    ("seed", "0"),
+                    ("n", "1"),
+                ]),
+                at(1.0),
+            ),
+            (
+                keys(&[
+                    ("experiment", "matmul"),
+                    ("framework", "candle 0.11.1"),
+                    ("seed", "0"),
+                    ("n", "2"),
+                ]),
+                at(2.0),
+            ),
+            (
+                keys(&[
+                    ("experiment", "torch-matmul"),
+                    ("framework", "PyTorch 2.11.0"),
+                    ("seed", "–"),
+                    ("n", "1"),
+                ]),
+                at(1.0),
+            ),
+        ];
+        let labels: Vec<String> = group(rows, "n").into_iter().map(|s| s.label).collect();
+        assert_eq!(labels, ["candle 0.11.1", "PyTorch 2.11.0"]);
+    }
+
+    #[test]
     fn integer_axes_tick_integers_only_and_large_values_are_compact() {
         assert_eq!(integer_tick(1000.0), "1000");
         assert_eq!(integer_tick(2.5), "");
         assert_eq!(compact(650_436.8), "650k");
+        assert_eq!(compact(1_000_000.0), "1M");
         assert_eq!(compact(9.0), "9");
         assert_eq!(compact(0.25), "0.25");
     }

@@ -137,6 +137,9 @@ pub struct Report {
     pub comparisons: Vec<super::comparison::Comparison>,
     /// candle's CPU code path in the run (matrix library, SIMD, threads).
     pub cpu_backend: String,
+    /// Where measured cells got fewer rounds than their settings asked for (a run stopped
+    /// early): how many, and the range of rounds they got; empty otherwise.
+    pub short_rounds: String,
 }
 
 pub(super) fn param_str(r: &CellRecord, name: &str) -> String {
@@ -249,6 +252,34 @@ fn as_measured(records: &[CellRecord], measures: &BTreeMap<String, String>) -> V
             _ => r.clone(),
         })
         .collect()
+}
+
+/// `27 of 114 measured cells got 1 of their 5 planned rounds, 87 got 2`, or empty when every
+/// cell got its rounds: a reader must know when an interval rests on fewer runs than planned.
+fn short_rounds(ok: &[&CellRecord]) -> String {
+    let short: Vec<(usize, usize)> = ok
+        .iter()
+        .map(|r| (r.rounds_done(), r.rounds_planned()))
+        .filter(|(done, planned)| done < planned)
+        .collect();
+    if short.is_empty() {
+        return String::new();
+    }
+    let mut by_done: BTreeMap<usize, usize> = BTreeMap::new();
+    for (done, _) in &short {
+        *by_done.entry(*done).or_default() += 1;
+    }
+    let planned = short.iter().map(|s| s.1).max().unwrap_or(0);
+    let parts: Vec<String> = by_done
+        .iter()
+        .map(|(done, n)| format!("{n} got {done}"))
+        .collect();
+    format!(
+        "{} of {} measured cells got fewer rounds than the {planned} planned ({}): the run stopped before it finished, and their intervals rest on fewer runs",
+        short.len(),
+        ok.len(),
+        parts.join(", ")
+    )
 }
 
 /// A device no cell ran on.
@@ -371,6 +402,7 @@ impl Report {
             comparisons: Vec::new(),
             cpu_backend: own.map(|r| r.meta.cpu_backend.clone()).unwrap_or_default(),
             other: Vec::new(),
+            short_rounds: short_rounds(&ok),
             tables: BTreeMap::new(),
             frameworks: Vec::new(),
         };

@@ -194,6 +194,22 @@ impl CellRecord {
         Some((lo.exp(), hi.exp()))
     }
 
+    /// The rounds the cell's settings asked for, as `measure_settings` records them (`rounds=5`;
+    /// 1 where it says nothing, as in sets written before rounds existed). A count of timed
+    /// iterations below it caps it, as [`crate::plan::measure`] does.
+    pub fn rounds_planned(&self) -> usize {
+        let field = |name: &str| {
+            self.measure_settings.split_whitespace().find_map(|kv| {
+                kv.strip_prefix(name)?
+                    .strip_prefix('=')?
+                    .parse::<usize>()
+                    .ok()
+            })
+        };
+        let rounds = field("rounds").unwrap_or(1);
+        field("iterations").map_or(rounds, |n| rounds.min(n)).max(1)
+    }
+
     /// How many rounds measured the cell (1 for sets written before rounds existed).
     pub fn rounds_done(&self) -> usize {
         self.round_sample_counts.len().max(1)
