@@ -13,6 +13,7 @@ pub mod data;
 pub mod device;
 pub mod diagnostic;
 pub mod diff;
+pub mod energy;
 pub mod exit;
 pub mod format;
 pub mod hash;

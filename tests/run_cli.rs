@@ -134,6 +134,13 @@ fn a_run_records_every_cell_and_goes_on_past_a_failure() {
             r.measure_settings
         );
         assert!(r.samples_ms.iter().all(|&x| x > 0.0));
+        // Energy: a figure from a counter, or none and the reason (no RAPL in a VM; a timed
+        // phase of microseconds is too short for any counter anyway).
+        match (r.energy_j, r.energy_note.as_deref()) {
+            (Some(j), None) => assert!(j > 0.0 && r.energy_source.is_some(), "{}", r.cell_key),
+            (None, Some(why)) => assert!(!why.is_empty(), "{}", r.cell_key),
+            other => panic!("{}: energy {other:?}", r.cell_key),
+        }
     }
     let mm16 = records
         .iter()

@@ -137,6 +137,9 @@ pub struct Report {
     pub comparisons: Vec<super::comparison::Comparison>,
     /// candle's CPU code path in the run (matrix library, SIMD, threads).
     pub cpu_backend: String,
+    /// Where the energy figures come from (`rapl`), or why no cell has one: the most common
+    /// reason among the measured cells.
+    pub energy: String,
     /// Where measured cells got fewer rounds than their settings asked for (a run stopped
     /// early): how many, and the range of rounds they got; empty otherwise.
     pub short_rounds: String,
@@ -282,6 +285,36 @@ fn short_rounds(ok: &[&CellRecord]) -> String {
     )
 }
 
+/// `from rapl (12 of 40 cells)`, or `no figure: <the most common reason>`.
+fn energy_line(ok: &[&CellRecord]) -> String {
+    let with: Vec<&&CellRecord> = ok.iter().filter(|r| r.energy_j.is_some()).collect();
+    if !with.is_empty() {
+        let mut sources: Vec<&str> = with
+            .iter()
+            .filter_map(|r| r.energy_source.as_deref())
+            .collect();
+        sources.sort_unstable();
+        sources.dedup();
+        return format!(
+            "from {} counters ({} of {} cells)",
+            sources.join(", "),
+            with.len(),
+            ok.len()
+        );
+    }
+    let mut reasons: BTreeMap<&str, usize> = BTreeMap::new();
+    for r in ok {
+        if let Some(n) = r.energy_note.as_deref() {
+            *reasons.entry(n).or_default() += 1;
+        }
+    }
+    reasons
+        .into_iter()
+        .max_by_key(|(_, n)| *n)
+        .map(|(why, _)| format!("no figure: {why}"))
+        .unwrap_or_default()
+}
+
 /// A device no cell ran on.
 const NOT_AVAILABLE: &str = "not available";
 
@@ -403,6 +436,7 @@ impl Report {
             cpu_backend: own.map(|r| r.meta.cpu_backend.clone()).unwrap_or_default(),
             other: Vec::new(),
             short_rounds: short_rounds(&ok),
+            energy: energy_line(&ok),
             tables: BTreeMap::new(),
             frameworks: Vec::new(),
         };

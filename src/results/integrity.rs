@@ -46,11 +46,20 @@ pub fn rows_digest(records: &[CellRecord]) -> String {
 /// them): a format 4 file's digest was taken before they existed.
 const ADDED_IN_5: &str = "framework: None, framework_version: None, program_info: None, ";
 
+/// The fields format 6 added, likewise.
+const ADDED_IN_6: &str =
+    "energy_j: None, energy_timed_s: None, energy_source: None, energy_note: None, ";
+
 /// The rows digest as a file of result format `version` computed it.
 pub fn rows_digest_of_format(records: &[CellRecord], version: u32) -> String {
     let mut h = Sha256::new();
     for r in records {
         let text = format!("{r:?}\n");
+        let text = if version < 6 {
+            text.replacen(ADDED_IN_6, "", 1)
+        } else {
+            text
+        };
         let text = if version < 5 {
             text.replacen(ADDED_IN_5, "", 1)
         } else {

@@ -87,6 +87,15 @@ pub struct CellRecord {
     /// The `info` fields of a `command` program that benchplan does not read itself, as one
     /// JSON object (kept, not dropped: a program's own facts, such as its thread count).
     pub program_info: Option<String>,
+    /// Joules the cell's device used over its timed iterations (every round), from an energy
+    /// counter read around them (see [`crate::energy`]); `None` where no counter resolved it.
+    pub energy_j: Option<f64>,
+    /// Seconds of timed work those joules cover.
+    pub energy_timed_s: Option<f64>,
+    /// The counter read: `rapl`, `nvml`; `None` where none was readable.
+    pub energy_source: Option<String>,
+    /// Why there is no energy figure (no counter, no permission, a phase too short).
+    pub energy_note: Option<String>,
     /// SHA-256 of the cell's definition when it was measured (see
     /// [`plan::definition`](crate::plan::definition)): resume keeps a row only while it matches.
     /// `None` in sets older than format 4 (their rows are measured again on resume).
@@ -257,6 +266,26 @@ impl CellRecord {
         } else {
             self.samples_per_s()
         }
+    }
+
+    /// Joules per sample over the timed iterations.
+    pub fn joules_per_sample(&self) -> Option<f64> {
+        let samples = self.samples_per_iteration? as f64 * self.samples_ms.len() as f64;
+        let joules = self.energy_j?;
+        (samples > 0.0).then(|| joules / samples)
+    }
+
+    /// Samples per joule: the inverse, what "performance per watt" means for a workload.
+    pub fn samples_per_joule(&self) -> Option<f64> {
+        self.joules_per_sample()
+            .filter(|j| *j > 0.0)
+            .map(|j| 1.0 / j)
+    }
+
+    /// Average power over the timed iterations, watts.
+    pub fn average_watts(&self) -> Option<f64> {
+        let s = self.energy_timed_s.filter(|s| *s > 0.0)?;
+        Some(self.energy_j? / s)
     }
 
     /// Who ran the model, for labels: `candle 0.11.1`, `PyTorch 2.11.0`; a program that did

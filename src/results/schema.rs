@@ -21,10 +21,12 @@ use crate::stats::Summary;
 /// - 3: rounds (`round_sample_counts`, `round_started_s`, `round_positions`); sets of versions
 ///   1 and 2 lack them and read as one round.
 /// - 4: `definition_sha256`, the fingerprint resume matches; older rows lack it.
+/// - 6: energy: `energy_j`, `energy_timed_s`, `energy_source`, `energy_note`, and the derived
+///   `joules_per_sample`, `samples_per_joule`, `average_watts`.
 /// - 5: `framework`, `framework_version`, `program_info`; `samples_per_s` and `gflops` at the
 ///   headline time (the typical round median), `sustained_samples_per_s` at the mean;
 ///   `candle_version` null on `command` rows (candle did not run them).
-pub const FORMAT_VERSION: u32 = 5;
+pub const FORMAT_VERSION: u32 = 6;
 
 /// The Parquet key-value metadata key that holds the format version.
 pub const FORMAT_KEY: &str = "benchplan.format_version";
@@ -161,6 +163,25 @@ pub const COLUMNS: &[Column] = &[
         optional: true,
         ..col("program_info", "", "A `command` program's `info` fields that benchplan does not read itself, as one JSON object (for example `{\"threads\": 16}`); null for benchplan's own workloads.", Field::OptStr(|r| r.program_info.as_deref(), |r, v| r.program_info = v))
     },
+    Column {
+        optional: true,
+        ..col("energy_j", "J", "Energy the cell's device used over its timed iterations (every round), from a counter read at their start and end (RAPL's package counters for CPU cells). Null where no counter resolved it: `energy_note` says why.", Field::OptF64(|r| r.energy_j, |r, v| r.energy_j = v))
+    },
+    Column {
+        optional: true,
+        ..col("energy_timed_s", "s", "Seconds of timed work `energy_j` covers.", Field::OptF64(|r| r.energy_timed_s, |r, v| r.energy_timed_s = v))
+    },
+    Column {
+        optional: true,
+        ..col("energy_source", "", "The energy counter read: `rapl` (Linux package counters); null where none was readable.", Field::OptStr(|r| r.energy_source.as_deref(), |r, v| r.energy_source = v))
+    },
+    Column {
+        optional: true,
+        ..col("energy_note", "", "Why `energy_j` is null: no counter on this machine (a VM without powercap), a root-only counter, a timed phase too short for the counter's update interval, a device whose counter is not read yet.", Field::OptStr(|r| r.energy_note.as_deref(), |r, v| r.energy_note = v))
+    },
+    col("joules_per_sample", "J", "`energy_j` over the samples processed in the timed iterations.", Field::Derived(|r, _| r.joules_per_sample())),
+    col("samples_per_joule", "samples/J", "Samples processed per joule: performance per watt.", Field::Derived(|r, _| r.samples_per_joule())),
+    col("average_watts", "W", "`energy_j` over `energy_timed_s`.", Field::Derived(|r, _| r.average_watts())),
     col("measure_settings", "", "The measurement settings the cell ran with.", Field::Str(|r| &r.measure_settings, |r, v| r.measure_settings = v)),
     col("cell_started_at", "", "When the cell started, RFC 3339 UTC.", Field::Str(|r| &r.cell_started_at, |r, v| r.cell_started_at = v)),
     col("cell_wall_s", "s", "Wall time of the whole cell: set-up, warm-up and measurement.", Field::F64(|r| r.cell_wall_s, |r, v| r.cell_wall_s = v)),
@@ -242,6 +263,10 @@ impl CellRecord {
             framework: None,
             framework_version: None,
             program_info: None,
+            energy_j: None,
+            energy_timed_s: None,
+            energy_source: None,
+            energy_note: None,
             flops_per_iteration: None,
             samples_per_iteration: None,
             param_count: None,

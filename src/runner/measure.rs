@@ -19,6 +19,8 @@ pub struct Samples {
     pub timed_cpu_ms: Option<f64>,
     /// Wall time of the timed iterations as a whole, milliseconds.
     pub timed_wall_ms: f64,
+    /// Energy of the timed iterations, or why there is no figure.
+    pub energy: Box<crate::energy::Energy>,
 }
 
 /// Why measuring stopped early. Samples taken before that are kept.
@@ -58,6 +60,15 @@ fn timed(bench: &mut dyn Bench, device: &Device) -> candle_core::Result<f64> {
     Ok(millis(start.elapsed()))
 }
 
+/// The energy counter of `device`: RAPL for the CPU; the others are not read yet (the reason).
+fn counter_for(device: &Device) -> Result<Box<dyn crate::energy::Counter>, String> {
+    match device {
+        Device::Cpu => crate::energy::cpu_counter(),
+        Device::Cuda(_) => Err("the GPU's energy counter (NVML) is not read yet".to_owned()),
+        Device::Metal(_) => Err("Apple's energy counters (IOReport) are not read yet".to_owned()),
+    }
+}
+
 /// Warms up and measures `bench` under `settings`. `cell_start` is when the cell began (set-up
 /// counts towards its timeout); `on_sample` sees the timed samples so far after each one.
 pub fn measure(
@@ -93,6 +104,8 @@ pub fn measure(
 
     bench.begin_timed();
     let cpu_start = cpu_time_ms();
+    // The counter is read right around the timed iterations, as the clock is.
+    let energy = crate::energy::Span::start(counter_for(device));
     let budget_start = Instant::now();
     loop {
         let done = enough(settings, &samples.timed_ms, budget_start);
@@ -109,6 +122,7 @@ pub fn measure(
         on_sample(&samples.timed_ms);
     }
     samples.timed_wall_ms = millis(budget_start.elapsed());
+    samples.energy = Box::new(energy.finish());
     samples.timed_cpu_ms = cpu_start.zip(cpu_time_ms()).map(|(a, b)| b - a);
     Ok(samples)
 }

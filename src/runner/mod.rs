@@ -455,6 +455,18 @@ fn record_of(
     } else {
         (Some("candle".to_owned()), Some(meta.candle_version.clone()))
     };
+    // Energy of the timed iterations: benchplan reads it for its own workloads; a program's
+    // timed phase is its own, around which nothing is read yet.
+    let energy = if is_command {
+        crate::energy::Energy::none(
+            None,
+            "benchplan does not read energy around a program's timed phase yet",
+        )
+    } else if outcome.samples.timed_ms.is_empty() {
+        crate::energy::Energy::none(None, "no timed iterations")
+    } else {
+        (*outcome.samples.energy).clone()
+    };
     CellRecord {
         study: plan.name.clone(),
         experiment: cell.experiment.clone(),
@@ -475,6 +487,10 @@ fn record_of(
         framework,
         framework_version,
         program_info: program.other_info,
+        energy_j: energy.joules,
+        energy_timed_s: energy.seconds,
+        energy_source: energy.source,
+        energy_note: energy.note,
         flops_per_iteration: outcome.info.flops_per_iteration,
         samples_per_iteration: outcome.info.samples_per_iteration,
         param_count: outcome.info.param_count,

@@ -55,6 +55,23 @@ pub fn fold(so_far: Option<CellRecord>, this: CellRecord, place: RoundPlace) -> 
         }
         (a, b) => a.or(b),
     };
+    // Energy adds up over rounds; a round without a figure leaves the cell without one (joules
+    // per sample must cover the same samples), with that round's reason.
+    match (row.energy_j, this.energy_j) {
+        (Some(a), Some(b)) => {
+            row.energy_j = Some(a + b);
+            row.energy_timed_s = row
+                .energy_timed_s
+                .zip(this.energy_timed_s)
+                .map(|(a, b)| a + b);
+        }
+        (None, _) => {}
+        (Some(_), None) => {
+            row.energy_j = None;
+            row.energy_timed_s = None;
+            row.energy_note = this.energy_note.clone();
+        }
+    }
     row.cpu_ms_per_iteration = weighted(row.cpu_ms_per_iteration, this.cpu_ms_per_iteration);
     row.cpu_utilization = weighted(row.cpu_utilization, this.cpu_utilization);
     row.peak_rss_bytes = row.peak_rss_bytes.max(this.peak_rss_bytes);
@@ -178,5 +195,33 @@ mod tests {
             3,
             "earlier rounds' samples are kept"
         );
+    }
+
+    #[test]
+    fn energy_adds_up_over_rounds_and_a_round_without_a_figure_voids_it() {
+        let place = |round| RoundPlace {
+            round,
+            rounds: 3,
+            position: 0,
+            started_s: 0.0,
+        };
+        let with = |j: f64| CellRecord {
+            energy_j: Some(j),
+            energy_timed_s: Some(1.0),
+            energy_source: Some("rapl".into()),
+            ..record("c", &[], vec![1.0])
+        };
+        let two = fold(Some(fold(None, with(30.0), place(0))), with(10.0), place(1));
+        assert_eq!((two.energy_j, two.energy_timed_s), (Some(40.0), Some(2.0)));
+        let short = CellRecord {
+            energy_note: Some("too short".into()),
+            ..record("c", &[], vec![1.0])
+        };
+        let three = fold(Some(two), short, place(2));
+        assert_eq!(
+            three.energy_j, None,
+            "joules per sample must cover every round's samples"
+        );
+        assert_eq!(three.energy_note.as_deref(), Some("too short"));
     }
 }

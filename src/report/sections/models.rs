@@ -38,6 +38,10 @@ pub struct ModelRow {
     pub speedup_over_cpu: Option<f64>,
     /// What a million samples cost at this throughput, where the plan prices the device.
     pub cost_per_million_samples: Option<f64>,
+    /// Energy per sample over the timed iterations, joules, where a counter resolved it.
+    pub joules_per_sample: Option<f64>,
+    /// Samples per joule (performance per watt).
+    pub samples_per_joule: Option<f64>,
 }
 
 /// The order of a model row's parameters in its table.
@@ -77,6 +81,8 @@ pub(in crate::report) fn model_rows(
                 activation_bytes: r.activation_bytes,
                 device_allocated_bytes: r.device_allocated_bytes,
                 speedup_over_cpu: None,
+                joules_per_sample: r.joules_per_sample(),
+                samples_per_joule: r.samples_per_joule(),
             })
         })
         .collect();
@@ -124,6 +130,11 @@ pub(in crate::report) fn model_table(
     if !inference {
         columns.push(ValueColumn::number("peak RSS"));
     }
+    let energy = rows.iter().any(|r| r.joules_per_sample.is_some());
+    if energy {
+        columns.push(ValueColumn::number("energy per sample"));
+        columns.push(ValueColumn::number("samples/J"));
+    }
     if priced {
         columns.push(ValueColumn::number("cost per 1M samples"));
     }
@@ -140,6 +151,12 @@ pub(in crate::report) fn model_table(
             }
             if !inference {
                 values.push(opt(r.peak_rss_bytes, crate::format::bytes));
+            }
+            if energy {
+                values.push(opt(r.joules_per_sample, |j| {
+                    format!("{} mJ", crate::format::significant(j * 1e3))
+                }));
+                values.push(opt(r.samples_per_joule, crate::format::significant));
             }
             if priced {
                 values.push(opt(r.cost_per_million_samples, |c| format!("{c:.3}")));
