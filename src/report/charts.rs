@@ -416,26 +416,15 @@ pub fn training_speedups(report: &Report) -> Vec<Bar> {
     let groups = labels(&rows.iter().map(|r| split(r, true)).collect::<Vec<_>>());
     rows.iter()
         .zip(categories.into_iter().zip(groups))
-        .map(|(r, (category, group))| {
-            let cpu = report.training.iter().find(|c| {
-                c.device == "cpu"
-                    && c.keys
-                        .iter()
-                        .filter(|(k, _)| k != "device")
-                        .eq(r.keys.iter().filter(|(k, _)| k != "device"))
-            });
-            let interval =
-                cpu.and_then(|c| Some((c.time.low? / r.time.high?, c.time.high? / r.time.low?)));
-            Bar {
-                category,
-                group: if group == "all" {
-                    r.device.clone()
-                } else {
-                    group
-                },
-                value: r.speedup_over_cpu.unwrap_or(f64::NAN),
-                interval,
-            }
+        .map(|(r, (category, group))| Bar {
+            category,
+            group: if group == "all" {
+                r.device.clone()
+            } else {
+                group
+            },
+            value: r.speedup_over_cpu.unwrap_or(f64::NAN),
+            interval: r.speedup_over_cpu_interval,
         })
         .collect()
 }

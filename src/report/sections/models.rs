@@ -36,6 +36,9 @@ pub struct ModelRow {
     /// The CPU's median time over this device's, for accelerators measured beside a CPU in the
     /// same configuration (same experiment and parameters but the device).
     pub speedup_over_cpu: Option<f64>,
+    /// Its 95% interval, conservatively combined (the CPU's interval over this device's), where
+    /// both times have one.
+    pub speedup_over_cpu_interval: Option<(f64, f64)>,
     /// What a million samples cost at this throughput, where the plan prices the device.
     pub cost_per_million_samples: Option<f64>,
     /// Energy per sample over the timed iterations, joules, where a counter resolved it.
@@ -81,6 +84,7 @@ pub(in crate::report) fn model_rows(
                 activation_bytes: r.activation_bytes,
                 device_allocated_bytes: r.device_allocated_bytes,
                 speedup_over_cpu: None,
+                speedup_over_cpu_interval: None,
                 joules_per_sample: r.joules_per_sample(),
                 samples_per_joule: r.samples_per_joule(),
             })
@@ -93,15 +97,17 @@ pub(in crate::report) fn model_rows(
             .cloned()
             .collect()
     };
-    let cpu: Vec<(Vec<(String, String)>, f64)> = rows
+    let cpu: Vec<(Vec<(String, String)>, Figure)> = rows
         .iter()
         .filter(|r| r.device == "cpu")
-        .map(|r| (without_device(r), r.time.median))
+        .map(|r| (without_device(r), r.time.clone()))
         .collect();
     for row in rows.iter_mut().filter(|r| r.device != "cpu") {
         let same = without_device(row);
-        if let Some((_, t)) = cpu.iter().find(|(k, _)| *k == same) {
-            row.speedup_over_cpu = Some(t / row.time.median);
+        if let Some((_, c)) = cpu.iter().find(|(k, _)| *k == same) {
+            let t = &row.time;
+            row.speedup_over_cpu = Some(c.median / t.median);
+            row.speedup_over_cpu_interval = (|| Some((c.low? / t.high?, c.high? / t.low?)))();
         }
     }
     rows
