@@ -102,10 +102,12 @@ pub fn measure(
         }
     }
 
+    // The counter is found (a folder listed) before the timed phase and read right around it,
+    // as the clock is, so that neither the CPU time nor the energy counts the finding.
+    let counter = counter_for(device);
     bench.begin_timed();
     let cpu_start = cpu_time_ms();
-    // The counter is read right around the timed iterations, as the clock is.
-    let energy = crate::energy::Span::start(counter_for(device));
+    let energy = crate::energy::Span::start(counter);
     let budget_start = Instant::now();
     loop {
         let done = enough(settings, &samples.timed_ms, budget_start);
