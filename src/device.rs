@@ -185,6 +185,30 @@ pub fn hardware_name(device: &Device, cpu_model: &str) -> String {
     }
 }
 
+/// The UUID of a CUDA device (`GPU-…`, as NVML names it), so that NVML reads the same GPU
+/// whatever `CUDA_VISIBLE_DEVICES` renumbered. `None` on other devices.
+pub fn gpu_uuid(device: &Device) -> Option<String> {
+    match device {
+        #[cfg(feature = "cuda")]
+        Device::Cuda(d) => {
+            let id = d.cuda_stream().context().uuid().ok()?;
+            let b: Vec<u8> = id.bytes.iter().map(|c| *c as u8).collect();
+            let hex = |r: std::ops::Range<usize>| {
+                b[r].iter().map(|x| format!("{x:02x}")).collect::<String>()
+            };
+            Some(format!(
+                "GPU-{}-{}-{}-{}-{}",
+                hex(0..4),
+                hex(4..6),
+                hex(6..8),
+                hex(8..10),
+                hex(10..16)
+            ))
+        }
+        _ => None,
+    }
+}
+
 /// Bytes allocated on an accelerator right now, where the backend tells: for CUDA, the device's
 /// total minus its free memory; for Metal, the device's current allocated size. `None` on CPUs.
 pub fn device_allocated_bytes(device: &Device) -> Option<u64> {

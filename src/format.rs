@@ -64,6 +64,18 @@ pub fn significant(x: f64) -> String {
     }
 }
 
+/// Three significant digits for values of any size: `0.0123`, `1.23e-5`, `1234`.
+pub fn sig3(x: f64) -> String {
+    let a = x.abs();
+    if a == 0.0 || !a.is_finite() || a >= 0.01 {
+        significant(x)
+    } else if a >= 0.001 {
+        format!("{x:.4}")
+    } else {
+        format!("{x:.2e}")
+    }
+}
+
 /// Wall-clock time of a run: `45.2s`, `3m07s`, `1h02m`.
 pub fn elapsed(seconds: f64) -> String {
     let s = seconds.max(0.0);

@@ -5,10 +5,15 @@
 //! is none. Where no counter is readable (no driver, no permission, a VM without powercap) every
 //! figure is null with the reason, and nothing fails.
 //!
-//! Sources: [`rapl`] (Linux package counters). NVIDIA's NVML counter and Apple's IOReport
-//! counters are not read yet (issue 19).
+//! Sources: [`rapl`] (Linux package counters), [`nvml`] (an NVIDIA GPU's total-energy
+//! counter, and its state: [`state`]), [`ioreport`] (Apple silicon's energy counters; macOS
+//! only, type-checked in CI, never run there).
 
+#[cfg(target_os = "macos")]
+pub mod ioreport;
+pub mod nvml;
 pub mod rapl;
+pub mod state;
 
 use std::time::Instant;
 
@@ -20,14 +25,44 @@ pub trait Counter {
     fn read(&mut self) -> Result<f64, String>;
     /// The value at which the counter wraps to zero, joules, where it does.
     fn wraps_at(&self) -> Option<f64>;
-    /// How often the counter moves, seconds: a phase must last [`RESOLVING_UPDATES`] updates
-    /// for a figure within 10%.
-    fn update_interval_s(&self) -> f64;
 }
 
-/// Updates of a counter a timed phase must span for its figure to be within about 10%: the
-/// reading at each end may be up to one update stale.
-pub const RESOLVING_UPDATES: f64 = 20.0;
+/// How often each source's counter moves, seconds: RAPL about every millisecond; NVML about
+/// every 100 ms (measured on an H200: 6 moves in 0.5 s of back-to-back reads); IOReport not
+/// measured (no Mac here), taken as NVML's.
+pub fn update_interval_s(source: &str) -> Option<f64> {
+    match source {
+        "rapl" => Some(0.001),
+        "nvml" | "ioreport" => Some(0.1),
+        _ => None,
+    }
+}
+
+/// Seconds of timed work, over `rounds` phases, a counter moving every `interval` seconds
+/// needs for a figure within 10% at two standard deviations. Each phase's two readings are
+/// each up to one update stale, uniformly, so a phase's error is the difference of two uniform
+/// lags: standard deviation `interval / √6` of power; over `rounds` independent phases the
+/// errors add in quadrature. One phase needs 8.2 updates, five need 18.3 updates in all.
+pub fn seconds_needed(interval: f64, rounds: usize) -> f64 {
+    20.0 * interval * (rounds.max(1) as f64 / 6.0).sqrt()
+}
+
+/// Why a figure from `source` over `seconds` of `rounds` phases is not kept, or `None` where
+/// the counter resolves it (and for sources whose interval is not known: a program's own).
+pub fn unresolved(source: &str, seconds: f64, rounds: usize) -> Option<String> {
+    let interval = update_interval_s(source)?;
+    let needed = seconds_needed(interval, rounds);
+    (seconds < needed).then(|| {
+        format!(
+            "the timed iterations lasted {} in {} round{}, shorter than the {} the {source} counter needs for a figure within 10% (it moves every {}); raise `iterations`",
+            crate::format::elapsed(seconds),
+            rounds.max(1),
+            if rounds == 1 { "" } else { "s" },
+            crate::format::elapsed(needed),
+            crate::format::duration_ms(interval * 1e3)
+        )
+    })
+}
 
 /// What a cell's timed phase used, or why there is no figure.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -99,7 +134,8 @@ impl Span {
     }
 }
 
-/// The energy of a phase of `seconds` from two readings of `counter`.
+/// The energy of a phase of `seconds` from two readings of `counter`. Whether the counter
+/// resolves it is judged once the cell's rounds are summed ([`unresolved`]).
 pub fn settle(
     counter: &dyn Counter,
     start: Result<f64, String>,
@@ -111,19 +147,6 @@ pub fn settle(
         (Ok(a), Ok(b)) => (a, b),
         (Err(e), _) | (_, Err(e)) => return Energy::none(source, e),
     };
-    let needed = RESOLVING_UPDATES * counter.update_interval_s();
-    if seconds < needed {
-        return Energy::none(
-            source,
-            format!(
-                "the timed phase lasted {}, shorter than the {} the {} counter needs for a figure within 10% (it moves every {})",
-                crate::format::elapsed(seconds),
-                crate::format::elapsed(needed),
-                counter.source(),
-                crate::format::duration_ms(counter.update_interval_s() * 1e3)
-            ),
-        );
-    }
     match delta(start, end, counter.wraps_at()) {
         Some(j) if j > 0.0 => Energy {
             joules: Some(j),
@@ -144,21 +167,227 @@ pub fn cpu_counter() -> Result<Box<dyn Counter>, String> {
     rapl::Rapl::open(std::path::Path::new(rapl::POWERCAP)).map(|r| Box::new(r) as Box<dyn Counter>)
 }
 
+/// The device whose energy and state a cell's timed phase is read on.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Target {
+    Cpu,
+    /// An NVIDIA GPU: its UUID where CUDA told it (robust to `CUDA_VISIBLE_DEVICES`), else
+    /// NVML's index.
+    Nvidia {
+        uuid: Option<String>,
+        index: u32,
+    },
+    /// Apple silicon's GPU (the package's GPU energy).
+    Apple,
+}
+
+impl Target {
+    /// The NVIDIA GPU that CUDA numbers `ordinal`, as NVML knows it: `CUDA_VISIBLE_DEVICES`
+    /// (indices or UUIDs) renumbers the GPUs a program sees.
+    pub fn cuda_ordinal(ordinal: usize) -> Target {
+        let visible = std::env::var("CUDA_VISIBLE_DEVICES").ok();
+        let entry = visible
+            .as_deref()
+            .and_then(|v| v.split(',').nth(ordinal))
+            .map(str::trim)
+            .filter(|e| !e.is_empty());
+        match entry {
+            Some(e) if e.starts_with("GPU-") => Target::Nvidia {
+                uuid: Some(e.to_owned()),
+                index: ordinal as u32,
+            },
+            Some(e) => Target::Nvidia {
+                uuid: None,
+                index: e.parse().unwrap_or(ordinal as u32),
+            },
+            None => Target::Nvidia {
+                uuid: None,
+                index: ordinal as u32,
+            },
+        }
+    }
+
+    /// The energy counter of this device, or why there is none.
+    pub fn counter(&self) -> Result<Box<dyn Counter>, String> {
+        match self {
+            Target::Cpu => cpu_counter(),
+            Target::Nvidia { uuid, index } => nvml::device(uuid.as_deref(), *index)
+                .and_then(nvml::EnergyCounter::open)
+                .map(|c| Box::new(c) as Box<dyn Counter>),
+            Target::Apple => apple_counter(),
+        }
+    }
+
+    /// The state source of this device: `None` where there is none to read (CPUs, Apple GPUs,
+    /// whose rows then say nothing of state), `Err` where there should be one and it failed.
+    pub fn state(&self) -> Option<Result<Box<dyn state::StateSource>, String>> {
+        match self {
+            Target::Nvidia { uuid, index } => Some(
+                nvml::GpuState::open(uuid.clone(), *index)
+                    .map(|s| Box::new(s) as Box<dyn state::StateSource>),
+            ),
+            Target::Cpu | Target::Apple => None,
+        }
+    }
+}
+
+#[cfg(target_os = "macos")]
+fn apple_counter() -> Result<Box<dyn Counter>, String> {
+    ioreport::GpuEnergy::open().map(|c| Box::new(c) as Box<dyn Counter>)
+}
+
+#[cfg(not(target_os = "macos"))]
+fn apple_counter() -> Result<Box<dyn Counter>, String> {
+    Err("Apple's energy counters (IOReport) exist only on macOS".to_owned())
+}
+
+/// Readings in progress around a timed phase: the energy counter and the device's state.
+pub struct Phase {
+    energy: Span,
+    state: Option<state::StateSpan>,
+}
+
+/// What a timed phase used and the state the device was in.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PhaseReading {
+    pub energy: Energy,
+    pub state: state::DeviceState,
+}
+
+/// The sources of a target, found before the phase (finding them lists folders and loads a
+/// library: not timed work).
+pub struct Sources {
+    counter: Result<Box<dyn Counter>, String>,
+    state: Option<Result<Box<dyn state::StateSource>, String>>,
+}
+
+impl Sources {
+    pub fn of(target: &Target) -> Sources {
+        Sources {
+            counter: target.counter(),
+            state: target.state(),
+        }
+    }
+
+    /// Reads both at the start of the phase.
+    pub fn start(self) -> Phase {
+        // The state first: its power sampler then covers the whole span of the counter.
+        let state = state::StateSpan::start(self.state);
+        Phase {
+            energy: Span::start(self.counter),
+            state,
+        }
+    }
+}
+
+impl Phase {
+    /// Reads both at the end of the phase.
+    pub fn finish(self) -> PhaseReading {
+        let energy = self.energy.finish();
+        let state = self.state.map(state::StateSpan::finish).unwrap_or_default();
+        PhaseReading { energy, state }
+    }
+}
+
+/// Energy and state around a phase whose ends another process marks: a `command` program's
+/// timed phase runs from its last warm-up to its last sample, and benchplan learns of each as
+/// the line arrives. The counter is read at every warm-up line (the latest is the start) and
+/// every sample line (the latest is the end), so the phase covers every timed iteration; the
+/// state is read at the first sample and the last.
+pub struct Marked {
+    counter: Result<Box<dyn Counter>, String>,
+    state: Option<Result<Box<dyn state::StateSource>, String>>,
+    start: Option<(Instant, Result<f64, String>)>,
+    end: Option<(Instant, Result<f64, String>)>,
+    state_start: Option<(Instant, Result<state::Snapshot, String>)>,
+}
+
+impl Marked {
+    /// Readings on `target`, found now (before the program starts); `Err` says why there is
+    /// no target to read (the plan's device does not say which the program uses).
+    pub fn new(target: Result<Target, String>) -> Marked {
+        let (counter, state) = match target {
+            Ok(t) => (t.counter(), t.state()),
+            Err(why) => (Err(why), None),
+        };
+        Marked {
+            counter,
+            state,
+            start: None,
+            end: None,
+            state_start: None,
+        }
+    }
+
+    fn read(&mut self) -> Option<(Instant, Result<f64, String>)> {
+        let c = self.counter.as_mut().ok()?;
+        Some((Instant::now(), c.read()))
+    }
+
+    /// A warm-up line arrived: the timed phase may start here.
+    pub fn warmup(&mut self) {
+        if self.end.is_none() {
+            self.start = self.read();
+        }
+    }
+
+    /// A sample line arrived: the timed phase has run at least to here.
+    pub fn sample(&mut self) {
+        if self.state_start.is_none() {
+            if let Some(Ok(s)) = self.state.as_mut() {
+                self.state_start = Some((Instant::now(), s.snapshot()));
+            }
+        }
+        self.end = self.read();
+    }
+
+    /// The energy of the phase and the device's state, or why there is none.
+    pub fn finish(mut self) -> PhaseReading {
+        let source = self.counter.as_ref().ok().map(|c| c.source());
+        let energy = match (&self.counter, self.start.take(), self.end.take()) {
+            (Err(why), _, _) => Energy::none(None, why.clone()),
+            (Ok(_), None, _) => Energy::none(
+                source,
+                "the program reported no warm-up iteration, so benchplan cannot tell when its timed phase began",
+            ),
+            (Ok(_), Some(_), None) => Energy::none(source, "the program reported no sample"),
+            (Ok(c), Some((t0, a)), Some((t1, b))) => {
+                settle(c.as_ref(), a, b, (t1 - t0).as_secs_f64())
+            }
+        };
+        let state = match self.state.take() {
+            None => state::DeviceState::default(),
+            Some(Err(why)) => state::DeviceState {
+                note: Some(why),
+                ..Default::default()
+            },
+            Some(Ok(mut s)) => {
+                let end = s.snapshot();
+                let (at, start) = self.state_start.take().unwrap_or_else(|| {
+                    (Instant::now(), Err("the program reported no sample".into()))
+                });
+                let phase_s = at.elapsed().as_secs_f64();
+                state::settle_state(s.as_ref(), start, end, None, phase_s)
+            }
+        };
+        PhaseReading { energy, state }
+    }
+}
+
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// A counter replaying recorded values (NVML-style: millijoule steps every 100 ms).
-    struct Recorded {
-        values: Vec<f64>,
-        at: usize,
-        interval: f64,
-        wrap: Option<f64>,
+    pub(crate) struct Recorded {
+        pub values: Vec<f64>,
+        pub at: usize,
+        pub wrap: Option<f64>,
     }
 
     impl Counter for Recorded {
         fn source(&self) -> &'static str {
-            "recorded"
+            "nvml"
         }
         fn read(&mut self) -> Result<f64, String> {
             let v = self
@@ -172,30 +401,26 @@ mod tests {
         fn wraps_at(&self) -> Option<f64> {
             self.wrap
         }
-        fn update_interval_s(&self) -> f64 {
-            self.interval
-        }
     }
 
-    fn recorded(values: &[f64], interval: f64, wrap: Option<f64>) -> Recorded {
+    pub(crate) fn recorded(values: &[f64], wrap: Option<f64>) -> Recorded {
         Recorded {
             values: values.to_vec(),
             at: 0,
-            interval,
             wrap,
         }
     }
 
     #[test]
     fn joules_come_from_two_readings_and_a_wrap_is_undone() {
-        let c = recorded(&[], 0.001, Some(4_294.967_295));
+        let c = recorded(&[], Some(4_294.967_295));
         let e = settle(&c, Ok(100.0), Ok(2_592.0), 4.0);
         assert_eq!(e.joules, Some(2_492.0));
-        assert_eq!(e.source.as_deref(), Some("recorded"));
+        assert_eq!(e.source.as_deref(), Some("nvml"));
         // 4,200 J, then the counter wrapped past 4,294.97 J and read 1,000 J.
         let e = settle(&c, Ok(4_200.0), Ok(1_000.0), 4.0);
         assert!((e.joules.unwrap() - 1_094.967_295).abs() < 1e-9);
-        let no_wrap = recorded(&[], 0.001, None);
+        let no_wrap = recorded(&[], None);
         assert!(settle(&no_wrap, Ok(5.0), Ok(1.0), 4.0)
             .note
             .unwrap()
@@ -204,12 +429,18 @@ mod tests {
 
     #[test]
     fn a_phase_too_short_for_the_counter_gets_no_figure_and_says_why() {
-        // NVML-style: moves every 100 ms, so a figure needs 2 s.
-        let c = recorded(&[], 0.1, None);
-        let e = settle(&c, Ok(0.0), Ok(60.0), 0.5);
-        assert_eq!(e.joules, None);
-        let why = e.note.unwrap();
-        assert!(why.contains("0.5s") && why.contains("2.0s"), "{why}");
+        // NVML moves every 100 ms: one phase needs 0.82 s, five phases 1.83 s in all.
+        assert!((seconds_needed(0.1, 1) - 0.816_5).abs() < 1e-3);
+        assert!((seconds_needed(0.1, 5) - 1.825_7).abs() < 1e-3);
+        let why = unresolved("nvml", 0.5, 1).unwrap();
+        assert!(why.contains("0.5s in 1 round,") && why.contains("0.8s"), "{why}");
+        assert!(why.contains("raise `iterations`"), "{why}");
+        assert_eq!(unresolved("nvml", 2.0, 5), None);
+        assert!(unresolved("nvml", 1.0, 5).unwrap().contains("in 5 rounds"));
+        // RAPL moves every millisecond; a program's own figure is not judged.
+        assert_eq!(unresolved("rapl", 0.05, 1), None);
+        assert_eq!(unresolved("program", 0.001, 1), None);
+        let c = recorded(&[], None);
         assert!(settle(&c, Ok(3.0), Ok(3.0), 5.0)
             .note
             .unwrap()
@@ -220,7 +451,7 @@ mod tests {
     fn no_counter_means_null_figures_with_the_reason() {
         let e = Span::start(Err("no RAPL counters here".into())).finish();
         assert_eq!(e, Energy::none(None, "no RAPL counters here"));
-        let mut span = Span::start(Ok(Box::new(recorded(&[10.0, 640.0], 0.0, None))));
+        let mut span = Span::start(Ok(Box::new(recorded(&[10.0, 640.0], None))));
         span.started -= std::time::Duration::from_secs(1);
         let e = span.finish();
         assert_eq!(e.joules, Some(630.0));

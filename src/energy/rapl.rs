@@ -10,9 +10,6 @@ use super::Counter;
 /// Where the kernel exposes the counters.
 pub const POWERCAP: &str = "/sys/class/powercap";
 
-/// RAPL counters update about every millisecond.
-const UPDATE_INTERVAL_S: f64 = 0.001;
-
 /// The package zones of a powercap folder, summed.
 pub struct Rapl {
     zones: Vec<Zone>,
@@ -111,9 +108,6 @@ impl Counter for Rapl {
             .fold(None, |m: Option<f64>, r| Some(m.map_or(r, |m| m.min(r))))
     }
 
-    fn update_interval_s(&self) -> f64 {
-        UPDATE_INTERVAL_S
-    }
 }
 
 #[cfg(test)]

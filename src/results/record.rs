@@ -96,6 +96,9 @@ pub struct CellRecord {
     pub energy_source: Option<String>,
     /// Why there is no energy figure (no counter, no permission, a phase too short).
     pub energy_note: Option<String>,
+    /// The device's state around the timed iterations (clocks, temperature, clock-event
+    /// reasons, time held back by its limits): read on NVIDIA GPUs, empty elsewhere.
+    pub device_state: crate::energy::state::DeviceState,
     /// SHA-256 of the cell's definition when it was measured (see
     /// [`plan::definition`](crate::plan::definition)): resume keeps a row only while it matches.
     /// `None` in sets older than format 4 (their rows are measured again on resume).

@@ -23,10 +23,13 @@ use crate::stats::Summary;
 /// - 4: `definition_sha256`, the fingerprint resume matches; older rows lack it.
 /// - 6: energy: `energy_j`, `energy_timed_s`, `energy_source`, `energy_note`, and the derived
 ///   `joules_per_sample`, `samples_per_joule`, `average_watts`.
+/// - 7: device state: `gpu_sm_mhz_start`/`_end`, `gpu_memory_mhz_start`/`_end`,
+///   `gpu_temperature_c_start`/`_end`, `gpu_power_limit_w`, `gpu_clock_events_start`/`_end`,
+///   `gpu_held_back_s`, `gpu_power_integrated_j`, `device_state_note`, the derived `throttled`.
 /// - 5: `framework`, `framework_version`, `program_info`; `samples_per_s` and `gflops` at the
 ///   headline time (the typical round median), `sustained_samples_per_s` at the mean;
 ///   `candle_version` null on `command` rows (candle did not run them).
-pub const FORMAT_VERSION: u32 = 6;
+pub const FORMAT_VERSION: u32 = 7;
 
 /// The Parquet key-value metadata key that holds the format version.
 pub const FORMAT_KEY: &str = "benchplan.format_version";
@@ -63,6 +66,8 @@ pub enum Field {
     /// Computed from the row when written, for readers of the file (pandas, duckdb); never
     /// read back, since the row it comes from is (`median_ms` from `samples_ms`).
     Derived(fn(&CellRecord, Option<&Summary>) -> Option<f64>),
+    /// A derived yes/no, null where unknown (`throttled`).
+    DerivedBool(fn(&CellRecord) -> Option<bool>),
     /// A derived integer (the sample count).
     DerivedCount(fn(&CellRecord) -> i64),
 }
@@ -79,6 +84,48 @@ pub struct Column {
     /// Whether a set may lack the column (older sets, written before it existed); reading one
     /// leaves the field as [`CellRecord::blank`] has it.
     pub optional: bool,
+}
+
+/// An optional count added in a later format (older sets lack it).
+const fn opt_u64(
+    name: &'static str,
+    unit: &'static str,
+    doc: &'static str,
+    get: fn(&CellRecord) -> Option<u64>,
+    set: fn(&mut CellRecord, Option<u64>),
+) -> Column {
+    Column {
+        optional: true,
+        ..col(name, unit, doc, Field::OptU64(get, set))
+    }
+}
+
+/// An optional float added in a later format.
+const fn opt_f64(
+    name: &'static str,
+    unit: &'static str,
+    doc: &'static str,
+    get: fn(&CellRecord) -> Option<f64>,
+    set: fn(&mut CellRecord, Option<f64>),
+) -> Column {
+    Column {
+        optional: true,
+        ..col(name, unit, doc, Field::OptF64(get, set))
+    }
+}
+
+/// An optional string added in a later format.
+const fn opt_str(
+    name: &'static str,
+    unit: &'static str,
+    doc: &'static str,
+    get: fn(&CellRecord) -> Option<&str>,
+    set: fn(&mut CellRecord, Option<String>),
+) -> Column {
+    Column {
+        optional: true,
+        ..col(name, unit, doc, Field::OptStr(get, set))
+    }
 }
 
 const fn col(name: &'static str, unit: &'static str, doc: &'static str, field: Field) -> Column {
@@ -165,7 +212,7 @@ pub const COLUMNS: &[Column] = &[
     },
     Column {
         optional: true,
-        ..col("energy_j", "J", "Energy the cell's device used over its timed iterations (every round), from a counter read at their start and end (RAPL's package counters for CPU cells). Null where no counter resolved it: `energy_note` says why.", Field::OptF64(|r| r.energy_j, |r, v| r.energy_j = v))
+        ..col("energy_j", "J", "Energy the cell's device used over its timed iterations (every round), from a counter read at their start and end (RAPL's package counters for CPU cells, NVML's for NVIDIA GPUs, IOReport's on Apple silicon; for a `command` program, from its last warm-up to its last sample). Null where no counter resolved it: `energy_note` says why.", Field::OptF64(|r| r.energy_j, |r, v| r.energy_j = v))
     },
     Column {
         optional: true,
@@ -173,11 +220,27 @@ pub const COLUMNS: &[Column] = &[
     },
     Column {
         optional: true,
-        ..col("energy_source", "", "The energy counter read: `rapl` (Linux package counters); null where none was readable.", Field::OptStr(|r| r.energy_source.as_deref(), |r, v| r.energy_source = v))
+        ..col("energy_source", "", "The energy counter read: `rapl` (Linux package counters), `nvml` (an NVIDIA GPU's total-energy counter), `ioreport` (Apple's energy counters), `program` (the `command` program's own figure); null where none was readable.", Field::OptStr(|r| r.energy_source.as_deref(), |r, v| r.energy_source = v))
     },
     Column {
         optional: true,
-        ..col("energy_note", "", "Why `energy_j` is null: no counter on this machine (a VM without powercap), a root-only counter, a timed phase too short for the counter's update interval, a device whose counter is not read yet.", Field::OptStr(|r| r.energy_note.as_deref(), |r, v| r.energy_note = v))
+        ..col("energy_note", "", "Why `energy_j` is null: no counter on this machine (a VM without powercap), a root-only counter, a timed phase too short for the counter's update interval, a GPU older than Volta.", Field::OptStr(|r| r.energy_note.as_deref(), |r, v| r.energy_note = v))
+    },
+    opt_u64("gpu_sm_mhz_start", "MHz", "The GPU's SM clock when the timed iterations began (NVML; the first round's). Null on devices without a state source.", |r| r.device_state.sm_mhz_start, |r, v| r.device_state.sm_mhz_start = v),
+    opt_u64("gpu_sm_mhz_end", "MHz", "The SM clock when they ended (the last round's).", |r| r.device_state.sm_mhz_end, |r, v| r.device_state.sm_mhz_end = v),
+    opt_u64("gpu_memory_mhz_start", "MHz", "The memory clock when the timed iterations began.", |r| r.device_state.memory_mhz_start, |r, v| r.device_state.memory_mhz_start = v),
+    opt_u64("gpu_memory_mhz_end", "MHz", "The memory clock when they ended.", |r| r.device_state.memory_mhz_end, |r, v| r.device_state.memory_mhz_end = v),
+    opt_u64("gpu_temperature_c_start", "°C", "The GPU's temperature when the timed iterations began.", |r| r.device_state.temperature_c_start, |r, v| r.device_state.temperature_c_start = v),
+    opt_u64("gpu_temperature_c_end", "°C", "Its temperature when they ended.", |r| r.device_state.temperature_c_end, |r, v| r.device_state.temperature_c_end = v),
+    opt_f64("gpu_power_limit_w", "W", "The power limit the GPU enforced.", |r| r.device_state.power_limit_w, |r, v| r.device_state.power_limit_w = v),
+    opt_str("gpu_clock_events_start", "", "NVML's clock-event reasons when the timed iterations began, comma-separated (`sw_power_cap`, `hw_slowdown`, `sw_thermal_slowdown`, `hw_thermal_slowdown`, `hw_power_brake_slowdown` are throttling; `gpu_idle`, `applications_clocks_setting`, `sync_boost` are not); empty for none; over rounds, every reason seen at a round's start.", |r| r.device_state.clock_events_start.as_deref(), |r, v| r.device_state.clock_events_start = v),
+    opt_str("gpu_clock_events_end", "", "The reasons when they ended, likewise.", |r| r.device_state.clock_events_end.as_deref(), |r, v| r.device_state.clock_events_end = v),
+    opt_f64("gpu_held_back_s", "s", "Seconds of the timed iterations the GPU was held back by its power or thermal limit (NVML's violation counters, every round).", |r| r.device_state.held_back_s, |r, v| r.device_state.held_back_s = v),
+    opt_f64("gpu_power_integrated_j", "J", "The GPU's instantaneous power, read every 20 ms over the timed iterations and integrated: a check on `energy_j` (NVML's power reading is itself averaged over up to a second).", |r| r.device_state.power_integrated_j, |r, v| r.device_state.power_integrated_j = v),
+    opt_str("device_state_note", "", "Why the device state is missing or partial (no NVML, a reading that failed).", |r| r.device_state.note.as_deref(), |r, v| r.device_state.note = v),
+    Column {
+        optional: true,
+        ..col("throttled", "", "Whether the device was throttled during the timed iterations: a throttling clock-event reason at their start or end, or time held back by a limit. Null where no state was read.", Field::DerivedBool(|r| r.device_state.throttled()))
     },
     col("joules_per_sample", "J", "`energy_j` over the samples processed in the timed iterations.", Field::Derived(|r, _| r.joules_per_sample())),
     col("samples_per_joule", "samples/J", "Samples processed per joule: performance per watt.", Field::Derived(|r, _| r.samples_per_joule())),
@@ -231,7 +294,7 @@ impl Field {
     pub fn type_name(&self) -> &'static str {
         match self {
             Field::Str(..) | Field::OptStr(..) | Field::Status => "string",
-            Field::Bool(..) => "bool",
+            Field::Bool(..) | Field::DerivedBool(..) => "bool",
             Field::F64(..) | Field::OptF64(..) | Field::Derived(..) => "double",
             Field::OptU64(..) | Field::U32(..) | Field::DerivedCount(..) => "int64",
             Field::Samples(..) => "list<double>",
@@ -267,6 +330,7 @@ impl CellRecord {
             energy_timed_s: None,
             energy_source: None,
             energy_note: None,
+            device_state: Default::default(),
             flops_per_iteration: None,
             samples_per_iteration: None,
             param_count: None,
@@ -319,7 +383,8 @@ pub fn reference_markdown() -> String {
             c.unit,
             c.doc,
             match c.field {
-                Field::Derived(..) | Field::DerivedCount(..) => " *Derived when written.*",
+                Field::Derived(..) | Field::DerivedCount(..) | Field::DerivedBool(..) =>
+                    " *Derived when written.*",
                 _ => "",
             }
         );

@@ -82,6 +82,7 @@ fn write_column(c: &ColumnDef, r: &[CellRecord], summaries: &[Option<Summary>]) 
                 .collect::<Vec<_>>(),
         ),
         Field::DerivedCount(f) => col(name, r.iter().map(f).collect::<Vec<_>>()),
+        Field::DerivedBool(f) => col(name, r.iter().map(f).collect::<Vec<_>>()),
     }
 }
 
@@ -456,7 +457,10 @@ fn read_file(path: &Path) -> Result<Vec<CellRecord>> {
 pub fn from_dataframe(df: &DataFrame) -> Result<Vec<CellRecord>> {
     let mut records = vec![CellRecord::blank(); df.height()];
     for c in schema::COLUMNS {
-        if matches!(c.field, Field::Derived(_) | Field::DerivedCount(_)) {
+        if matches!(
+            c.field,
+            Field::Derived(_) | Field::DerivedCount(_) | Field::DerivedBool(_)
+        ) {
             continue;
         }
         match df.column(c.name) {
@@ -539,7 +543,7 @@ fn read_column(c: &ColumnDef, s: &Series, records: &mut [CellRecord]) -> Result<
                 set(r, counts);
             }
         }
-        Field::Derived(_) | Field::DerivedCount(_) => {}
+        Field::Derived(_) | Field::DerivedCount(_) | Field::DerivedBool(_) => {}
     }
     Ok(())
 }
@@ -654,6 +658,7 @@ pub(crate) mod tests {
             energy_timed_s: None,
             energy_source: None,
             energy_note: None,
+            device_state: Default::default(),
             flops_per_iteration: None,
             samples_per_iteration: Some(32),
             param_count: Some(86_544),
@@ -785,6 +790,20 @@ pub(crate) mod tests {
             energy_source: Some("nvml".into()),
             // Every column filled: a note beside a figure is a caveat.
             energy_note: Some("counter moved every 100 ms".into()),
+            device_state: crate::energy::state::DeviceState {
+                sm_mhz_start: Some(1980),
+                sm_mhz_end: Some(1530),
+                memory_mhz_start: Some(2619),
+                memory_mhz_end: Some(2619),
+                temperature_c_start: Some(38),
+                temperature_c_end: Some(61),
+                power_limit_w: Some(700.0),
+                clock_events_start: Some(String::new()),
+                clock_events_end: Some("sw_power_cap".into()),
+                held_back_s: Some(2.1),
+                power_integrated_j: Some(121.0),
+                note: Some("a caveat".into()),
+            },
             flops_per_iteration: Some(2.5e9),
             samples_per_iteration: Some(32),
             param_count: Some(86_544),
@@ -832,7 +851,7 @@ pub(crate) mod tests {
                 Field::U32(get, set) => set(&mut probe, get(&full)),
                 Field::Samples(get, set) => set(&mut probe, get(&full).to_vec()),
                 Field::Counts(get, set) => set(&mut probe, get(&full).to_vec()),
-                Field::Derived(_) | Field::DerivedCount(_) => continue,
+                Field::Derived(_) | Field::DerivedCount(_) | Field::DerivedBool(_) => continue,
             }
             assert_ne!(
                 format!("{probe:?}"),

@@ -205,6 +205,7 @@ pub(super) fn run(
     cell: &Cell,
     template: &[String],
     cell_start: Instant,
+    target: Result<crate::energy::Target, String>,
     on_sample: &mut dyn FnMut(&[f64]),
 ) -> (Outcome, Option<String>) {
     let argv = match crate::plan::command::render(template, cell, &plan.name) {
@@ -227,6 +228,8 @@ pub(super) fn run(
     #[cfg(unix)]
     std::os::unix::process::CommandExt::process_group(&mut command, 0);
     super::child::die_with_parent(&mut command);
+    // The energy counter and the device's state are found before the program starts.
+    let mut readings = crate::energy::Marked::new(target);
     let mut child = match command.spawn() {
         Ok(c) => c,
         Err(e) => {
@@ -240,7 +243,8 @@ pub(super) fn run(
             )
         }
     };
-    let transcript = converse(&mut child, cell, cell_start, on_sample);
+    let mut transcript = converse(&mut child, cell, cell_start, &mut readings, on_sample);
+    transcript.samples.phase = Box::new(readings.finish());
     let deadline = if transcript.timed_out {
         Instant::now()
     } else if transcript.stopped_by_us {
@@ -301,6 +305,7 @@ fn converse(
     child: &mut Child,
     cell: &Cell,
     cell_start: Instant,
+    readings: &mut crate::energy::Marked,
     on_sample: &mut dyn FnMut(&[f64]),
 ) -> Transcript {
     let (tx, rx) = mpsc::channel();
@@ -334,8 +339,12 @@ fn converse(
         match parse_line(&text) {
             Ok(None) => keep_tail(&mut t.tail, text),
             Ok(Some(Message::Info(map))) => t.info.extend(map),
-            Ok(Some(Message::Warmup(ms))) => t.samples.warmup_ms.push(ms),
+            Ok(Some(Message::Warmup(ms))) => {
+                readings.warmup();
+                t.samples.warmup_ms.push(ms);
+            }
             Ok(Some(Message::Sample(ms))) => {
+                readings.sample();
                 // The budget runs from the start of the first timed iteration.
                 let start = *budget_start.get_or_insert_with(|| {
                     let now = Instant::now();
@@ -434,7 +443,7 @@ pub(super) struct ProgramFacts {
 }
 
 /// The `info` fields benchplan reads itself; every other one is kept in `program_info`.
-const READ_INFO: [&str; 11] = [
+const READ_INFO: [&str; 12] = [
     "event",
     "device_name",
     "flops_per_iteration",
@@ -446,6 +455,7 @@ const READ_INFO: [&str; 11] = [
     "device_allocated_bytes",
     "framework",
     "framework_version",
+    "energy_j",
 ];
 
 fn program_facts(info: &serde_json::Map<String, Value>) -> ProgramFacts {
@@ -523,16 +533,37 @@ fn outcome(cell: &Cell, t: Transcript, exit: Exit) -> Outcome {
     } else {
         (Status::Ok, None)
     };
+    let mut samples = t.samples;
+    if let Some(joules) = t.info.get("energy_j").and_then(Value::as_f64) {
+        own_energy(&mut samples, joules);
+    }
     Outcome {
         status,
         reason,
-        samples: t.samples,
+        samples,
         info,
         stages: Vec::new(),
         device_allocated_bytes: info_u64(&t.info, "device_allocated_bytes"),
         peak_rss_bytes: exit.peak_rss_bytes,
         program: Some(program_facts(&t.info)),
     }
+}
+
+/// A program's own energy figure (`info` `energy_j`: joules over its timed iterations), used
+/// only where benchplan's reading gave none: benchplan's own reading is the default.
+fn own_energy(samples: &mut Samples, joules: f64) {
+    let energy = &mut samples.phase.energy;
+    if energy.joules.is_some() || !joules.is_finite() || joules <= 0.0 {
+        return;
+    }
+    let benchplan_says = energy.note.take();
+    *energy = crate::energy::Energy {
+        joules: Some(joules),
+        seconds: Some(samples.timed_ms.iter().sum::<f64>() / 1e3),
+        source: Some("program".to_owned()),
+        note: benchplan_says
+            .map(|why| format!("the program's own figure; benchplan read none: {why}")),
+    };
 }
 
 #[cfg(test)]

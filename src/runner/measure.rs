@@ -19,8 +19,8 @@ pub struct Samples {
     pub timed_cpu_ms: Option<f64>,
     /// Wall time of the timed iterations as a whole, milliseconds.
     pub timed_wall_ms: f64,
-    /// Energy of the timed iterations, or why there is no figure.
-    pub energy: Box<crate::energy::Energy>,
+    /// Energy of the timed iterations (or why there is no figure) and the device's state.
+    pub phase: Box<crate::energy::PhaseReading>,
 }
 
 /// Why measuring stopped early. Samples taken before that are kept.
@@ -60,12 +60,27 @@ fn timed(bench: &mut dyn Bench, device: &Device) -> candle_core::Result<f64> {
     Ok(millis(start.elapsed()))
 }
 
-/// The energy counter of `device`: RAPL for the CPU; the others are not read yet (the reason).
-fn counter_for(device: &Device) -> Result<Box<dyn crate::energy::Counter>, String> {
+/// The device whose energy and state are read around the timed iterations.
+fn target_of(device: &Device) -> crate::energy::Target {
     match device {
-        Device::Cpu => crate::energy::cpu_counter(),
-        Device::Cuda(_) => Err("the GPU's energy counter (NVML) is not read yet".to_owned()),
-        Device::Metal(_) => Err("Apple's energy counters (IOReport) are not read yet".to_owned()),
+        Device::Cpu => crate::energy::Target::Cpu,
+        Device::Cuda(_) => match crate::device::gpu_uuid(device) {
+            Some(uuid) => crate::energy::Target::Nvidia {
+                uuid: Some(uuid),
+                index: device_ordinal(device),
+            },
+            None => crate::energy::Target::cuda_ordinal(device_ordinal(device) as usize),
+        },
+        Device::Metal(_) => crate::energy::Target::Apple,
+    }
+}
+
+/// The ordinal of a device (0 for the CPU).
+fn device_ordinal(device: &Device) -> u32 {
+    match device.location() {
+        candle_core::DeviceLocation::Cuda { gpu_id }
+        | candle_core::DeviceLocation::Metal { gpu_id } => gpu_id as u32,
+        candle_core::DeviceLocation::Cpu => 0,
     }
 }
 
@@ -104,10 +119,10 @@ pub fn measure(
 
     // The counter is found (a folder listed) before the timed phase and read right around it,
     // as the clock is, so that neither the CPU time nor the energy counts the finding.
-    let counter = counter_for(device);
+    let sources = crate::energy::Sources::of(&target_of(device));
     bench.begin_timed();
     let cpu_start = cpu_time_ms();
-    let energy = crate::energy::Span::start(counter);
+    let phase = sources.start();
     let budget_start = Instant::now();
     loop {
         let done = enough(settings, &samples.timed_ms, budget_start);
@@ -124,7 +139,7 @@ pub fn measure(
         on_sample(&samples.timed_ms);
     }
     samples.timed_wall_ms = millis(budget_start.elapsed());
-    samples.energy = Box::new(energy.finish());
+    samples.phase = Box::new(phase.finish());
     samples.timed_cpu_ms = cpu_start.zip(cpu_time_ms()).map(|(a, b)| b - a);
     Ok(samples)
 }

@@ -244,7 +244,7 @@ pub fn run_tracks(
                     Some(k),
                     Event::CellFinished {
                         index,
-                        record: rows[k][i].as_ref().expect("just measured"),
+                        record: &rounds::judged(rows[k][i].as_ref().expect("just measured")),
                         round,
                         rounds: target[i],
                     },
@@ -374,7 +374,14 @@ fn run_cell(
         .and_then(|e| e.command.as_deref());
     let outcome = if let Some(template) = command {
         // The program opens its own device; benchplan neither checks nor opens it.
-        let (outcome, name) = command::run(plan, cell, template, cell_start, on_sample);
+        let (outcome, name) = command::run(
+            plan,
+            cell,
+            template,
+            cell_start,
+            program_target(&spec),
+            on_sample,
+        );
         device_name = name.unwrap_or_else(|| match spec.kind {
             DeviceKind::Cpu => meta.cpu_model.clone(),
             _ => "unknown (the program did not report `device_name`)".to_owned(),
@@ -455,18 +462,17 @@ fn record_of(
     } else {
         (Some("candle".to_owned()), Some(meta.candle_version.clone()))
     };
-    // Energy of the timed iterations: benchplan reads it for its own workloads; a program's
-    // timed phase is its own, around which nothing is read yet.
-    let energy = if is_command {
-        crate::energy::Energy::none(
-            None,
-            "benchplan does not read energy around a program's timed phase yet",
-        )
-    } else if outcome.samples.timed_ms.is_empty() {
-        crate::energy::Energy::none(None, "no timed iterations")
+    // Energy and device state of the timed iterations: read around benchplan's own loop, and
+    // around a program's timed phase (its last warm-up to its last sample).
+    let reading = if outcome.samples.timed_ms.is_empty() {
+        crate::energy::PhaseReading {
+            energy: crate::energy::Energy::none(None, "no timed iterations"),
+            state: Default::default(),
+        }
     } else {
-        (*outcome.samples.energy).clone()
+        (*outcome.samples.phase).clone()
     };
+    let energy = reading.energy;
     CellRecord {
         study: plan.name.clone(),
         experiment: cell.experiment.clone(),
@@ -491,6 +497,7 @@ fn record_of(
         energy_timed_s: energy.seconds,
         energy_source: energy.source,
         energy_note: energy.note,
+        device_state: reading.state,
         flops_per_iteration: outcome.info.flops_per_iteration,
         samples_per_iteration: outcome.info.samples_per_iteration,
         param_count: outcome.info.param_count,
@@ -512,6 +519,30 @@ fn record_of(
 
 /// The run's facts as a row states them: a program's row has no candle version (candle did
 /// not run it; its `framework_version` says what did), as it is stored.
+/// The device a program's energy and state are read on: the plan's device, where it names one.
+fn program_target(spec: &DeviceSpec) -> Result<crate::energy::Target, String> {
+    match spec.kind {
+        DeviceKind::Cpu => Ok(crate::energy::Target::Cpu),
+        DeviceKind::Cuda => Ok(crate::energy::Target::cuda_ordinal(spec.ordinal)),
+        DeviceKind::Metal => Ok(crate::energy::Target::Apple),
+        // `gpu` and `auto` name whatever accelerator the machine has, as the program finds it:
+        // an NVIDIA GPU where NVML sees one, Apple's on a Mac.
+        DeviceKind::Gpu | DeviceKind::Auto => {
+            if cfg!(target_os = "macos") {
+                Ok(crate::energy::Target::Apple)
+            } else if crate::energy::nvml::gpu_count() > 0 {
+                Ok(crate::energy::Target::cuda_ordinal(spec.ordinal))
+            } else if spec.kind == DeviceKind::Auto {
+                Ok(crate::energy::Target::Cpu)
+            } else {
+                Err(format!(
+                    "the plan's device `{spec}` names an accelerator, and NVML sees no NVIDIA GPU here, so benchplan reads no energy around the program"
+                ))
+            }
+        }
+    }
+}
+
 pub(crate) fn row_meta(meta: &RunMetadata, is_command: bool) -> RunMetadata {
     let mut m = meta.clone();
     if is_command {

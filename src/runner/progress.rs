@@ -156,8 +156,19 @@ pub fn cell_line(index: usize, total: usize, record: &CellRecord) -> String {
                         .map(|r| format!(", {}{sustained}", rate(r, "samples")))
                 })
                 .unwrap_or_default();
+            // Energy where a counter resolved it; a throttled device is said on the line.
+            let energy = record
+                .average_watts()
+                .zip(record.joules_per_sample())
+                .map(|(w, j)| format!(", {w:.0} W, {} J/sample", crate::format::sig3(j)))
+                .unwrap_or_default();
+            let throttled = if record.device_state.throttled() == Some(true) {
+                format!(" — {}", record.device_state.describe())
+            } else {
+                String::new()
+            };
             format!(
-                "{head}: median {}{spread} (n={}){throughput}",
+                "{head}: median {}{spread} (n={}){throughput}{energy}{throttled}",
                 duration_ms(record.typical_round_median().unwrap_or(s.median)),
                 s.count
             )

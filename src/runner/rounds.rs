@@ -32,6 +32,28 @@ pub struct RoundPlace {
     pub started_s: f64,
 }
 
+/// The row as stored and shown after its rounds so far: an energy figure the counter does not
+/// resolve over the rounds' summed time is withdrawn, with the reason. (The fold keeps the raw
+/// sum, so that later rounds can still make it resolvable.)
+pub fn judged(row: &CellRecord) -> std::borrow::Cow<'_, CellRecord> {
+    let why = match (row.energy_j, row.energy_source.as_deref(), row.energy_timed_s) {
+        (Some(_), Some(source), Some(s)) => {
+            crate::energy::unresolved(source, s, row.round_sample_counts.len())
+        }
+        _ => None,
+    };
+    match why {
+        None => std::borrow::Cow::Borrowed(row),
+        Some(why) => {
+            let mut row = row.clone();
+            row.energy_j = None;
+            row.energy_timed_s = None;
+            row.energy_note = Some(why);
+            std::borrow::Cow::Owned(row)
+        }
+    }
+}
+
 /// The cell's row after one more round: `so_far` (the rows of the earlier rounds, folded) and
 /// `this` (the row of this round alone). Samples are appended round after round; a round that
 /// failed or was skipped makes the cell so (a failure names its round in the reason), keeping
@@ -72,6 +94,7 @@ pub fn fold(so_far: Option<CellRecord>, this: CellRecord, place: RoundPlace) -> 
             row.energy_note = this.energy_note.clone();
         }
     }
+    row.device_state.fold(&this.device_state);
     row.cpu_ms_per_iteration = weighted(row.cpu_ms_per_iteration, this.cpu_ms_per_iteration);
     row.cpu_utilization = weighted(row.cpu_utilization, this.cpu_utilization);
     row.peak_rss_bytes = row.peak_rss_bytes.max(this.peak_rss_bytes);
@@ -223,5 +246,68 @@ mod tests {
             "joules per sample must cover every round's samples"
         );
         assert_eq!(three.energy_note.as_deref(), Some("too short"));
+    }
+
+    /// A recorded NVML-style sequence: a GPU cell of five rounds, each reading the millijoule
+    /// counter at its start and end and the device state, summed and judged as a run does.
+    #[test]
+    fn nvml_style_readings_give_joules_per_sample_and_the_throttle_flag() {
+        use crate::energy::state::{settle_state, tests::Recorded as RecordedState, Snapshot};
+        use crate::energy::tests::recorded;
+        let place = |round| RoundPlace {
+            round,
+            rounds: 5,
+            position: 0,
+            started_s: 0.0,
+        };
+        let snap = |sm, events, held_ns| Snapshot {
+            sm_mhz: Some(sm),
+            memory_mhz: Some(2619),
+            temperature_c: Some(50),
+            power_limit_w: Some(700.0),
+            clock_events: events,
+            held_back_ns: Some(held_ns),
+        };
+        let mut row = None;
+        // Counter readings in joules (NVML's millijoules / 1000): 250 J per 0.4 s round (625 W).
+        let mut at = 81_234.5;
+        for round in 0..5u64 {
+            let mut counter = recorded(&[at, at + 250.0], None);
+            let (a, b) = (
+                crate::energy::Counter::read(&mut counter),
+                crate::energy::Counter::read(&mut counter),
+            );
+            let energy = crate::energy::settle(&counter, a, b, 0.4);
+            at += 1_000.0;
+            // The last round ends power-capped (0x4) and held back 0.1 s.
+            let end = if round == 4 { snap(1530, 0x4, 100_000_000) } else { snap(1980, 0, 0) };
+            let src = RecordedState { readings: Vec::new(), power_j: None };
+            let state = settle_state(&src, Ok(snap(1980, 0, 0)), Ok(end), Some(248.0), 0.4);
+            let this = CellRecord {
+                energy_j: energy.joules,
+                energy_timed_s: energy.seconds,
+                energy_source: energy.source,
+                energy_note: energy.note,
+                device_state: state,
+                samples_per_iteration: Some(64),
+                ..record("c", &[], vec![8.0; 50])
+            };
+            row = Some(fold(row, this, place(round as usize)));
+            if round == 0 {
+                let one = judged(row.as_ref().unwrap());
+                assert_eq!(one.energy_j, None, "0.4 s of one round is too short for NVML");
+                assert!(one.energy_note.as_deref().unwrap().contains("in 1 round"));
+            }
+        }
+        let row = row.unwrap();
+        let row = judged(&row);
+        assert_eq!(row.energy_j, Some(1_250.0));
+        // 1,250 J over 5 rounds × 50 iterations × 64 samples.
+        assert!((row.joules_per_sample().unwrap() - 1_250.0 / 16_000.0).abs() < 1e-12);
+        assert!((row.average_watts().unwrap() - 625.0).abs() < 1e-9);
+        assert_eq!(row.device_state.throttled(), Some(true));
+        assert_eq!(row.device_state.clock_events_end.as_deref(), Some("sw_power_cap"));
+        assert_eq!(row.device_state.power_integrated_j, Some(1_240.0));
+        assert_eq!((row.device_state.sm_mhz_start, row.device_state.sm_mhz_end), (Some(1980), Some(1530)));
     }
 }
