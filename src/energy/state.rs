@@ -329,8 +329,9 @@ pub(crate) mod tests {
         let s = settle_state(&src, a, b, None, 1.0);
         assert_eq!(s.clock_events_end.as_deref(), Some("gpu_idle"));
         assert_eq!(s.throttled(), Some(false));
-        let s = settle_state(&src, Err("gone".into()), src.snapshot(), None, 1.0);
-        assert!(s.note.unwrap().contains("at the start: gone"));
+        let end = src.snapshot();
+        let s = settle_state(&src, Err("gone".into()), end, None, 1.0);
+        assert!(s.note.as_deref().unwrap().contains("at the start: gone"));
         assert_eq!(s.throttled(), None);
         let none = StateSpan::start(Some(Err("NVML could not be loaded".into())))
             .unwrap()
