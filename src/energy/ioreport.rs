@@ -190,7 +190,6 @@ impl Counter for GpuEnergy {
     fn wraps_at(&self) -> Option<f64> {
         None
     }
-
 }
 
 #[cfg(test)]

@@ -49,12 +49,18 @@ pub fn seconds_needed(interval: f64, rounds: usize) -> f64 {
 
 /// Why a figure from `source` over `seconds` of `rounds` phases is not kept, or `None` where
 /// the counter resolves it (and for sources whose interval is not known: a program's own).
-pub fn unresolved(source: &str, seconds: f64, rounds: usize) -> Option<String> {
+pub fn unresolved(source: &str, joules: f64, seconds: f64, rounds: usize) -> Option<String> {
     let interval = update_interval_s(source)?;
     let needed = seconds_needed(interval, rounds);
+    if seconds >= needed && joules <= 0.0 {
+        return Some(format!(
+            "the {source} counter did not move over {} of timed iterations",
+            crate::format::elapsed(seconds)
+        ));
+    }
     (seconds < needed).then(|| {
         format!(
-            "the timed iterations lasted {} in {} round{}, shorter than the {} the {source} counter needs for a figure within 10% (it moves every {}); raise `iterations`",
+            "the timed iterations lasted {} in {} round{}, shorter than the {} the {source} counter needs for a figure within 10% (it moves every {}); raise `iterations` (or `max_iterations`, where it ends the rounds first)",
             crate::format::elapsed(seconds),
             rounds.max(1),
             if rounds == 1 { "" } else { "s" },
@@ -148,13 +154,14 @@ pub fn settle(
         (Err(e), _) | (_, Err(e)) => return Energy::none(source, e),
     };
     match delta(start, end, counter.wraps_at()) {
-        Some(j) if j > 0.0 => Energy {
+        // A counter that did not move is kept as 0 J: whether the phase was too short for it
+        // is judged over the cell's rounds (`unresolved`), which says so.
+        Some(j) => Energy {
             joules: Some(j),
             seconds: Some(seconds),
             source: source.map(str::to_owned),
             note: None,
         },
-        Some(_) => Energy::none(source, "the counter did not move during the timed phase"),
         None => Energy::none(
             source,
             "the counter went backwards and does not say where it wraps",
@@ -432,19 +439,27 @@ pub(crate) mod tests {
         // NVML moves every 100 ms: one phase needs 0.82 s, five phases 1.83 s in all.
         assert!((seconds_needed(0.1, 1) - 0.816_5).abs() < 1e-3);
         assert!((seconds_needed(0.1, 5) - 1.825_7).abs() < 1e-3);
-        let why = unresolved("nvml", 0.5, 1).unwrap();
-        assert!(why.contains("0.5s in 1 round,") && why.contains("0.8s"), "{why}");
+        let why = unresolved("nvml", 10.0, 0.5, 1).unwrap();
+        assert!(
+            why.contains("0.5s in 1 round,") && why.contains("0.8s"),
+            "{why}"
+        );
         assert!(why.contains("raise `iterations`"), "{why}");
-        assert_eq!(unresolved("nvml", 2.0, 5), None);
-        assert!(unresolved("nvml", 1.0, 5).unwrap().contains("in 5 rounds"));
+        assert_eq!(unresolved("nvml", 10.0, 2.0, 5), None);
+        assert!(unresolved("nvml", 10.0, 1.0, 5)
+            .unwrap()
+            .contains("in 5 rounds"));
         // RAPL moves every millisecond; a program's own figure is not judged.
-        assert_eq!(unresolved("rapl", 0.05, 1), None);
-        assert_eq!(unresolved("program", 0.001, 1), None);
+        assert_eq!(unresolved("rapl", 1.0, 0.05, 1), None);
+        assert_eq!(unresolved("program", 1.0, 0.001, 1), None);
         let c = recorded(&[], None);
-        assert!(settle(&c, Ok(3.0), Ok(3.0), 5.0)
-            .note
+        assert_eq!(settle(&c, Ok(3.0), Ok(3.0), 5.0).joules, Some(0.0));
+        assert!(unresolved("nvml", 0.0, 5.0, 1)
             .unwrap()
             .contains("did not move"));
+        assert!(unresolved("nvml", 0.0, 0.01, 1)
+            .unwrap()
+            .contains("shorter than"));
     }
 
     #[test]

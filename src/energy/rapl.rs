@@ -107,7 +107,6 @@ impl Counter for Rapl {
             .map(|z| z.range_uj / 1e6)
             .fold(None, |m: Option<f64>, r| Some(m.map_or(r, |m| m.min(r))))
     }
-
 }
 
 #[cfg(test)]

@@ -18,6 +18,10 @@ pub const THROTTLING_REASONS: &[&str] = &[
     "hw_power_brake_slowdown",
 ];
 
+/// The share of the timed phase a device may be held back by its limits and still not count
+/// as throttled.
+pub const HELD_BACK_SHARE: f64 = 0.05;
+
 /// One reading of a device's state.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Snapshot {
@@ -64,18 +68,24 @@ pub struct DeviceState {
 }
 
 impl DeviceState {
-    /// Whether the device was throttled during the phase: a throttling reason at its start or
-    /// end, or time held back by a limit during it. `None` where nothing was read.
-    pub fn throttled(&self) -> Option<bool> {
+    /// Whether the device was throttled during the `timed_s` seconds of the phase: held back by
+    /// a limit for more than [`HELD_BACK_SHARE`] of them, where NVML's violation counters say;
+    /// else a throttling reason at the start or end. (A reason bit alone is not enough where
+    /// the counters exist: an H200 at its top clock, held back 3% of the time, reports
+    /// `sw_power_cap` at some readings.) `None` where nothing was read.
+    pub fn throttled(&self, timed_s: f64) -> Option<bool> {
+        if let Some(held) = self.held_back_s {
+            if timed_s > 0.0 {
+                return Some(held > HELD_BACK_SHARE * timed_s);
+            }
+        }
         let named = |e: &Option<String>| {
             e.as_deref()
                 .map(|s| s.split(',').any(|r| THROTTLING_REASONS.contains(&r.trim())))
         };
-        let held = self.held_back_s.map(|s| s > 0.0);
         [
             named(&self.clock_events_start),
             named(&self.clock_events_end),
-            held,
         ]
         .into_iter()
         .flatten()
@@ -117,9 +127,9 @@ impl DeviceState {
 
     /// A short description for the run line and the report's note: `throttled (sw_power_cap,
     /// held back 1.2s); SM 1530→1530 MHz; 45→61 °C`.
-    pub fn describe(&self) -> String {
+    pub fn describe(&self, timed_s: f64) -> String {
         let mut parts = Vec::new();
-        if self.throttled() == Some(true) {
+        if self.throttled(timed_s) == Some(true) {
             let mut why: Vec<String> = Vec::new();
             let mut reasons: Vec<&str> = [&self.clock_events_start, &self.clock_events_end]
                 .into_iter()
@@ -131,7 +141,12 @@ impl DeviceState {
             reasons.dedup();
             why.extend(reasons.iter().map(|r| r.replace('_', " ")));
             if let Some(s) = self.held_back_s.filter(|s| *s > 0.0) {
-                why.push(format!("held back {}", crate::format::elapsed(s)));
+                let share = if timed_s > 0.0 {
+                    format!(" of {}", crate::format::elapsed(timed_s))
+                } else {
+                    String::new()
+                };
+                why.push(format!("held back {}{share}", crate::format::elapsed(s)));
             }
             parts.push(format!("throttled ({})", why.join(", ")));
         }
@@ -328,11 +343,17 @@ pub(crate) mod tests {
         let (a, b) = (src.snapshot(), src.snapshot());
         let s = settle_state(&src, a, b, None, 1.0);
         assert_eq!(s.clock_events_end.as_deref(), Some("gpu_idle"));
-        assert_eq!(s.throttled(), Some(false));
+        assert_eq!(s.throttled(1.0), Some(false));
         let end = src.snapshot();
         let s = settle_state(&src, Err("gone".into()), end, None, 1.0);
         assert!(s.note.as_deref().unwrap().contains("at the start: gone"));
-        assert_eq!(s.throttled(), None);
+        assert_eq!(s.throttled(1.0), None);
+        // Without violation counters, a throttling reason decides.
+        let reasons_only = DeviceState {
+            clock_events_end: Some("hw_slowdown".into()),
+            ..DeviceState::default()
+        };
+        assert_eq!(reasons_only.throttled(1.0), Some(true));
         let none = StateSpan::start(Some(Err("NVML could not be loaded".into())))
             .unwrap()
             .finish();
@@ -371,6 +392,6 @@ pub(crate) mod tests {
             (a.held_back_s, a.power_integrated_j),
             (Some(0.5), Some(250.0))
         );
-        assert_eq!(a.throttled(), Some(true));
+        assert_eq!(a.throttled(2.0), Some(true));
     }
 }

@@ -285,6 +285,19 @@ impl CellRecord {
             .map(|j| 1.0 / j)
     }
 
+    /// Whether the device was throttled during the timed iterations (see
+    /// [`DeviceState::throttled`](crate::energy::state::DeviceState::throttled)).
+    pub fn throttled(&self) -> Option<bool> {
+        self.device_state
+            .throttled(self.samples_ms.iter().sum::<f64>() / 1e3)
+    }
+
+    /// The device's state in words, with the throttling first where there was some.
+    pub fn device_state_words(&self) -> String {
+        self.device_state
+            .describe(self.samples_ms.iter().sum::<f64>() / 1e3)
+    }
+
     /// Average power over the timed iterations, watts.
     pub fn average_watts(&self) -> Option<f64> {
         let s = self.energy_timed_s.filter(|s| *s > 0.0)?;

@@ -240,7 +240,7 @@ pub const COLUMNS: &[Column] = &[
     opt_str("device_state_note", "", "Why the device state is missing or partial (no NVML, a reading that failed).", |r| r.device_state.note.as_deref(), |r, v| r.device_state.note = v),
     Column {
         optional: true,
-        ..col("throttled", "", "Whether the device was throttled during the timed iterations: a throttling clock-event reason at their start or end, or time held back by a limit. Null where no state was read.", Field::DerivedBool(|r| r.device_state.throttled()))
+        ..col("throttled", "", "Whether the device was throttled during the timed iterations: held back by its power or thermal limit for more than 5% of them (NVML's violation counters), or, where those counters are missing, a throttling clock-event reason at their start or end. Null where no state was read.", Field::DerivedBool(|r| r.throttled()))
     },
     col("joules_per_sample", "J", "`energy_j` over the samples processed in the timed iterations.", Field::Derived(|r, _| r.joules_per_sample())),
     col("samples_per_joule", "samples/J", "Samples processed per joule: performance per watt.", Field::Derived(|r, _| r.samples_per_joule())),

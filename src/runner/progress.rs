@@ -162,8 +162,8 @@ pub fn cell_line(index: usize, total: usize, record: &CellRecord) -> String {
                 .zip(record.joules_per_sample())
                 .map(|(w, j)| format!(", {w:.0} W, {} J/sample", crate::format::sig3(j)))
                 .unwrap_or_default();
-            let throttled = if record.device_state.throttled() == Some(true) {
-                format!(" — {}", record.device_state.describe())
+            let throttled = if record.throttled() == Some(true) {
+                format!(" — {}", record.device_state_words())
             } else {
                 String::new()
             };
