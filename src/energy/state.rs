@@ -317,12 +317,14 @@ pub(crate) mod tests {
         assert_eq!(s.clock_events_start.as_deref(), Some(""));
         assert_eq!(s.clock_events_end.as_deref(), Some("sw_power_cap"));
         assert!((s.held_back_s.unwrap() - 2.1).abs() < 1e-9);
-        assert_eq!(s.throttled(), Some(true));
+        assert_eq!(s.throttled(4.0), Some(true));
+        // 2.1 s held back is under 5% of a 60 s phase: the reason bit alone does not count.
+        assert_eq!(s.throttled(60.0), Some(false));
         assert_eq!((s.sm_mhz_start, s.sm_mhz_end), (Some(1980), Some(1530)));
         assert_eq!(s.power_limit_w, Some(700.0));
-        let said = s.describe();
+        let said = s.describe(4.0);
         assert!(
-            said.starts_with("throttled (sw power cap, held back 2.1s)"),
+            said.starts_with("throttled (sw power cap, held back 2.1s of 4.0s)"),
             "{said}"
         );
         assert!(
