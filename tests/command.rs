@@ -99,6 +99,47 @@ fn samples_and_info_come_from_the_program() {
     assert_eq!(by_mode(&records, "echo").status, Status::Ok);
 }
 
+/// Energy around a program's timed phase: benchplan's own reading where a counter resolves
+/// it; else the program's own figure (`info` `energy_j`), said to be the program's; else null
+/// with the reason. Never stored in `program_info`.
+#[test]
+fn a_programs_energy_is_benchplans_reading_or_its_own_figure_said_so() {
+    let (out, records) = run(
+        "energy",
+        &plan(&["own-energy", "ok"], "warmup = 1\niterations = 5"),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let own = by_mode(&records, "own-energy");
+    assert!(own
+        .program_info
+        .as_deref()
+        .is_none_or(|i| !i.contains("energy_j")));
+    match own.energy_source.as_deref() {
+        // No counter here (a VM without RAPL), or a phase of 5 ms too short for one.
+        Some("program") => {
+            assert_eq!(own.energy_j, Some(3.5));
+            assert!(own
+                .energy_note
+                .as_deref()
+                .unwrap()
+                .contains("benchplan read none"));
+            assert!((own.joules_per_sample().unwrap() - 3.5 / 20.0).abs() < 1e-12);
+        }
+        other => assert!(
+            own.energy_j.is_some(),
+            "benchplan's reading wins: {other:?}"
+        ),
+    }
+    // Without a figure of its own, the row says why benchplan has none.
+    let ok = by_mode(&records, "ok");
+    assert!(ok.energy_j.is_some() || !ok.energy_note.as_deref().unwrap_or("").is_empty());
+}
+
 /// `target_ci` adds rounds, one at a time up to `max_rounds`, while the interval between rounds
 /// is wider than asked: a program as fast in every process stops at its planned rounds, one whose
 /// speed changes from process to process (±30%) gets all it may.

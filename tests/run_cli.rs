@@ -141,6 +141,9 @@ fn a_run_records_every_cell_and_goes_on_past_a_failure() {
             (None, Some(why)) => assert!(!why.is_empty(), "{}", r.cell_key),
             other => panic!("{}: energy {other:?}", r.cell_key),
         }
+        // A CPU has no device-state source: nothing is read, nothing is flagged.
+        assert_eq!(r.device_state, Default::default(), "{}", r.cell_key);
+        assert_eq!(r.throttled(), None);
     }
     let mm16 = records
         .iter()

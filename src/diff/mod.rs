@@ -129,6 +129,10 @@ pub struct CellDiff {
     pub verdict: Verdict,
     /// Why the verdict, in a few words (e.g. "too few samples").
     pub why: String,
+    /// Which side's device was throttled during the cell's timed iterations (`old`, `new`,
+    /// `both`), empty where neither was (or no state was read): such a comparison is marked
+    /// in its `why`, not silently trusted.
+    pub throttled: String,
     pub figures: Vec<FigureChange>,
 }
 
@@ -577,6 +581,13 @@ pub fn compare(
             if sh.ratio > 1.0 { "slower" } else { "faster" }
         ));
     }
+    let throttled = cells.iter().filter(|c| !c.throttled.is_empty()).count();
+    if throttled > 0 {
+        notes.push(format!(
+            "{throttled} of the {} compared cells ran on a throttled device on at least one side (held back by its power or thermal limit): their verdicts compare a limited device, and say so",
+            cells.len()
+        ));
+    }
     Diff {
         old_label: old_label.to_owned(),
         new_label: new_label.to_owned(),
@@ -638,6 +649,27 @@ fn cell_diff(
     } else {
         why
     };
+    let hot = |r: &CellRecord| r.throttled() == Some(true);
+    let throttled = match (hot(c.old), hot(c.new)) {
+        (true, true) => "both",
+        (true, false) => "old",
+        (false, true) => "new",
+        (false, false) => "",
+    };
+    let why = if throttled.is_empty() {
+        why
+    } else {
+        let r = if throttled == "old" { c.old } else { c.new };
+        format!(
+            "{why}; device throttled on the {} (mind the verdict): {}",
+            if throttled == "both" {
+                "both sides".to_owned()
+            } else {
+                format!("{throttled} side")
+            },
+            r.device_state_words()
+        )
+    };
     CellDiff {
         cell_id: c.new.cell_id.clone(),
         experiment: c.new.experiment.clone(),
@@ -674,6 +706,7 @@ fn cell_diff(
         .to_owned(),
         verdict,
         why,
+        throttled: throttled.to_owned(),
         figures: figure_changes(c.old, c.new),
     }
 }
@@ -962,6 +995,37 @@ mod tests {
         assert!(d.cells[0].p_adjusted.unwrap() < 0.05);
         assert_eq!(d.unchanged, 99);
         assert!(d.has_regression());
+    }
+
+    #[test]
+    fn a_comparison_on_a_throttled_device_is_marked() {
+        let old = many(None);
+        let mut new = many(Some(("c042", 1.2)));
+        let hot = new.iter_mut().find(|r| r.cell_id == "c042").unwrap();
+        hot.device_state = crate::energy::state::DeviceState {
+            clock_events_end: Some("sw_power_cap".into()),
+            held_back_s: Some(100.0),
+            ..Default::default()
+        };
+        let d = compare(&old, &new, "a", "b", &Settings::default());
+        let c = d.cells.iter().find(|c| c.cell_id == "c042").unwrap();
+        assert_eq!(c.throttled, "new");
+        assert!(
+            c.why.contains(
+                "device throttled on the new side (mind the verdict): throttled (sw power cap"
+            ),
+            "{}",
+            c.why
+        );
+        assert!(d
+            .notes
+            .iter()
+            .any(|n| n.starts_with("1 of the 100 compared cells ran on a throttled device")));
+        assert!(d
+            .cells
+            .iter()
+            .filter(|c| c.cell_id != "c042")
+            .all(|c| c.throttled.is_empty()));
     }
 
     #[test]

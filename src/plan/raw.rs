@@ -121,8 +121,12 @@ pub struct RawSource {
 #[serde(deny_unknown_fields)]
 pub struct RawDevice {
     /// Price of an hour of this device (any currency; the report shows the same unit).
-    #[schemars(with = "f64", range(min = 0.0))]
-    pub price_per_hour: Spanned<f64>,
+    #[schemars(with = "Option<f64>", range(min = 0.0))]
+    pub price_per_hour: Option<Spanned<f64>>,
+    /// Price of a kilowatt-hour of electricity where this device runs: the report gives the
+    /// energy cost of a million samples from the measured joules per sample.
+    #[schemars(with = "Option<f64>", range(min = 0.0))]
+    pub price_per_kwh: Option<Spanned<f64>>,
 }
 
 /// `[datasets.NAME]`: windows over aligned sources.

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 
 use super::{Report, TemplateSource};
-use crate::results::catalog::{newest, result_sets, studies, ResultSet};
+use crate::results::catalog::{newest_filled, result_sets, studies, ResultSet};
 use crate::results::CellRecord;
 
 /// What to publish, and where.
@@ -67,7 +67,8 @@ pub fn publish(args: &Publish) -> Result<()> {
         if args.output.is_some() && (names.len() > 1 || machines.len() > 1) {
             bail!("`--output` names one file, but there is a report per study and machine; pick one with `--study` and `--set`");
         }
-        // One report per machine, from its newest result set, and an index of them.
+        // One report per machine, from its newest result set (cells it did not measure taken
+        // from earlier sets, each row with its commit), and an index of them.
         let mut index = Vec::new();
         for machine in &machines {
             let of_machine: Vec<ResultSet> = sets
@@ -75,7 +76,7 @@ pub fn publish(args: &Publish) -> Result<()> {
                 .filter(|s| s.machine() == *machine)
                 .cloned()
                 .collect();
-            let Some((set, records)) = newest(&of_machine)? else {
+            let Some((set, records)) = newest_filled(&of_machine)? else {
                 continue;
             };
             let out = args.results.join(study).join(machine).join("REPORT.md");
@@ -187,6 +188,7 @@ fn write_report(
                 &set.measures(),
             )
             .with_context(|| format!("`{}` holds no cells", set.cells.display()))?
+            .energy_priced(&set.energy_prices())
             .compare(rows, &set.comparisons()))
         })
         .collect::<Result<Vec<_>>>()?;

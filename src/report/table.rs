@@ -60,6 +60,10 @@ impl ValueColumn {
     }
 }
 
+/// Keys said only where they vary: a report of one run does not repeat its commit above
+/// every table (the header names it).
+pub const HIDDEN_WHEN_CONSTANT: &[&str] = &["commit"];
+
 /// What a row lacks a key for.
 pub const ABSENT: &str = "–";
 
@@ -94,7 +98,7 @@ impl Table {
             let mut present: Vec<&String> = values.iter().filter(|v| *v != ABSENT).collect();
             present.dedup();
             if values.iter().all(|v| *v == values[0]) {
-                if values[0] != ABSENT {
+                if values[0] != ABSENT && !HIDDEN_WHEN_CONSTANT.contains(&name.as_str()) {
                     constants.push(format!("{name} {}", code_if_word(&name, &values[0])));
                 }
             } else if present.len() == 1 {

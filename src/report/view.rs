@@ -12,6 +12,7 @@ use crate::plan::ParamValue;
 use crate::results::{CellRecord, Status};
 
 pub use super::sections::dataload::LoadRow;
+use super::sections::energy::{energy_table, energy_view};
 pub use super::sections::matmul::MatmulRow;
 pub use super::sections::memory::MemoryRow;
 pub use super::sections::models::ModelRow;
@@ -140,6 +141,11 @@ pub struct Report {
     /// Where the energy figures come from (`rapl`), or why no cell has one: the most common
     /// reason among the measured cells.
     pub energy: String,
+    /// Energy per device, performance per watt between devices, throttled cells.
+    pub energy_view: super::sections::energy::EnergyView,
+    /// Rows from runs other than the newest (cells it did not measure): how many, from which
+    /// commits; empty when every row is from one run.
+    pub earlier: String,
     /// Where measured cells got fewer rounds than their settings asked for (a run stopped
     /// early): how many, and the range of rounds they got; empty otherwise.
     pub short_rounds: String,
@@ -172,7 +178,15 @@ pub(super) fn keys_of(r: &CellRecord, leading: &[&str], omit: &[&str]) -> Vec<(S
             keys.push((k.clone(), v.to_string()));
         }
     }
+    // Last, and shown only where rows of several commits meet (a report completed from an
+    // earlier run): see `table::HIDDEN_WHEN_CONSTANT`.
+    keys.push(("commit".to_owned(), short_commit(&r.meta.git_commit)));
     keys
+}
+
+/// A commit as reports name it: its first 12 characters.
+pub(super) fn short_commit(commit: &str) -> String {
+    commit.chars().take(12).collect()
 }
 
 /// A figure as the `fig` filter writes it: `4.56 ms [4.50 ms – 4.61 ms] n=120`.
@@ -285,6 +299,37 @@ fn short_rounds(ok: &[&CellRecord]) -> String {
     )
 }
 
+/// `84 cells from d550fce37e96 (…)`: rows of commits other than the first row's.
+fn earlier_runs(records: &[CellRecord]) -> String {
+    let Some(first) = records.first() else {
+        return String::new();
+    };
+    let mut others: Vec<(String, usize)> = Vec::new();
+    for r in records
+        .iter()
+        .filter(|r| r.meta.git_commit != first.meta.git_commit)
+    {
+        let c = short_commit(&r.meta.git_commit);
+        match others.iter_mut().find(|(k, _)| *k == c) {
+            Some((_, n)) => *n += 1,
+            None => others.push((c, 1)),
+        }
+    }
+    if others.is_empty() {
+        return String::new();
+    }
+    let list: Vec<String> = others
+        .iter()
+        .map(|(c, n)| format!("{n} from `{c}`"))
+        .collect();
+    format!(
+        "{} cells by the run of `{}`; {} (earlier runs on this machine, for cells the newest did not measure: their rows name their commit)",
+        records.len() - others.iter().map(|(_, n)| n).sum::<usize>(),
+        short_commit(&first.meta.git_commit),
+        list.join(", ")
+    )
+}
+
 /// `from rapl (12 of 40 cells)`, or `no figure: <the most common reason>`.
 fn energy_line(ok: &[&CellRecord]) -> String {
     let with: Vec<&&CellRecord> = ok.iter().filter(|r| r.energy_j.is_some()).collect();
@@ -377,8 +422,10 @@ impl Report {
                 }),
             }
         }
+        // The newest run's start: rows of earlier runs completing the report have their own.
         let run_started_at = records
             .iter()
+            .filter(|r| r.meta.git_commit == first.meta.git_commit)
             .map(|r| r.meta.run_started_at.clone())
             .min()
             .unwrap_or_default();
@@ -436,7 +483,9 @@ impl Report {
             cpu_backend: own.map(|r| r.meta.cpu_backend.clone()).unwrap_or_default(),
             other: Vec::new(),
             short_rounds: short_rounds(&ok),
+            earlier: earlier_runs(records),
             energy: energy_line(&ok),
+            energy_view: energy_view(&ok, &BTreeMap::new()),
             tables: BTreeMap::new(),
             frameworks: Vec::new(),
         };
@@ -470,6 +519,7 @@ impl Report {
             ("dataload", load_table(&report.dataload)),
             ("pipeline", pipeline_table(&report.pipeline)),
             ("other", other_table(&report.other)),
+            ("energy", energy_table(&report.energy_view)),
         ];
         report.tables = tables
             .into_iter()
@@ -477,6 +527,23 @@ impl Report {
             .collect();
         report.recommendations = recommendations(&ok, &report);
         Some(report)
+    }
+
+    /// Adds the energy cost of a million samples where the plan gives a price per kWh for a
+    /// device (`[devices.NAME] price_per_kwh`).
+    pub fn energy_priced(mut self, kwh_prices: &BTreeMap<String, f64>) -> Report {
+        for d in &mut self.energy_view.devices {
+            d.cost_per_million = d
+                .best
+                .as_ref()
+                .zip(kwh_prices.get(&d.device))
+                .map(|((_, spj), price)| price / spj / 3.6);
+        }
+        match energy_table(&self.energy_view) {
+            Some(t) => self.tables.insert("energy".to_owned(), t),
+            None => self.tables.remove("energy"),
+        };
+        self
     }
 
     /// Adds the side-by-side tables of the plan's `compare_with` pairs (experiment → the

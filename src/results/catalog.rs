@@ -94,13 +94,23 @@ impl ResultSet {
 
     /// The plan's device prices (`[devices.NAME] price_per_hour`).
     pub fn prices(&self) -> BTreeMap<String, f64> {
+        self.device_numbers("price_per_hour")
+    }
+
+    /// The plan's electricity prices (`[devices.NAME] price_per_kwh`).
+    pub fn energy_prices(&self) -> BTreeMap<String, f64> {
+        self.device_numbers("price_per_kwh")
+    }
+
+    /// One number of each `[devices.NAME]` of the kept plan, by device name.
+    fn device_numbers(&self, key: &str) -> BTreeMap<String, f64> {
         let plan = self.plan_table();
         let Some(devices) = plan.get("devices").and_then(|d| d.as_table()) else {
             return BTreeMap::new();
         };
         devices
             .iter()
-            .filter_map(|(name, d)| Some((name.clone(), number(d.get("price_per_hour")?)?)))
+            .filter_map(|(name, d)| Some((name.clone(), number(d.get(key)?)?)))
             .collect()
     }
 
@@ -236,9 +246,9 @@ fn collect_sets(dir: &Path, depth: usize, found: &mut Vec<ResultSet>) -> Result<
     Ok(())
 }
 
-/// The newest of several result sets, with its rows: the one whose run started last.
-pub fn newest(sets: &[ResultSet]) -> Result<Option<(ResultSet, Vec<CellRecord>)>> {
-    let mut best: Option<(String, ResultSet, Vec<CellRecord>)> = None;
+/// Result sets with their rows, the one whose run started last first (ties in the given order).
+fn newest_first(sets: &[ResultSet]) -> Result<Vec<(String, ResultSet, Vec<CellRecord>)>> {
+    let mut dated = Vec::new();
     for set in sets {
         let records = set.read()?;
         let started = records
@@ -246,11 +256,52 @@ pub fn newest(sets: &[ResultSet]) -> Result<Option<(ResultSet, Vec<CellRecord>)>
             .map(|r| r.meta.run_started_at.clone())
             .max()
             .unwrap_or_default();
-        if best.as_ref().is_none_or(|(b, _, _)| started > *b) {
-            best = Some((started, set.clone(), records));
-        }
+        dated.push((started, set.clone(), records));
     }
-    Ok(best.map(|(_, s, r)| (s, r)))
+    // A stable sort: of two sets started at once, the first listed stays first.
+    dated.sort_by(|a, b| b.0.cmp(&a.0));
+    Ok(dated)
+}
+
+/// The newest of several result sets, with its rows: the one whose run started last.
+pub fn newest(sets: &[ResultSet]) -> Result<Option<(ResultSet, Vec<CellRecord>)>> {
+    Ok(newest_first(sets)?
+        .into_iter()
+        .next()
+        .map(|(_, s, r)| (s, r)))
+}
+
+/// The newest set of `sets` (as [`newest`]), its rows completed by earlier sets: a cell the
+/// newest run did not measure (a run filtered to the GPU cells, say) is taken from the newest
+/// earlier set that has it, as long as the newest set's plan still has its experiment and the
+/// row was measured with software the newest run used (its framework and version). The
+/// rows keep their own commit, which reports show beside them. Rows come newest set first.
+pub fn newest_filled(sets: &[ResultSet]) -> Result<Option<(ResultSet, Vec<CellRecord>)>> {
+    let dated = newest_first(sets)?;
+    let mut dated = dated.into_iter();
+    let Some((_, set, mut rows)) = dated.next() else {
+        return Ok(None);
+    };
+    let experiments = set.per_experiment("name", |v| v.as_str().map(str::to_owned));
+    // Only rows of software the newest run used: a CPU row measured with another candle
+    // beside the newest GPU row would make their ratio a comparison of versions.
+    let frameworks: std::collections::BTreeSet<String> =
+        rows.iter().map(CellRecord::framework_label).collect();
+    let mut have: std::collections::BTreeSet<String> =
+        rows.iter().map(|r| r.cell_id.clone()).collect();
+    for (_, _, earlier) in dated {
+        let mut added = Vec::new();
+        for r in earlier {
+            let planned = experiments.is_empty() || experiments.contains_key(&r.experiment);
+            let same_software = frameworks.contains(&r.framework_label());
+            if planned && same_software && !have.contains(&r.cell_id) {
+                added.push(r);
+            }
+        }
+        have.extend(added.iter().map(|r| r.cell_id.clone()));
+        rows.extend(added);
+    }
+    Ok(Some((set, rows)))
 }
 
 #[cfg(test)]
@@ -300,6 +351,61 @@ mod tests {
         assert_eq!(at.read().unwrap()[0].cell_id, "b");
         assert_eq!(at.machine(), "m");
         assert!(ResultSet::at(&root.join("s/m/cccccccccccc")).is_err());
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    /// A run filtered to some cells (the GPU's) is completed by the newest earlier run that has
+    /// the others, measured with the same software; rows of another candle are left out.
+    #[test]
+    fn the_newest_set_is_completed_from_earlier_runs_of_the_same_software() {
+        let root = scratch("filled");
+        let row = |id: &str, started: &str, candle: &str| {
+            let mut r = record(id, &[], vec![1.0]);
+            r.meta.run_started_at = started.into();
+            r.meta.candle_version = candle.into();
+            r.framework = Some("candle".into());
+            r.framework_version = Some(candle.into());
+            r
+        };
+        let sets = [
+            (
+                "s/m/aaaaaaaaaaaa",
+                vec![
+                    row("gpu", "2026-01-01", "0.11.1"),
+                    row("cpu", "2026-01-01", "0.11.1"),
+                    row("old", "2026-01-01", "0.11.1"),
+                ],
+            ),
+            (
+                "s/m/bbbbbbbbbbbb",
+                vec![
+                    row("cpu", "2026-02-01", "0.11.1"),
+                    row("v9", "2026-02-01", "0.9.2"),
+                ],
+            ),
+            ("s/m/cccccccccccc", vec![row("gpu", "2026-03-01", "0.11.1")]),
+        ];
+        for (dir, rows) in &sets {
+            write_atomic(&root.join(dir).join(CELLS_FILE), rows).unwrap();
+        }
+        let (set, rows) = newest_filled(&result_sets(&root, "s").unwrap())
+            .unwrap()
+            .unwrap();
+        assert_eq!(set.commit_label(), "cccccccccccc");
+        let got: Vec<(&str, &str)> = rows
+            .iter()
+            .map(|r| (r.cell_id.as_str(), r.meta.run_started_at.as_str()))
+            .collect();
+        // The newest first; `cpu` from the newer of the two earlier runs; `v9` was measured
+        // with another candle and is not taken.
+        assert_eq!(
+            got,
+            [
+                ("gpu", "2026-03-01"),
+                ("cpu", "2026-02-01"),
+                ("old", "2026-01-01")
+            ]
+        );
         std::fs::remove_dir_all(&root).unwrap();
     }
 }

@@ -29,6 +29,12 @@ if mode == "ok":
         emit("warmup", ms=2.0)
     for i in range(int(os.environ["BENCHPLAN_ITERATIONS"])):
         emit("sample", ms=1.0 + i / 100)
+elif mode == "own-energy":
+    # A program that reads its own energy (joules over its timed iterations).
+    emit("info", samples_per_iteration=4, energy_j=3.5)
+    emit("warmup", ms=2.0)
+    for i in range(int(os.environ["BENCHPLAN_ITERATIONS"])):
+        emit("sample", ms=1.0)
 elif mode == "noisy":
     # Every process runs at its own speed (within ±30%), as processes on a busy machine do:
     # the n-th process here (counted in a file in the working directory) at the n-th level.

@@ -166,16 +166,39 @@ fn check_devices(c: &mut Collector, raw: &RawPlan) -> Vec<(String, f64)> {
             crate::device::DeviceSpec::parse(name.get_ref()).map(|_| ()),
             name.span(),
         );
-        let price = *dev.get_ref().price_per_hour.get_ref();
-        if !(price.is_finite() && price >= 0.0) {
+        let dev = dev.get_ref();
+        let mut check_price =
+            |key: &str, price: &toml::Spanned<f64>, example: &str| -> Option<f64> {
+                let value = *price.get_ref();
+                if value.is_finite() && value >= 0.0 {
+                    return Some(value);
+                }
+                c.error(
+                    Diagnostic::new(
+                        format!("`{key}` must be a number ≥ 0, not {value}"),
+                        Some(price.span()),
+                    )
+                    .with_help(format!("e.g. `{key} = {example}`")),
+                );
+                None
+            };
+        let hour = dev
+            .price_per_hour
+            .as_ref()
+            .and_then(|p| check_price("price_per_hour", p, "2.49"));
+        if let Some(p) = &dev.price_per_kwh {
+            check_price("price_per_kwh", p, "0.30");
+        }
+        if dev.price_per_hour.is_none() && dev.price_per_kwh.is_none() {
             c.error(
                 Diagnostic::new(
-                    format!("`price_per_hour` must be a number ≥ 0, not {price}"),
-                    Some(dev.get_ref().price_per_hour.span()),
+                    format!("`[devices.{}]` gives no price", name.get_ref()),
+                    Some(name.span()),
                 )
-                .with_help("e.g. `price_per_hour = 2.49`"),
+                .with_help("give `price_per_hour` (the device's price), `price_per_kwh` (electricity's), or both"),
             );
-        } else if ok {
+        }
+        if let (Some(price), true) = (hour, ok) {
             device_prices.push((name.get_ref().clone(), price));
         }
     }

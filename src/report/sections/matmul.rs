@@ -25,6 +25,10 @@ pub struct MatmulRow {
     /// At the median time.
     pub gflops: f64,
     pub fraction_of_best: f64,
+    /// Average power over the timed iterations, where a counter resolved it.
+    pub watts: Option<f64>,
+    /// GFLOP per joule: the product's performance per watt.
+    pub gflops_per_joule: Option<f64>,
 }
 
 pub(in crate::report) fn matmul_rows(ok: &[&CellRecord]) -> Vec<MatmulRow> {
@@ -51,6 +55,8 @@ pub(in crate::report) fn matmul_rows(ok: &[&CellRecord]) -> Vec<MatmulRow> {
                 time: Figure::of(r)?,
                 gflops,
                 fraction_of_best: gflops / best[&device],
+                watts: r.average_watts(),
+                gflops_per_joule: r.average_watts().filter(|w| *w > 0.0).map(|w| gflops / w),
                 device,
             })
         })
@@ -71,23 +77,33 @@ pub fn flops_unit(max_gflops: f64) -> (&'static str, f64) {
 pub(in crate::report) fn matmul_table(rows: &[MatmulRow]) -> Option<Table> {
     let max = rows.iter().map(|r| r.gflops).fold(0.0, f64::max);
     let (unit, factor) = flops_unit(max);
+    let energy = rows.iter().any(|r| r.watts.is_some());
     let lines = rows
         .iter()
-        .map(|r| KeyedRow {
-            keys: r.keys.clone(),
-            values: vec![
+        .map(|r| {
+            let mut values = vec![
                 fig_text(&r.time),
                 crate::format::significant(r.gflops * factor),
                 format!("{:.0}%", r.fraction_of_best * 100.0),
-            ],
+            ];
+            if energy {
+                values.push(opt(r.watts, |w| format!("{w:.0} W")));
+                values.push(opt(r.gflops_per_joule, crate::format::sig3));
+            }
+            KeyedRow {
+                keys: r.keys.clone(),
+                values,
+            }
         })
         .collect();
-    Table::build(
-        lines,
-        vec![
-            ValueColumn::text("time"),
-            ValueColumn::number(unit),
-            ValueColumn::number("of best on device"),
-        ],
-    )
+    let mut columns = vec![
+        ValueColumn::text("time"),
+        ValueColumn::number(unit),
+        ValueColumn::number("of best on device"),
+    ];
+    if energy {
+        columns.push(ValueColumn::number("power"));
+        columns.push(ValueColumn::number("GFLOP/J"));
+    }
+    Table::build(lines, columns)
 }

@@ -3,6 +3,7 @@
 //! [`Report`](super::Report).
 
 pub mod dataload;
+pub mod energy;
 pub mod matmul;
 pub mod memory;
 pub mod models;

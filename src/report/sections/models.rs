@@ -160,9 +160,9 @@ pub(in crate::report) fn model_table(
             }
             if energy {
                 values.push(opt(r.joules_per_sample, |j| {
-                    format!("{} mJ", crate::format::significant(j * 1e3))
+                    format!("{} mJ", crate::format::sig3(j * 1e3))
                 }));
-                values.push(opt(r.samples_per_joule, crate::format::significant));
+                values.push(opt(r.samples_per_joule, crate::format::sig3));
             }
             if priced {
                 values.push(opt(r.cost_per_million_samples, |c| format!("{c:.3}")));
