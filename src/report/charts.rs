@@ -234,6 +234,23 @@ fn naming_keys(lines: &[Keys]) -> Vec<String> {
             varying.retain(|v| v != "experiment");
         }
     }
+    // A key the others decide (each model has its one dataset) says nothing more: labels drop
+    // it, from the last, so that `mlp-small, wti-lags` reads `mlp-small`.
+    for k in (0..varying.len()).rev() {
+        if varying.len() < 2 {
+            break;
+        }
+        let others: Vec<&String> = varying.iter().filter(|v| **v != varying[k]).collect();
+        let of = |l: &Keys| -> Vec<Option<String>> { others.iter().map(|o| value(l, o)).collect() };
+        let decided = lines.iter().all(|a| {
+            lines
+                .iter()
+                .all(|b| of(a) != of(b) || value(a, &varying[k]) == value(b, &varying[k]))
+        });
+        if decided {
+            varying.remove(k);
+        }
+    }
     varying
 }
 
@@ -855,6 +872,31 @@ mod tests {
             low: None,
             high: None,
         }
+    }
+
+    #[test]
+    fn a_key_the_others_decide_is_left_out_of_labels() {
+        // Each model has its one dataset: the dataset names nothing the model does not.
+        let lines = [
+            keys(&[
+                ("model", "mlp-small"),
+                ("data", "wti-lags"),
+                ("dtype", "f32"),
+            ]),
+            keys(&[("model", "lstm"), ("data", "energy"), ("dtype", "f32")]),
+            keys(&[("model", "lstm"), ("data", "energy"), ("dtype", "bf16")]),
+        ];
+        assert_eq!(
+            labels(&lines),
+            ["mlp-small, f32", "lstm, f32", "lstm, bf16"]
+        );
+        // Where the dataset varies for one model, it stays.
+        let lines = [
+            keys(&[("model", "lstm"), ("data", "wti")]),
+            keys(&[("model", "lstm"), ("data", "energy")]),
+            keys(&[("model", "mlp"), ("data", "energy")]),
+        ];
+        assert_eq!(labels(&lines), ["lstm, wti", "lstm, energy", "mlp, energy"]);
     }
 
     #[test]

@@ -46,6 +46,9 @@ pub struct EnergyView {
     pub power_check: String,
 }
 
+/// Why a row has no energy figure when it says nothing: it was measured before energy was.
+const NOT_RECORDED: &str = "not recorded: measured before benchplan read energy (result format 6)";
+
 /// Whether a row is a training or inference cell (the rows performance per watt is about).
 fn is_model_work(r: &CellRecord) -> bool {
     r.workload == "train" || r.workload == "infer"
@@ -98,9 +101,9 @@ pub(in crate::report) fn energy_view(
             .map(|(r, spj)| (format!("{} {}", r.experiment, r.cell_key), spj));
         let mut reasons: BTreeMap<&str, usize> = BTreeMap::new();
         for r in rows.iter().filter(|r| r.energy_j.is_none()) {
-            if let Some(n) = r.energy_note.as_deref() {
-                *reasons.entry(n).or_default() += 1;
-            }
+            // Rows of sets older than result format 6 say nothing of energy.
+            let why = r.energy_note.as_deref().unwrap_or(NOT_RECORDED);
+            *reasons.entry(why).or_default() += 1;
         }
         view.devices.push(DeviceEnergy {
             device: d.clone(),
