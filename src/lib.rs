@@ -6,6 +6,7 @@
 //! the command line.
 
 pub mod ab;
+pub mod claims;
 pub mod cli;
 pub mod console;
 pub mod contain;

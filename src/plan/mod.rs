@@ -2,6 +2,7 @@
 //! checks and defaults in [`validate`]) and expanded into cells ([`matrix`], [`cell`]).
 
 pub mod cell;
+pub mod claim;
 pub mod command;
 pub mod definition;
 pub mod explain;

@@ -59,6 +59,44 @@ pub struct RawPlan {
     /// The experiments (`[[experiments]]`): each a workload and the matrix of its parameters.
     #[serde(default)]
     pub experiments: Vec<RawExperiment>,
+    /// Claims a write-up makes (`[[claims]]`), each tied to the cells that test it: the report
+    /// says whether each holds on the machine that ran them.
+    #[serde(default)]
+    pub claims: Vec<RawClaim>,
+}
+
+/// `[[claims]]`: what a write-up says, and the cells that test it.
+#[derive(Debug, DeriveDeserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawClaim {
+    /// A short name, unique in the plan.
+    #[schemars(with = "String")]
+    pub name: Spanned<String>,
+    /// The claim's words, as its source says them.
+    pub says: String,
+    /// Where it is said: a citation or a link.
+    #[serde(default)]
+    pub source: Option<String>,
+    /// The figure the claim states, in `unit`.
+    #[schemars(with = "f64")]
+    pub value: Spanned<f64>,
+    /// `s`, `ms`, `us` (time per iteration), `samples/s`, or `x` (a speed-up of `cells` over
+    /// `over`).
+    #[schemars(with = "String")]
+    pub unit: Spanned<String>,
+    /// The cells that test the claim, as `--filter` selects them: keys are parameters,
+    /// `experiment`, `workload` or `id`; a value or a list of accepted values.
+    #[schemars(with = "std::collections::BTreeMap<String, serde_json::Value>")]
+    pub cells: Spanned<toml::Table>,
+    /// For a speed-up (`unit = "x"`): the cells the claim says `cells` are faster than.
+    #[serde(default)]
+    #[schemars(with = "Option<std::collections::BTreeMap<String, serde_json::Value>>")]
+    pub over: Option<Spanned<toml::Table>>,
+    /// How far the measured figure may be from the claimed one, as a fraction, for the claim
+    /// to hold. Default 0.25.
+    #[serde(default)]
+    #[schemars(with = "Option<f64>")]
+    pub tolerance: Option<Spanned<f64>>,
 }
 
 /// A model declaration. One struct for every kind, so that keys keep their spans; the

@@ -407,7 +407,7 @@ pub fn reference_markdown() -> String {
     let mut out = String::from(
         "<!-- Generated from the plan schema by `benchplan schema --format markdown`; a test fails when it differs. -->\n\n",
     );
-    let sections: [(&str, &str, Value); 8] = [
+    let sections: [(&str, &str, Value); 9] = [
         ("Top level", "", root.clone()),
         (
             "`[measure]` (and an experiment's `measure`)",
@@ -443,6 +443,11 @@ pub fn reference_markdown() -> String {
             "`[experiments.matrix]`: parameters by workload",
             "",
             json!({"$ref": "#/definitions/Matrix"}),
+        ),
+        (
+            "`[[claims]]`",
+            "",
+            json!({"$ref": "#/definitions/RawClaim"}),
         ),
     ];
     for (title, prefix, object) in &sections {

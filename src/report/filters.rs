@@ -86,6 +86,11 @@ pub fn fixed(v: Value, digits: Option<usize>) -> String {
     number(&v).map_or(MISSING.into(), |x| format!("{:.*}", digits.unwrap_or(2), x))
 }
 
+/// Three significant digits for a number of any size: `450`, `1.53`, `0.0033`, `1.2e-5`.
+pub fn sig3(v: Value) -> String {
+    number(&v).map_or(MISSING.into(), format::sig3)
+}
+
 /// A figure (median, interval, count) as `4.56 ms [4.50 ms – 4.61 ms] n=120`; without an
 /// interval (fewer than 6 samples) `4.56 ms n=3`.
 pub fn fig(v: Value) -> String {
@@ -115,6 +120,7 @@ pub fn register(env: &mut Environment) {
     env.add_filter("margin", margin);
     env.add_filter("sci", sci);
     env.add_filter("fixed", fixed);
+    env.add_filter("sig3", sig3);
     env.add_filter("pvalue", pvalue);
     env.add_filter("fig", fig);
 }

@@ -101,6 +101,22 @@ pub fn publish(args: &Publish) -> Result<()> {
     Ok(())
 }
 
+/// The claims to check a set against: those of the plan as it is now, where the plan the rows
+/// were run from is still there and names the same study (claims are about reading results,
+/// not producing them: a claim added later applies to results already stored), else those of
+/// the plan kept with the set.
+fn claims_for(set: &ResultSet, rows: &[CellRecord]) -> Vec<crate::claims::Claim> {
+    let current = rows.first().and_then(|r| {
+        let text = std::fs::read_to_string(&r.meta.plan_path).ok()?;
+        let table: toml::Table = text.parse().ok()?;
+        (table.get("name").and_then(|n| n.as_str()) == Some(r.study.as_str())).then_some(table)
+    });
+    match current {
+        Some(table) => crate::claims::from_plan(&table),
+        None => crate::claims::from_plan(&set.plan_table()),
+    }
+}
+
 /// The study index's row of one machine folder. A merged folder of several machines
 /// (`2-machines-…`) lists each machine's hardware in `parts` and adds up their cells; the
 /// single-machine fields name its first machine, for templates written before merges.
@@ -189,6 +205,7 @@ fn write_report(
             )
             .with_context(|| format!("`{}` holds no cells", set.cells.display()))?
             .energy_priced(&set.energy_prices())
+            .claims(rows, &claims_for(set, rows))
             .compare(rows, &set.comparisons()))
         })
         .collect::<Result<Vec<_>>>()?;

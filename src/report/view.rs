@@ -141,6 +141,8 @@ pub struct Report {
     /// Where the energy figures come from (`rapl`), or why no cell has one: the most common
     /// reason among the measured cells.
     pub energy: String,
+    /// The plan's claims and their verdicts on this machine.
+    pub claims: Vec<crate::claims::Verdict>,
     /// Energy per device, performance per watt between devices, throttled cells.
     pub energy_view: super::sections::energy::EnergyView,
     /// Rows from runs other than the newest (cells it did not measure): how many, from which
@@ -486,6 +488,7 @@ impl Report {
             earlier: earlier_runs(records),
             energy: energy_line(&ok),
             energy_view: energy_view(&ok, &BTreeMap::new()),
+            claims: Vec::new(),
             tables: BTreeMap::new(),
             frameworks: Vec::new(),
         };
@@ -543,6 +546,15 @@ impl Report {
             Some(t) => self.tables.insert("energy".to_owned(), t),
             None => self.tables.remove("energy"),
         };
+        self
+    }
+
+    /// Adds the verdict of each of the plan's claims on these rows.
+    pub fn claims(mut self, records: &[CellRecord], claims: &[crate::claims::Claim]) -> Report {
+        self.claims = claims
+            .iter()
+            .map(|c| crate::claims::verdict(c, records))
+            .collect();
         self
     }
 

@@ -76,7 +76,7 @@ impl ResultSet {
 
     /// The plan kept with the results, parsed leniently: a report or diff never fails for
     /// want of a description, a price or a threshold, so an unreadable copy reads as empty.
-    fn plan_table(&self) -> toml::Table {
+    pub fn plan_table(&self) -> toml::Table {
         std::fs::read_to_string(self.dir().join(PLAN_COPY))
             .ok()
             .and_then(|t| t.parse::<toml::Table>().ok())

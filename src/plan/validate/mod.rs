@@ -5,6 +5,7 @@
 //! commands) and [`matrix`]; this one holds the order they run in and the checks across
 //! sections. The order is the order diagnostics are printed in.
 
+mod claims;
 mod data;
 pub(crate) mod experiments;
 mod matrix;
@@ -106,6 +107,7 @@ pub fn check_plan(
     warn_unused_models(&mut c, &raw, &experiments);
     data::check_model_data_pairs(&mut c, &experiments, &models, &datasets);
     experiments::check_comparisons(&mut c, &raw);
+    claims::check_claims(&mut c, &raw, &experiments);
     let device_prices = check_devices(&mut c, &raw);
 
     if !c.errors.is_empty() {

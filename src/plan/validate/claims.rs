@@ -1,0 +1,113 @@
+//! `[[claims]]`: names unique, a unit benchplan measures, a positive figure, a tolerance that
+//! means something, `over` exactly for speed-ups, and selections that select cells of this
+//! plan (a claim that tests nothing is an error, at its line).
+
+use std::collections::BTreeSet;
+
+use crate::diagnostic::Diagnostic;
+use crate::plan::claim::{cell_value, selection_of, UNITS};
+use crate::plan::raw::RawPlan;
+use crate::plan::{Cell, Experiment};
+
+use super::Collector;
+
+pub(super) fn check_claims(c: &mut Collector, raw: &RawPlan, experiments: &[Experiment]) {
+    let cells: Vec<&Cell> = experiments.iter().flat_map(|e| &e.cells).collect();
+    let mut names = BTreeSet::new();
+    for claim in &raw.claims {
+        let name = claim.name.get_ref();
+        if !names.insert(name.clone()) {
+            c.error(
+                Diagnostic::new(
+                    format!("claim `{name}` is declared twice"),
+                    Some(claim.name.span()),
+                )
+                .with_help("give each claim a name of its own"),
+            );
+        }
+        let unit = claim.unit.get_ref().as_str();
+        if !UNITS.contains(&unit) {
+            c.error(
+                Diagnostic::new(
+                    format!("unit `{unit}` is not one a claim can be checked in"),
+                    Some(claim.unit.span()),
+                )
+                .with_help(format!("use one of: {}", UNITS.join(", "))),
+            );
+        }
+        let value = *claim.value.get_ref();
+        if !(value.is_finite() && value > 0.0) {
+            c.error(
+                Diagnostic::new(
+                    format!("a claim's `value` must be a number > 0, not {value}"),
+                    Some(claim.value.span()),
+                )
+                .with_help("the figure the claim states, in `unit`"),
+            );
+        }
+        if let Some(t) = &claim.tolerance {
+            let t_value = *t.get_ref();
+            if !(t_value.is_finite() && t_value > 0.0 && t_value <= 10.0) {
+                c.error(
+                    Diagnostic::new(
+                        format!("`tolerance` must be a fraction > 0 and ≤ 10, not {t_value}"),
+                        Some(t.span()),
+                    )
+                    .with_help("e.g. `tolerance = 0.25`: the claim holds within 25%"),
+                );
+            }
+        }
+        match (&claim.over, unit == "x") {
+            (None, true) => c.error(
+                Diagnostic::new(
+                    format!("claim `{name}` states a speed-up but names no `over` cells to be faster than"),
+                    Some(claim.unit.span()),
+                )
+                .with_help("add e.g. `over = { device = \"cpu\" }`"),
+            ),
+            (Some(over), false) => c.error(
+                Diagnostic::new(format!("`over` is for speed-ups (`unit = \"x\"`), not `{unit}`"), Some(over.span()))
+                    .with_help("remove `over`, or state the claim as a speed-up"),
+            ),
+            _ => {}
+        }
+        for selection in std::iter::once(&claim.cells).chain(claim.over.as_ref()) {
+            check_selection(c, selection, &cells);
+        }
+    }
+}
+
+/// A selection's keys exist and it selects at least one cell.
+fn check_selection(c: &mut Collector, selection: &toml::Spanned<toml::Table>, cells: &[&Cell]) {
+    let wanted = selection_of(selection.get_ref());
+    for key in wanted.keys() {
+        let known = matches!(key.as_str(), "experiment" | "workload" | "id")
+            || cells.iter().any(|cell| cell.params.contains_key(key));
+        if !known {
+            c.error(
+                Diagnostic::new(
+                    format!("`{key}` is not a parameter of any cell of this plan"),
+                    Some(selection.span()),
+                )
+                .with_help("select by parameters, `experiment`, `workload` or `id`"),
+            );
+            return;
+        }
+    }
+    let selected = cells.iter().any(|cell| {
+        wanted.iter().all(|(key, accepted)| {
+            cell_value(cell, key).is_some_and(|v| accepted.values().contains(&v))
+        })
+    });
+    if !selected {
+        c.error(
+            Diagnostic::new(
+                "this claim selects no cell of the plan",
+                Some(selection.span()),
+            )
+            .with_help(
+                "check the values against `benchplan list`: the claim must be tested by some cell",
+            ),
+        );
+    }
+}
