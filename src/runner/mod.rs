@@ -517,8 +517,6 @@ fn record_of(
     }
 }
 
-/// The run's facts as a row states them: a program's row has no candle version (candle did
-/// not run it; its `framework_version` says what did), as it is stored.
 /// The device a program's energy and state are read on: the plan's device, where it names one.
 fn program_target(spec: &DeviceSpec) -> Result<crate::energy::Target, String> {
     match spec.kind {
@@ -543,6 +541,8 @@ fn program_target(spec: &DeviceSpec) -> Result<crate::energy::Target, String> {
     }
 }
 
+/// The run's facts as a row states them: a program's row has no candle version (candle did
+/// not run it; its `framework_version` says what did), as it is stored.
 pub(crate) fn row_meta(meta: &RunMetadata, is_command: bool) -> RunMetadata {
     let mut m = meta.clone();
     if is_command {
