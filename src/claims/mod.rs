@@ -119,7 +119,7 @@ fn side(selection: &BTreeMap<String, Selection>, rows: &[CellRecord]) -> Result<
     if times.len() != chosen.len() || times.iter().any(|t| *t <= 0.0) {
         return Err("a selected cell has no time".to_owned());
     }
-    let ms = (times.iter().map(|t| t.ln()).sum::<f64>() / times.len() as f64).exp();
+    let ms = crate::stats::geomean(&times).ok_or("a selected cell has no time")?;
     let log_half_width = match chosen.as_slice() {
         [one] => one
             .between_rounds_interval()
@@ -137,7 +137,7 @@ fn throughput(selection: &BTreeMap<String, Selection>, rows: &[CellRecord]) -> R
     if rates.len() != chosen.len() || rates.is_empty() {
         return Err("a selected cell does not say how many samples an iteration processes".into());
     }
-    Ok((rates.iter().map(|t| t.ln()).sum::<f64>() / rates.len() as f64).exp())
+    crate::stats::geomean(&rates).ok_or_else(|| "no selected cell has a rate".to_owned())
 }
 
 /// The verdict of `claim` on `rows` (one machine's result set).

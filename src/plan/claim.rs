@@ -44,13 +44,3 @@ pub fn selection_of(table: &toml::Table) -> BTreeMap<String, Selection> {
         })
         .collect()
 }
-
-/// The value of selection key `key` of a cell: a parameter, or `experiment`, `workload`, `id`.
-pub fn cell_value(cell: &super::Cell, key: &str) -> Option<String> {
-    match key {
-        "experiment" => Some(cell.experiment.clone()),
-        "workload" => Some(cell.workload.name().to_owned()),
-        "id" => Some(cell.id.clone()),
-        name => cell.get(name).map(ToString::to_string),
-    }
-}

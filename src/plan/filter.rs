@@ -10,6 +10,17 @@ use anyhow::{bail, Result};
 
 use super::cell::Cell;
 
+/// The value of selection key `key` of a cell, in the plain form `benchplan list` prints: a
+/// parameter, or `experiment`, `workload`, `id`. (Plan claims select cells the same way.)
+pub fn key_value(cell: &Cell, key: &str) -> Option<String> {
+    match key {
+        "experiment" => Some(cell.experiment.clone()),
+        "workload" => Some(cell.workload.name().to_owned()),
+        "id" => Some(cell.id.clone()),
+        name => cell.get(name).map(ToString::to_string),
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
     /// key → accepted values.
@@ -38,15 +49,9 @@ impl Filter {
     }
 
     pub fn matches(&self, cell: &Cell) -> bool {
-        self.terms.iter().all(|(key, accepted)| {
-            let actual = match key.as_str() {
-                "experiment" => Some(cell.experiment.clone()),
-                "workload" => Some(cell.workload.name().to_owned()),
-                "id" => Some(cell.id.clone()),
-                name => cell.get(name).map(ToString::to_string),
-            };
-            actual.is_some_and(|a| accepted.contains(&a))
-        })
+        self.terms
+            .iter()
+            .all(|(key, accepted)| key_value(cell, key).is_some_and(|a| accepted.contains(&a)))
     }
 
     /// Keeps the matching cells. A key that no cell has is almost certainly a typo, and would

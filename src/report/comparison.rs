@@ -157,7 +157,7 @@ pub fn comparisons(records: &[CellRecord], pairs: &BTreeMap<String, String>) -> 
         let by_device = logs
             .into_iter()
             .map(|(device, qs)| DeviceRatio {
-                geomean: (qs.iter().map(|q| q.ln()).sum::<f64>() / qs.len() as f64).exp(),
+                geomean: crate::stats::geomean(&qs).unwrap_or(f64::NAN),
                 count: qs.len(),
                 worst: qs.iter().copied().fold(f64::MIN, f64::max),
                 best: qs.iter().copied().fold(f64::MAX, f64::min),

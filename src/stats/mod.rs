@@ -8,4 +8,4 @@ pub mod compare;
 pub mod distributions;
 pub mod summary;
 
-pub use summary::{median, Summary};
+pub use summary::{geomean, median, Summary};

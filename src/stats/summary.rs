@@ -71,6 +71,13 @@ pub fn median(samples: &[f64]) -> Option<f64> {
     Some(percentile_sorted(&sorted, 50.0))
 }
 
+/// Geometric mean of positive values (the mean of ratios and rates); `None` when there are
+/// none.
+pub fn geomean(values: &[f64]) -> Option<f64> {
+    (!values.is_empty())
+        .then(|| (values.iter().map(|x| x.ln()).sum::<f64>() / values.len() as f64).exp())
+}
+
 /// Confidence interval of the median from order statistics: the number of samples below the
 /// true median is Binomial(n, ½), so [x₍ₖ₎, x₍ₙ₊₁₋ₖ₎] covers it with probability
 /// 1 − 2·P(X ≤ k−1). Picks the largest k whose coverage is still at least `confidence`.

@@ -5,7 +5,8 @@
 use std::collections::BTreeSet;
 
 use crate::diagnostic::Diagnostic;
-use crate::plan::claim::{cell_value, selection_of, UNITS};
+use crate::plan::claim::{selection_of, UNITS};
+use crate::plan::filter::key_value;
 use crate::plan::raw::RawPlan;
 use crate::plan::{Cell, Experiment};
 
@@ -96,7 +97,7 @@ fn check_selection(c: &mut Collector, selection: &toml::Spanned<toml::Table>, ce
     }
     let selected = cells.iter().any(|cell| {
         wanted.iter().all(|(key, accepted)| {
-            cell_value(cell, key).is_some_and(|v| accepted.values().contains(&v))
+            key_value(cell, key).is_some_and(|v| accepted.values().contains(&v))
         })
     });
     if !selected {

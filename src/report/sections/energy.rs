@@ -64,9 +64,10 @@ fn config(r: &CellRecord) -> String {
     keys.join(" ")
 }
 
+/// The geometric mean of the positive values of `xs`.
 fn geomean(xs: &[f64]) -> Option<f64> {
     let xs: Vec<f64> = xs.iter().copied().filter(|x| *x > 0.0).collect();
-    (!xs.is_empty()).then(|| (xs.iter().map(|x| x.ln()).sum::<f64>() / xs.len() as f64).exp())
+    crate::stats::geomean(&xs)
 }
 
 /// The energy view of `ok` rows; `kwh_prices` by device name (the plan's `price_per_kwh`).
