@@ -6,12 +6,22 @@ timings from stdout, one JSON object per line (the protocol in the README, "The 
 workload"). The model is built from the plan's own declaration, which benchplan passes in
 BENCHPLAN_MODEL, so both frameworks run the same shapes by construction.
 
-    python3 pytorch_workloads.py matmul|train|infer
+    python3 pytorch_workloads.py matmul|train|infer|optimize|dataload
 
 Cell parameters (BENCHPLAN_PARAMS): `device` (cpu, cuda), `dtype` (f32, bf16, f16), and `n`
-for matmul, `batch` for train and infer, `seed`.
+for matmul, `batch` for train, infer, optimize and dataload, `seed`; `opt` for optimize;
+`workers`, `pin_memory`, `persistent` for dataload.
 
-Eager mode, no torch.compile; f32 is true fp32 (TF32 off), as the canonical workloads ask.
+matmul, train and infer are eager mode; f32 is true fp32 (TF32 off), as the canonical
+workloads ask. `optimize` is inference with one of the PyTorch optimizations the seed write-up
+measured (`opt`): `eager` (its baseline), `compile` (torch.compile, mode="reduce-overhead"),
+`autocast` (bf16 mixed precision), `dynamic-int8` (quantize_dynamic of Linear and LSTM
+layers, CPU only), `static-int8` (FX graph mode post-training quantization, CPU only),
+`torchscript` (torch.jit.trace) and `all` (torch.compile under bf16 autocast: PyTorch's int8
+kernels combine with neither). Its `weight_bytes` is the size of the model's saved state_dict,
+the "model size" a quantization changes. `dataload` is PyTorch's DataLoader over windows of the
+real EIA prices in data/ (eight features, 60 days; as the seed: `next(iter(loader))` per
+iteration, moved to the device), with `workers`, `pin_memory` and `persistent` workers.
 Measured through benchplan's protocol helper (`pip install ./python`; from a checkout it is
 found without installing).
 """
@@ -112,6 +122,126 @@ def device_of(name):
     bp.skip(f"device `{name}` has no PyTorch counterpart here")
 
 
+def saved_size(model):
+    """Bytes of the model's state_dict as torch.save writes it: the size a quantization changes."""
+    import io
+
+    buf = io.BytesIO()
+    torch.save(model.state_dict(), buf)
+    return buf.getbuffer().nbytes
+
+
+def optimized(model, opt, device, batch, sample_shape):
+    """One inference step of `model` with the optimization `opt`, and the model's saved size."""
+    x = torch.randn(batch, *sample_shape)
+    quantizing = opt in ("dynamic-int8", "static-int8")
+    if quantizing and device.type != "cpu":
+        bp.skip(f"PyTorch's int8 quantization (`{opt}`) runs on the CPU only")
+    autocast = opt in ("autocast", "all")
+    size = saved_size(model)
+    if opt == "dynamic-int8":
+        model = torch.ao.quantization.quantize_dynamic(model, {nn.Linear, nn.LSTM}, dtype=torch.qint8)
+        # The transformer layers' inference fast path reads `linear1.weight` as a tensor, which a
+        # quantized Linear has as a method: it must take the ordinary path.
+        torch.backends.mha.set_fastpath_enabled(False)
+        size = saved_size(model)
+    elif opt == "static-int8":
+        from torch.ao.quantization import get_default_qconfig_mapping
+        from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
+
+        try:
+            prepared = prepare_fx(model, get_default_qconfig_mapping("x86"), (x,))
+            with torch.no_grad():
+                for _ in range(8):  # calibration: observe activation ranges
+                    prepared(torch.randn_like(x))
+            model = convert_fx(prepared)
+        except Exception as e:  # FX cannot trace every module (the transformer's attention)
+            bp.skip(f"FX static quantization cannot convert this model: {type(e).__name__}: {e}")
+        size = saved_size(model)
+    model = model.to(device)
+    x = x.to(device)
+    if opt == "torchscript":
+        with torch.no_grad():
+            model = torch.jit.trace(model, x)
+    elif opt in ("compile", "all"):
+        model = torch.compile(model, mode="reduce-overhead")
+    elif opt not in ("eager", "autocast", "dynamic-int8", "static-int8"):
+        bp.fail(f"unknown optimization `opt = {opt}`: use eager, compile, autocast, dynamic-int8, static-int8, torchscript or all", status=2)
+
+    def step():
+        with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+            model(x)
+
+    if opt in ("compile", "all", "torchscript"):
+        # Compilation, CUDA-graph recording and tracing happen on the first calls: three untimed
+        # calls before benchplan's own warm-up, so no timed or warm-up iteration pays for them.
+        for _ in range(3):
+            step()
+    return step, size
+
+
+def prices():
+    """Daily rows of the eight features of plans/seed.toml's `energy` data set, from the EIA
+    series in data/ (dates all three have): three prices, their log returns, the Brent-WTI
+    spread and the WTI/Henry Hub ratio; and the WTI log return as the target."""
+    import csv
+    import math
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    data = os.path.join(here, "..", "..", "data")
+
+    def series(name):
+        with open(os.path.join(data, name), newline="") as f:
+            return {r["Date"]: float(r["Price"]) for r in csv.DictReader(f) if r["Price"] not in ("", ".")}
+
+    wti, brent, gas = (series(f) for f in ("eia_wti_daily.csv", "eia_brent_daily.csv", "eia_henry_hub_natgas_daily.csv"))
+    days = sorted(d for d in wti if d in brent and d in gas and wti[d] > 0 and brent[d] > 0 and gas[d] > 0)
+    rows = []
+    for prev, day in zip(days, days[1:]):
+        r = [math.log(s[day] / s[prev]) for s in (wti, brent, gas)]
+        rows.append([wti[day], brent[day], gas[day], *r, brent[day] - wti[day], wti[day] / gas[day]])
+    return torch.tensor(rows, dtype=torch.float32)
+
+
+class Windows(torch.utils.data.Dataset):
+    """60-day windows of the features, each with the next 5 WTI log returns."""
+
+    def __init__(self, rows, seq_len=60, horizon=5):
+        self.rows, self.seq_len, self.horizon = rows, seq_len, horizon
+
+    def __len__(self):
+        return len(self.rows) - self.seq_len - self.horizon + 1
+
+    def __getitem__(self, i):
+        end = i + self.seq_len
+        return self.rows[i:end].clone(), self.rows[end : end + self.horizon, 3].clone()
+
+
+def flag(params, key):
+    return str(params.get(key, "false")).lower() in ("true", "1", "yes")
+
+
+def loading(params, device, batch):
+    """One iteration of the seed's data pipeline benchmark: a batch from a fresh iterator (with
+    `persistent` workers the workers survive it), moved to the device."""
+    pin = flag(params, "pin_memory") and device.type == "cuda"
+    loader = torch.utils.data.DataLoader(
+        Windows(prices()),
+        batch_size=batch,
+        shuffle=True,
+        num_workers=int(params.get("workers", 0)),
+        pin_memory=pin,
+        persistent_workers=flag(params, "persistent") and int(params.get("workers", 0)) > 0,
+    )
+
+    def step():
+        x, y = next(iter(loader))
+        x.to(device, non_blocking=pin)
+        y.to(device, non_blocking=pin)
+
+    return step
+
+
 def main():
     task = sys.argv[1] if len(sys.argv) > 1 else ""
     params = bp.params()
@@ -159,8 +289,22 @@ def main():
                 with torch.inference_mode():
                     model(x)
 
+    elif task == "optimize":
+        spec = bp.model_spec()
+        model, sample_shape = build(spec)
+        batch = int(params["batch"])
+        info["samples_per_iteration"] = batch
+        info["param_count"] = sum(p.numel() for p in model.parameters())
+        step, size_of = optimized(model.eval(), params.get("opt", "eager"), device, batch, sample_shape)
+        info["weight_bytes"] = size_of
+
+    elif task == "dataload":
+        batch = int(params["batch"])
+        step = loading(params, device, batch)
+        info["samples_per_iteration"] = batch
+
     else:
-        bp.fail(f"unknown task {task!r}: use matmul, train or infer", status=2)
+        bp.fail(f"unknown task {task!r}: use matmul, train, infer, optimize or dataload", status=2)
 
     # PyTorch's name and version, the GPU's name and the thread count, with the figures above.
     bp.torch_info(device, **info)

@@ -1,20 +1,26 @@
 //! Claims checked against measurements (issue 20): a plan states what a write-up says — "a
-//! training step of the small MLP takes 450 ms on a CPU", "the GPU trains 10× faster" — names
-//! the cells that test it, and the report says whether it holds on the machine that ran them.
+//! training step of the small MLP takes 450 ms on a CPU", "the GPU trains 10× faster",
+//! "quantization cuts the weights by 75%" — names the cells that test it, and the report says
+//! whether it holds on the machine that ran them.
 //!
-//! A claim ([`Claim`]) gives its words, its source, the figure it states (`value` in `unit`),
-//! the cells that test it (`cells`, a selection as `--filter` makes one) and, for a speed-up,
-//! the cells it is faster than (`over`). [`verdict`] compares the claimed figure with the
-//! measured one: their ratio, with its interval between rounds where one cell on each side
-//! measured it, and `holds` (within `tolerance`), `off` (by how much, which way) or `not
-//! measurable` (no cell here, or one that failed or was skipped: never a verdict from those).
+//! A claim ([`Claim`]) gives its words, its source, the figure it states (`value` in `unit`,
+//! `of` a time, a pipeline stage, a memory figure, energy or CPU use), the cells that test it
+//! (`cells`, a selection as `--filter` makes one) and, for a comparison, the cells it is
+//! compared with (`over`). [`verdict`] compares the claimed figure with the measured one
+//! (`measure` finds it): their ratio, with its interval between rounds where one cell on each
+//! side measured a time, and `holds` (within `tolerance`), `off` (by how much, which way) or
+//! `not measurable` — no cell here, one that failed or was skipped (never a verdict from
+//! those), hardware the claim names that this machine is not (`hardware`), or a figure the
+//! plan cannot measure (`not_measured`); the last two still show the closest measured figure.
+
+mod measure;
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::plan::claim::{selection_of, Selection, UNITS};
-use crate::results::{CellRecord, Status};
+pub use crate::plan::claim::{selection_of, Selection};
+use crate::results::CellRecord;
 
 /// How far the measured figure may be from the claimed one, as a fraction, for the claim to
 /// hold when the plan does not say: 25% (a claim in a write-up rarely means more than that).
@@ -33,17 +39,26 @@ pub struct Claim {
     pub source: Option<String>,
     /// The figure the claim states.
     pub value: f64,
-    /// Its unit: `s`, `ms`, `us` (time per iteration), `samples/s`, `x` (a speed-up of `cells`
-    /// over `over`).
+    /// Its unit (plan::claim::units_for says which `of` allows which).
     pub unit: String,
+    /// What the figure is of: `time` when absent, a pipeline stage, a memory figure,
+    /// `energy`, `cpu`.
+    #[serde(default)]
+    pub of: Option<String>,
     /// The cells that test the claim: key → value or values, as `--filter` selects.
     pub cells: BTreeMap<String, Selection>,
-    /// For a speed-up (`x`): the cells the claim is faster than, the same way.
+    /// For a comparison (`x`, or `%` of memory): the cells compared with, the same way.
     #[serde(default)]
     pub over: Option<BTreeMap<String, Selection>>,
     /// The fraction the measured figure may differ by for the claim to hold (default 0.25).
     #[serde(default)]
     pub tolerance: Option<f64>,
+    /// The hardware the claim was measured on, as part of a device name.
+    #[serde(default)]
+    pub hardware: Option<String>,
+    /// Why the plan cannot measure what the claim states.
+    #[serde(default)]
+    pub not_measured: Option<String>,
 }
 
 /// Whether a row's cell is selected by `selection` (every key matches one of its values).
@@ -67,7 +82,8 @@ pub enum Outcome {
     Holds,
     /// It is not: `ratio` says by how much.
     Off,
-    /// No verdict: no cell here, or a selected cell failed or was skipped.
+    /// No verdict: no cell here, a selected cell failed or was skipped, the claim is about
+    /// other hardware or a figure the plan cannot measure (`closest` then says so).
     NotMeasurable,
 }
 
@@ -79,93 +95,25 @@ pub struct Verdict {
     pub source: String,
     pub claimed: f64,
     pub unit: String,
-    /// The measured figure in the claim's unit.
+    /// The measured figure in the claim's unit: the claim's own, or (`closest`) the closest
+    /// comparison this machine has.
     pub measured: Option<f64>,
     /// Measured over claimed, and its 95% interval between rounds where it has one.
     pub ratio: Option<f64>,
     pub ratio_interval: Option<(f64, f64)>,
     pub outcome: Outcome,
+    /// Whether `measured` is a stand-in: other hardware, or not the claim's own figure.
+    pub closest: bool,
+    /// The devices the tested cells ran on.
+    pub devices: Vec<String>,
     /// Why, in words: `measured 1.10× the claim, within 25%`, `measured 300× faster than
     /// claimed`, `no cell of this machine's results is selected`.
     pub words: String,
 }
 
-/// A side of a claim: the headline time of its cells (their geometric mean), and the log
-/// half-width of its interval between rounds where it is one cell with one.
-struct Side {
-    ms: f64,
-    log_half_width: Option<f64>,
-}
-
-/// The selected rows' time, or why there is none.
-fn side(selection: &BTreeMap<String, Selection>, rows: &[CellRecord]) -> Result<Side, String> {
-    let chosen: Vec<&CellRecord> = rows.iter().filter(|r| selects(selection, r)).collect();
-    if chosen.is_empty() {
-        return Err("no cell of this machine's results is selected".to_owned());
-    }
-    if let Some(bad) = chosen.iter().find(|r| r.status != Status::Ok) {
-        return Err(format!(
-            "cell `{} {}` {}{}",
-            bad.experiment,
-            bad.cell_key,
-            bad.status.name(),
-            bad.reason
-                .as_deref()
-                .map(|r| format!(": {r}"))
-                .unwrap_or_default()
-        ));
-    }
-    let times: Vec<f64> = chosen.iter().filter_map(|r| r.headline_ms()).collect();
-    if times.len() != chosen.len() || times.iter().any(|t| *t <= 0.0) {
-        return Err("a selected cell has no time".to_owned());
-    }
-    let ms = crate::stats::geomean(&times).ok_or("a selected cell has no time")?;
-    let log_half_width = match chosen.as_slice() {
-        [one] => one
-            .between_rounds_interval()
-            .filter(|(lo, hi)| *lo > 0.0 && *hi > 0.0)
-            .map(|(lo, hi)| (hi.ln() - lo.ln()) / 2.0),
-        _ => None,
-    };
-    Ok(Side { ms, log_half_width })
-}
-
-/// The per-sample throughput of the selected rows (samples per second), or why there is none.
-fn throughput(selection: &BTreeMap<String, Selection>, rows: &[CellRecord]) -> Result<f64, String> {
-    let chosen: Vec<&CellRecord> = rows.iter().filter(|r| selects(selection, r)).collect();
-    let rates: Vec<f64> = chosen.iter().filter_map(|r| r.throughput()).collect();
-    if rates.len() != chosen.len() || rates.is_empty() {
-        return Err("a selected cell does not say how many samples an iteration processes".into());
-    }
-    crate::stats::geomean(&rates).ok_or_else(|| "no selected cell has a rate".to_owned())
-}
-
 /// The verdict of `claim` on `rows` (one machine's result set).
 pub fn verdict(claim: &Claim, rows: &[CellRecord]) -> Verdict {
     let tolerance = claim.tolerance.unwrap_or(DEFAULT_TOLERANCE);
-    let measured: Result<(f64, Option<f64>), String> = (|| {
-        let cells = side(&claim.cells, rows)?;
-        Ok(match claim.unit.as_str() {
-            "s" => (cells.ms / 1e3, cells.log_half_width),
-            "ms" => (cells.ms, cells.log_half_width),
-            "us" => (cells.ms * 1e3, cells.log_half_width),
-            "samples/s" => (throughput(&claim.cells, rows)?, cells.log_half_width),
-            "x" => {
-                let over = claim
-                    .over
-                    .as_ref()
-                    .ok_or("a speed-up claim names no `over` cells")?;
-                let base = side(over, rows)?;
-                // Errors of the two sides add in quadrature on the log scale.
-                let half = cells
-                    .log_half_width
-                    .zip(base.log_half_width)
-                    .map(|(a, b)| a.hypot(b));
-                (base.ms / cells.ms, half)
-            }
-            other => return Err(format!("unit `{other}` is not one benchplan measures")),
-        })
-    })();
     let mut v = Verdict {
         name: claim.name.clone(),
         says: claim.says.clone(),
@@ -176,41 +124,114 @@ pub fn verdict(claim: &Claim, rows: &[CellRecord]) -> Verdict {
         ratio: None,
         ratio_interval: None,
         outcome: Outcome::NotMeasurable,
+        closest: false,
+        devices: Vec::new(),
         words: String::new(),
     };
-    let (value, half) = match measured {
+    let measured = measure::measure(claim, rows);
+    // Why the figure measured here, if any, stands in for the claim's rather than tests it.
+    let elsewhere = claim.not_measured.clone().or_else(|| {
+        let hardware = claim.hardware.as_deref()?;
+        let devices = &measured.as_ref().ok()?.devices;
+        let here = devices
+            .iter()
+            .all(|d| d.to_lowercase().contains(&hardware.to_lowercase()));
+        (!here).then(|| format!("measured on {hardware}, which this machine is not"))
+    });
+    let m = match measured {
         Ok(m) => m,
         Err(why) => {
-            v.words = why;
+            v.words = match elsewhere
+                .or_else(|| claim.hardware.as_ref().map(|h| format!("measured on {h}")))
+            {
+                Some(reason) => format!("{reason}; nothing to compare here: {why}"),
+                None => why,
+            };
             return v;
         }
     };
-    let ratio = value / claim.value;
-    v.measured = Some(value);
+    let change = m.value;
+    // A change in percent compares as the size it leaves: -75% is 0.25× the size.
+    let is_change = claim.unit == "%" && crate::plan::claim::compares(of(claim), "%");
+    let ratio = if is_change {
+        (1.0 + change / 100.0) / (1.0 + claim.value / 100.0)
+    } else {
+        m.value / claim.value
+    };
+    v.measured = Some(m.value);
     v.ratio = Some(ratio);
-    v.ratio_interval = half.map(|h| (ratio * (-h).exp(), ratio * h.exp()));
+    v.ratio_interval = m
+        .log_half_width
+        .map(|h| (ratio * (-h).exp(), ratio * h.exp()));
+    v.devices = m.devices;
+    if let Some(reason) = elsewhere {
+        v.closest = true;
+        v.words = format!(
+            "{reason}; the closest measured here: {} on {} ({})",
+            figure_words(m.value, &claim.unit),
+            v.devices.join(", "),
+            against_claim(claim, ratio, is_change)
+        );
+        return v;
+    }
     let holds = ratio <= 1.0 + tolerance && ratio >= 1.0 / (1.0 + tolerance);
     v.outcome = if holds { Outcome::Holds } else { Outcome::Off };
     v.words = if holds {
+        if is_change {
+            format!(
+                "measured {change:+.0}%, within {:.0}% of the size claimed",
+                tolerance * 100.0
+            )
+        } else {
+            format!(
+                "measured {} the claim, within {:.0}%",
+                times(ratio),
+                tolerance * 100.0
+            )
+        }
+    } else if is_change {
         format!(
-            "measured {} the claim, within {:.0}%",
-            times(ratio),
-            tolerance * 100.0
+            "measured {change:+.0}%: {}",
+            against_claim(claim, ratio, true)
         )
     } else {
-        // What "more" means: a shorter time is better, a larger rate or speed-up is.
-        let time = matches!(claim.unit.as_str(), "s" | "ms" | "us");
-        let better = if time { ratio < 1.0 } else { ratio > 1.0 };
-        let factor = if ratio >= 1.0 { ratio } else { 1.0 / ratio };
-        let what = match (time, better) {
-            (true, true) => "faster",
-            (true, false) => "slower",
-            (false, true) => "more",
-            (false, false) => "less",
-        };
-        format!("measured {} {what} than claimed", times(factor))
+        format!("measured {}", against_claim(claim, ratio, false))
     };
     v
+}
+
+/// How a measured figure stands against the claimed one, `ratio` being measured over claimed:
+/// `300× faster than claimed`, `2.5× less than claimed`, `5.3× larger than the size claimed`.
+fn against_claim(claim: &Claim, ratio: f64, is_change: bool) -> String {
+    let factor = if ratio >= 1.0 { ratio } else { 1.0 / ratio };
+    if is_change {
+        let which = if ratio > 1.0 { "larger" } else { "smaller" };
+        return format!("{} {which} than the size claimed", times(factor));
+    }
+    // What "more" means: a shorter time is faster; any other figure is more or less.
+    let timed = of(claim) == "time" || crate::plan::claim::STAGES.contains(&of(claim));
+    let time = timed && matches!(claim.unit.as_str(), "s" | "ms" | "us");
+    let what = match (time, ratio < 1.0) {
+        (true, true) => "faster",
+        (true, false) => "slower",
+        (false, true) => "less",
+        (false, false) => "more",
+    };
+    format!("{} {what} than claimed", times(factor))
+}
+
+/// What a claim is of (`time` when it does not say).
+fn of(claim: &Claim) -> &str {
+    claim.of.as_deref().unwrap_or("time")
+}
+
+/// `0.43 ms`, `12.5×`, `-72%`.
+fn figure_words(value: f64, unit: &str) -> String {
+    match unit {
+        "x" => times(value),
+        "%" => format!("{value:+.0}%"),
+        u => format!("{} {u}", crate::format::significant(value)),
+    }
 }
 
 /// `1.53×`, `300×`.
@@ -236,6 +257,7 @@ mod tests {
     use super::*;
     use crate::plan::ParamValue::Str;
     use crate::results::store::tests::record;
+    use crate::results::Status;
 
     /// A row of `device` with `rounds` round medians (10 samples each).
     fn row(id: &str, device: &str, medians: &[f64]) -> CellRecord {
@@ -269,7 +291,108 @@ mod tests {
             .collect(),
             over: None,
             tolerance: None,
+            of: None,
+            hardware: None,
+            not_measured: None,
         }
+    }
+
+    fn select(device: &str) -> BTreeMap<String, Selection> {
+        [(
+            "device".to_owned(),
+            Selection::One(toml::Value::String(device.into())),
+        )]
+        .into_iter()
+        .collect()
+    }
+
+    #[test]
+    fn a_claim_about_other_hardware_shows_the_closest_figure_without_a_verdict() {
+        // The seed's "MPS 45 ms" on an M4; here the GPU is an H200.
+        let mut gpu = row("g", "gpu", &[2.0, 2.0, 2.0]);
+        gpu.device_name = "NVIDIA H200".into();
+        let mut c = claim(45.0, "ms", "gpu");
+        c.hardware = Some("Apple M4".into());
+        let v = verdict(&c, std::slice::from_ref(&gpu));
+        assert_eq!(v.outcome, Outcome::NotMeasurable);
+        assert!(v.closest);
+        assert_eq!(v.measured, Some(2.0));
+        assert_eq!(
+            v.words,
+            "measured on Apple M4, which this machine is not; the closest measured here: 2.00 ms on NVIDIA H200 (22.5× faster than claimed)"
+        );
+        // On the hardware it names, the claim gets its verdict.
+        gpu.device_name = "Apple M4 Pro".into();
+        let v = verdict(&c, &[gpu]);
+        assert_eq!(v.outcome, Outcome::Off);
+        assert!(!v.closest);
+        // A figure the plan cannot measure is never a verdict, even from cells that ran.
+        let mut c = claim(2.0, "ms", "cpu");
+        c.not_measured = Some("the write-up's model is not declared".into());
+        let v = verdict(&c, &[row("a", "cpu", &[2.0])]);
+        assert_eq!(v.outcome, Outcome::NotMeasurable);
+        assert!(
+            v.words
+                .starts_with("the write-up's model is not declared; the closest"),
+            "{}",
+            v.words
+        );
+    }
+
+    #[test]
+    fn a_memory_change_compares_the_sizes_it_leaves() {
+        // "Dynamic quantization: -75% model size"; measured 34 MB → 9 MB (-73.5%).
+        let mut base = row("f", "cpu", &[1.0]);
+        base.weight_bytes = Some(34_000_000);
+        let mut quant = row("q", "gpu", &[1.0]);
+        quant.weight_bytes = Some(9_010_000);
+        let mut c = claim(-75.0, "%", "gpu");
+        c.of = Some("weights".into());
+        c.over = Some(select("cpu"));
+        let v = verdict(&c, &[base.clone(), quant.clone()]);
+        assert_eq!(v.outcome, Outcome::Holds, "{}", v.words);
+        assert!((v.measured.unwrap() + 73.5).abs() < 0.1);
+        // 0.265 / 0.25 = 1.06: the size left is 6% more than claimed.
+        assert!((v.ratio.unwrap() - 1.06).abs() < 1e-3, "{:?}", v.ratio);
+        assert_eq!(v.words, "measured -74%, within 25% of the size claimed");
+        c.value = -95.0;
+        assert_eq!(
+            verdict(&c, &[base.clone(), quant.clone()]).words,
+            "measured -74%: 5.30× larger than the size claimed"
+        );
+        // An absolute size, in binary megabytes as the seed's psutil code counts them.
+        let mut c = claim(45.0, "MB", "cpu");
+        c.of = Some("weights".into());
+        let v = verdict(&c, &[base]);
+        assert!(
+            (v.measured.unwrap() - 32.42).abs() < 0.01,
+            "{:?}",
+            v.measured
+        );
+    }
+
+    #[test]
+    fn stage_energy_and_cpu_claims_read_their_own_figures() {
+        let mut r = row("p", "cpu", &[10.0]);
+        r.stages = vec![("forward".into(), vec![8.0, 8.0, 9.0])];
+        r.energy_j = Some(64.0);
+        r.energy_timed_s = Some(1.0);
+        r.cpu_utilization = Some(3.9);
+        let mut c = claim(8.0, "ms", "cpu");
+        c.of = Some("forward".into());
+        let near = |v: Verdict, x: f64| (v.measured.unwrap() - x).abs() < 1e-6 * x;
+        assert!(near(verdict(&c, std::slice::from_ref(&r)), 8.0));
+        c.unit = "samples/s".into();
+        assert!(near(verdict(&c, std::slice::from_ref(&r)), 4000.0));
+        let mut c = claim(400.0, "%", "cpu");
+        c.of = Some("cpu".into());
+        let v = verdict(&c, std::slice::from_ref(&r));
+        assert!((v.measured.unwrap() - 390.0).abs() < 1e-9);
+        assert_eq!(v.outcome, Outcome::Holds);
+        // A stage a training cell does not time is a reason, not a figure.
+        let mut c = claim(8.0, "ms", "cpu");
+        c.of = Some("backward".into());
+        assert!(verdict(&c, &[r]).words.contains("has no `backward` stage"));
     }
 
     #[test]

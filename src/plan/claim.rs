@@ -1,13 +1,61 @@
-//! The shape of a claim's parts that a plan checks: the units a claim may be stated in, and
-//! the selection of cells that tests it (keys to accepted values, as `--filter` selects).
-//! What a claim means against results is the top-level `claims` module's to say.
+//! The shape of a claim's parts that a plan checks: what a claim measures (`of`), the units
+//! it may be stated in for that, and the selection of cells that tests it (keys to accepted
+//! values, as `--filter` selects). What a claim means against results is the top-level
+//! `claims` module's to say.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-/// The units a claim's figure may be in.
-pub const UNITS: &[&str] = &["s", "ms", "us", "samples/s", "x"];
+/// What a claim's figure is of (`of`), the default first.
+pub const QUANTITIES: &[&str] = &[
+    "time",
+    "load",
+    "transfer",
+    "forward",
+    "backward",
+    "optimizer",
+    "weights",
+    "optimizer-state",
+    "activations",
+    "peak-memory",
+    "device-memory",
+    "energy",
+    "cpu",
+];
+
+/// The stages of a pipeline cell a claim may be of (as workload::pipeline::STAGES).
+pub const STAGES: &[&str] = &["load", "transfer", "forward", "backward", "optimizer"];
+
+/// The memory figures a claim may be of.
+pub const MEMORY: &[&str] = &[
+    "weights",
+    "optimizer-state",
+    "activations",
+    "peak-memory",
+    "device-memory",
+];
+
+/// The units a claim of `of` may be stated in: times per iteration (or stage), rates and
+/// speed-ups for times; sizes, a size ratio (`x`) or change (`%`) for memory; joules per
+/// sample, samples per joule or a per-joule ratio (`x`) for energy; percent of one core for
+/// `cpu`. Empty for a quantity benchplan does not know.
+pub fn units_for(of: &str) -> &'static [&'static str] {
+    match of {
+        "time" => &["s", "ms", "us", "samples/s", "x"],
+        s if STAGES.contains(&s) => &["s", "ms", "us", "samples/s", "x"],
+        m if MEMORY.contains(&m) => &["B", "KB", "MB", "GB", "x", "%"],
+        "energy" => &["J", "samples/J", "x"],
+        "cpu" => &["%"],
+        _ => &[],
+    }
+}
+
+/// Whether a claim of `of` in `unit` compares two selections (`cells` against `over`): a
+/// speed-up or ratio (`x`), or a memory change (`%`).
+pub fn compares(of: &str, unit: &str) -> bool {
+    unit == "x" || (unit == "%" && MEMORY.contains(&of))
+}
 
 /// One value or several, for a selection key.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]

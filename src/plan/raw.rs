@@ -80,10 +80,29 @@ pub struct RawClaim {
     /// The figure the claim states, in `unit`.
     #[schemars(with = "f64")]
     pub value: Spanned<f64>,
-    /// `s`, `ms`, `us` (time per iteration), `samples/s`, or `x` (a speed-up of `cells` over
-    /// `over`).
+    /// The figure's unit, one of those `of` allows: for times `s`, `ms`, `us` (per iteration
+    /// or stage), `samples/s`, or `x` (a speed-up of `cells` over `over`); for memory `B`,
+    /// `KB`, `MB`, `GB` (binary: 1 MB = 2^20 bytes), `x` (a size ratio) or `%` (a change,
+    /// e.g. -75); for energy `J` (per sample), `samples/J` or `x` (samples per joule of
+    /// `cells` over `over`); for `cpu`, `%` of one core.
     #[schemars(with = "String")]
     pub unit: Spanned<String>,
+    /// What the figure is of: `time` (default: the time per iteration), a pipeline stage
+    /// (`load`, `transfer`, `forward`, `backward`, `optimizer`), a memory figure (`weights`,
+    /// `optimizer-state`, `activations`, `peak-memory`, `device-memory`), `energy`, or `cpu`
+    /// (the cores an iteration keeps busy).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub of: Option<Spanned<String>>,
+    /// The hardware the claim was measured on, as part of a device's name (`Apple M4`,
+    /// `A100`). Where the tested cells ran on other hardware, the claim is not measurable
+    /// here and its cells are reported as the closest comparison.
+    #[serde(default)]
+    pub hardware: Option<String>,
+    /// Why this plan cannot measure what the claim states (a model or a tool it does not
+    /// have); its cells are then the closest comparison, never a verdict.
+    #[serde(default)]
+    pub not_measured: Option<String>,
     /// The cells that test the claim, as `--filter` selects them: keys are parameters,
     /// `experiment`, `workload` or `id`; a value or a list of accepted values.
     #[schemars(with = "std::collections::BTreeMap<String, serde_json::Value>")]

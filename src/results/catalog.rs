@@ -283,17 +283,26 @@ pub fn newest_filled(sets: &[ResultSet]) -> Result<Option<(ResultSet, Vec<CellRe
         return Ok(None);
     };
     let experiments = set.per_experiment("name", |v| v.as_str().map(str::to_owned));
-    // Only rows of software the newest run used: a CPU row measured with another candle
-    // beside the newest GPU row would make their ratio a comparison of versions.
-    let frameworks: std::collections::BTreeSet<String> =
-        rows.iter().map(CellRecord::framework_label).collect();
+    // Only rows of the software version the newest run of each framework used: a CPU row
+    // measured with another candle beside the newest GPU row would make their ratio a
+    // comparison of versions. A framework the newest set did not run (a run of the PyTorch
+    // cells alone) takes its version from the newest earlier set that ran it.
+    let mut versions: std::collections::BTreeMap<String, String> = rows
+        .iter()
+        .map(|r| (framework_name(r), r.framework_label()))
+        .collect();
     let mut have: std::collections::BTreeSet<String> =
         rows.iter().map(|r| r.cell_id.clone()).collect();
     for (_, _, earlier) in dated {
+        for r in &earlier {
+            versions
+                .entry(framework_name(r))
+                .or_insert_with(|| r.framework_label());
+        }
         let mut added = Vec::new();
         for r in earlier {
             let planned = experiments.is_empty() || experiments.contains_key(&r.experiment);
-            let same_software = frameworks.contains(&r.framework_label());
+            let same_software = versions.get(&framework_name(&r)) == Some(&r.framework_label());
             if planned && same_software && !have.contains(&r.cell_id) {
                 added.push(r);
             }
@@ -302,6 +311,12 @@ pub fn newest_filled(sets: &[ResultSet]) -> Result<Option<(ResultSet, Vec<CellRe
         rows.extend(added);
     }
     Ok(Some((set, rows)))
+}
+
+/// A row's framework without its version (`candle`, `PyTorch`).
+fn framework_name(r: &CellRecord) -> String {
+    let label = r.framework_label();
+    label.split(' ').next().unwrap_or_default().to_owned()
 }
 
 #[cfg(test)]
@@ -367,6 +382,10 @@ mod tests {
             r.framework_version = Some(candle.into());
             r
         };
+        let mut torch = record("torch", &[], vec![1.0]);
+        torch.meta.run_started_at = "2026-04-01".into();
+        torch.framework = Some("PyTorch".into());
+        torch.framework_version = Some("2.11.0".into());
         let sets = [
             (
                 "s/m/aaaaaaaaaaaa",
@@ -384,6 +403,9 @@ mod tests {
                 ],
             ),
             ("s/m/cccccccccccc", vec![row("gpu", "2026-03-01", "0.11.1")]),
+            // The newest run ran only a program's cells: candle's rows come from the runs
+            // before, at the version of the newest of them.
+            ("s/m/dddddddddddd", vec![torch]),
         ];
         for (dir, rows) in &sets {
             write_atomic(&root.join(dir).join(CELLS_FILE), rows).unwrap();
@@ -391,7 +413,7 @@ mod tests {
         let (set, rows) = newest_filled(&result_sets(&root, "s").unwrap())
             .unwrap()
             .unwrap();
-        assert_eq!(set.commit_label(), "cccccccccccc");
+        assert_eq!(set.commit_label(), "dddddddddddd");
         let got: Vec<(&str, &str)> = rows
             .iter()
             .map(|r| (r.cell_id.as_str(), r.meta.run_started_at.as_str()))
@@ -401,6 +423,7 @@ mod tests {
         assert_eq!(
             got,
             [
+                ("torch", "2026-04-01"),
                 ("gpu", "2026-03-01"),
                 ("cpu", "2026-02-01"),
                 ("old", "2026-01-01")

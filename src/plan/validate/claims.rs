@@ -1,11 +1,11 @@
-//! `[[claims]]`: names unique, a unit benchplan measures, a positive figure, a tolerance that
-//! means something, `over` exactly for speed-ups, and selections that select cells of this
-//! plan (a claim that tests nothing is an error, at its line).
+//! `[[claims]]`: names unique, a quantity and a unit benchplan measures, a figure that can be
+//! one, a tolerance that means something, `over` exactly for comparisons, and selections that
+//! select cells of this plan (a claim that tests nothing is an error, at its line).
 
 use std::collections::BTreeSet;
 
 use crate::diagnostic::Diagnostic;
-use crate::plan::claim::{selection_of, UNITS};
+use crate::plan::claim::{compares, selection_of, units_for, QUANTITIES};
 use crate::plan::filter::key_value;
 use crate::plan::raw::RawPlan;
 use crate::plan::{Cell, Experiment};
@@ -26,24 +26,46 @@ pub(super) fn check_claims(c: &mut Collector, raw: &RawPlan, experiments: &[Expe
                 .with_help("give each claim a name of its own"),
             );
         }
-        let unit = claim.unit.get_ref().as_str();
-        if !UNITS.contains(&unit) {
+        let of = claim.of.as_ref().map_or("time", |o| o.get_ref().as_str());
+        let units = units_for(of);
+        if let (Some(o), true) = (&claim.of, units.is_empty()) {
             c.error(
                 Diagnostic::new(
-                    format!("unit `{unit}` is not one a claim can be checked in"),
+                    format!("`of = \"{of}\"` is not a quantity a claim can be of"),
+                    Some(o.span()),
+                )
+                .with_help(format!("use one of: {}", QUANTITIES.join(", "))),
+            );
+        }
+        let unit = claim.unit.get_ref().as_str();
+        if !units.is_empty() && !units.contains(&unit) {
+            c.error(
+                Diagnostic::new(
+                    format!("unit `{unit}` is not one a claim of `{of}` can be checked in"),
                     Some(claim.unit.span()),
                 )
-                .with_help(format!("use one of: {}", UNITS.join(", "))),
+                .with_help(format!("use one of: {}", units.join(", "))),
             );
         }
         let value = *claim.value.get_ref();
-        if !(value.is_finite() && value > 0.0) {
+        // A change may be negative (`-75` %: a quarter of the size); every other figure is > 0.
+        let change = unit == "%" && compares(of, unit);
+        let possible = value.is_finite() && if change { value > -100.0 } else { value > 0.0 };
+        if !possible {
+            let (what, help) = if change {
+                (
+                    "> -100",
+                    "a change in percent: -75 is a quarter of the size",
+                )
+            } else {
+                ("> 0", "the figure the claim states, in `unit`")
+            };
             c.error(
                 Diagnostic::new(
-                    format!("a claim's `value` must be a number > 0, not {value}"),
+                    format!("a claim's `value` must be a number {what}, not {value}"),
                     Some(claim.value.span()),
                 )
-                .with_help("the figure the claim states, in `unit`"),
+                .with_help(help),
             );
         }
         if let Some(t) = &claim.tolerance {
@@ -58,16 +80,16 @@ pub(super) fn check_claims(c: &mut Collector, raw: &RawPlan, experiments: &[Expe
                 );
             }
         }
-        match (&claim.over, unit == "x") {
+        match (&claim.over, compares(of, unit)) {
             (None, true) => c.error(
                 Diagnostic::new(
-                    format!("claim `{name}` states a speed-up but names no `over` cells to be faster than"),
+                    format!("claim `{name}` compares its cells (`{unit}`) but names no `over` cells to compare them with"),
                     Some(claim.unit.span()),
                 )
                 .with_help("add e.g. `over = { device = \"cpu\" }`"),
             ),
             (Some(over), false) => c.error(
-                Diagnostic::new(format!("`over` is for speed-ups (`unit = \"x\"`), not `{unit}`"), Some(over.span()))
+                Diagnostic::new(format!("`over` is for comparisons (`unit = \"x\"`, or `%` of memory), not `{unit}`"), Some(over.span()))
                     .with_help("remove `over`, or state the claim as a speed-up"),
             ),
             _ => {}
