@@ -102,10 +102,15 @@ fn figure(r: &CellRecord, of: &str, unit: &str) -> Result<f64, String> {
                     .unwrap_or("no energy counter was read");
                 missing(&format!("energy figure ({note})"))
             };
-            if unit == "J" {
-                r.joules_per_sample().ok_or_else(why)?
-            } else {
-                r.samples_per_joule().ok_or_else(why)?
+            match unit {
+                "J" => r.joules_per_sample().ok_or_else(why)?,
+                "W" => r
+                    .energy_j
+                    .zip(r.energy_timed_s)
+                    .filter(|(_, s)| *s > 0.0)
+                    .map(|(j, s)| j / s)
+                    .ok_or_else(why)?,
+                _ => r.samples_per_joule().ok_or_else(why)?,
             }
         }
         "cpu" => r.cpu_utilization.ok_or_else(|| missing("CPU time"))?,

@@ -384,6 +384,9 @@ mod tests {
         assert!(near(verdict(&c, std::slice::from_ref(&r)), 8.0));
         c.unit = "samples/s".into();
         assert!(near(verdict(&c, std::slice::from_ref(&r)), 4000.0));
+        let mut c = claim(50.0, "W", "cpu");
+        c.of = Some("energy".into());
+        assert!(near(verdict(&c, std::slice::from_ref(&r)), 64.0));
         let mut c = claim(400.0, "%", "cpu");
         c.of = Some("cpu".into());
         let v = verdict(&c, std::slice::from_ref(&r));

@@ -38,14 +38,14 @@ pub const MEMORY: &[&str] = &[
 
 /// The units a claim of `of` may be stated in: times per iteration (or stage), rates and
 /// speed-ups for times; sizes, a size ratio (`x`) or change (`%`) for memory; joules per
-/// sample, samples per joule or a per-joule ratio (`x`) for energy; percent of one core for
+/// sample, samples per joule, average power (`W`) or a per-joule ratio (`x`) for energy; percent of one core for
 /// `cpu`. Empty for a quantity benchplan does not know.
 pub fn units_for(of: &str) -> &'static [&'static str] {
     match of {
         "time" => &["s", "ms", "us", "samples/s", "x"],
         s if STAGES.contains(&s) => &["s", "ms", "us", "samples/s", "x"],
         m if MEMORY.contains(&m) => &["B", "KB", "MB", "GB", "x", "%"],
-        "energy" => &["J", "samples/J", "x"],
+        "energy" => &["J", "samples/J", "W", "x"],
         "cpu" => &["%"],
         _ => &[],
     }

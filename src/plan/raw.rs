@@ -83,7 +83,7 @@ pub struct RawClaim {
     /// The figure's unit, one of those `of` allows: for times `s`, `ms`, `us` (per iteration
     /// or stage), `samples/s`, or `x` (a speed-up of `cells` over `over`); for memory `B`,
     /// `KB`, `MB`, `GB` (binary: 1 MB = 2^20 bytes), `x` (a size ratio) or `%` (a change,
-    /// e.g. -75); for energy `J` (per sample), `samples/J` or `x` (samples per joule of
+    /// e.g. -75); for energy `J` (per sample), `samples/J`, `W` (average power) or `x` (samples per joule of
     /// `cells` over `over`); for `cpu`, `%` of one core.
     #[schemars(with = "String")]
     pub unit: Spanned<String>,
