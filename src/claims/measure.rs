@@ -160,7 +160,8 @@ fn side(
 pub(super) fn measure(claim: &Claim, rows: &[CellRecord]) -> Result<Measured, String> {
     let of = claim.of.as_deref().unwrap_or("time");
     let unit = claim.unit.as_str();
-    let (cells, devices) = side(&claim.cells, rows, of, unit)?;
+    let selection = claim.cells.as_ref().ok_or("no cell of the plan tests it")?;
+    let (cells, devices) = side(selection, rows, of, unit)?;
     let (value, log_half_width) = if crate::plan::claim::compares(of, unit) {
         let over = claim
             .over

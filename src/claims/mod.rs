@@ -45,8 +45,10 @@ pub struct Claim {
     /// `energy`, `cpu`.
     #[serde(default)]
     pub of: Option<String>,
-    /// The cells that test the claim: key → value or values, as `--filter` selects.
-    pub cells: BTreeMap<String, Selection>,
+    /// The cells that test the claim: key → value or values, as `--filter` selects; none
+    /// only for a claim `not_measured`.
+    #[serde(default)]
+    pub cells: Option<BTreeMap<String, Selection>>,
     /// For a comparison (`x`, or `%` of memory): the cells compared with, the same way.
     #[serde(default)]
     pub over: Option<BTreeMap<String, Selection>>,
@@ -128,6 +130,10 @@ pub fn verdict(claim: &Claim, rows: &[CellRecord]) -> Verdict {
         devices: Vec::new(),
         words: String::new(),
     };
+    if let (None, Some(why)) = (&claim.cells, &claim.not_measured) {
+        v.words = why.clone();
+        return v;
+    }
     let measured = measure::measure(claim, rows);
     // Why the figure measured here, if any, stands in for the claim's rather than tests it.
     let elsewhere = claim.not_measured.clone().or_else(|| {
@@ -283,12 +289,7 @@ mod tests {
             source: None,
             value,
             unit: unit.into(),
-            cells: [(
-                "device".to_owned(),
-                Selection::One(toml::Value::String(device.into())),
-            )]
-            .into_iter()
-            .collect(),
+            cells: Some(select(device)),
             over: None,
             tolerance: None,
             of: None,
@@ -337,6 +338,17 @@ mod tests {
             "{}",
             v.words
         );
+    }
+
+    #[test]
+    fn a_claim_no_cell_tests_is_shown_with_its_reason() {
+        let mut c = claim(2.48, "$/h", "gpu");
+        c.cells = None;
+        c.not_measured = Some("a price list, not a measurement".into());
+        let v = verdict(&c, &[row("g", "gpu", &[1.0])]);
+        assert_eq!(v.outcome, Outcome::NotMeasurable);
+        assert_eq!(v.words, "a price list, not a measurement");
+        assert_eq!(v.measured, None);
     }
 
     #[test]
@@ -479,6 +491,9 @@ mod tests {
         let claims = from_plan(&plan);
         assert_eq!(claims.len(), 1);
         assert_eq!(claims[0].value, 450.0);
-        assert_eq!(claims[0].cells["device"].values(), ["cpu"]);
+        assert_eq!(
+            claims[0].cells.as_ref().unwrap()["device"].values(),
+            ["cpu"]
+        );
     }
 }

@@ -104,9 +104,11 @@ pub struct RawClaim {
     #[serde(default)]
     pub not_measured: Option<String>,
     /// The cells that test the claim, as `--filter` selects them: keys are parameters,
-    /// `experiment`, `workload` or `id`; a value or a list of accepted values.
-    #[schemars(with = "std::collections::BTreeMap<String, serde_json::Value>")]
-    pub cells: Spanned<toml::Table>,
+    /// `experiment`, `workload` or `id`; a value or a list of accepted values. Only a claim
+    /// with `not_measured` may go without (its unit is then not checked either).
+    #[serde(default)]
+    #[schemars(with = "Option<std::collections::BTreeMap<String, serde_json::Value>>")]
+    pub cells: Option<Spanned<toml::Table>>,
     /// For a speed-up (`unit = "x"`): the cells the claim says `cells` are faster than.
     #[serde(default)]
     #[schemars(with = "Option<std::collections::BTreeMap<String, serde_json::Value>>")]

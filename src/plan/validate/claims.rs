@@ -38,7 +38,18 @@ pub(super) fn check_claims(c: &mut Collector, raw: &RawPlan, experiments: &[Expe
             );
         }
         let unit = claim.unit.get_ref().as_str();
-        if !units.is_empty() && !units.contains(&unit) {
+        if claim.cells.is_none() && claim.not_measured.is_none() {
+            c.error(
+                Diagnostic::new(
+                    format!("claim `{name}` names no `cells` to test it"),
+                    Some(claim.name.span()),
+                )
+                .with_help("add `cells = { ... }` (as `--filter` selects), or `not_measured = \"why\"` for a claim no cell can test"),
+            );
+        }
+        // A claim no cell tests is only shown with its reason: its unit is the source's own.
+        let tested = claim.cells.is_some();
+        if tested && !units.is_empty() && !units.contains(&unit) {
             c.error(
                 Diagnostic::new(
                     format!("unit `{unit}` is not one a claim of `{of}` can be checked in"),
@@ -80,7 +91,7 @@ pub(super) fn check_claims(c: &mut Collector, raw: &RawPlan, experiments: &[Expe
                 );
             }
         }
-        match (&claim.over, compares(of, unit)) {
+        match (&claim.over, tested && compares(of, unit)) {
             (None, true) => c.error(
                 Diagnostic::new(
                     format!("claim `{name}` compares its cells (`{unit}`) but names no `over` cells to compare them with"),
@@ -94,7 +105,7 @@ pub(super) fn check_claims(c: &mut Collector, raw: &RawPlan, experiments: &[Expe
             ),
             _ => {}
         }
-        for selection in std::iter::once(&claim.cells).chain(claim.over.as_ref()) {
+        for selection in claim.cells.iter().chain(claim.over.as_ref()) {
             check_selection(c, selection, &cells);
         }
     }
