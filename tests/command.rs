@@ -491,3 +491,41 @@ size = [1, 2]
         "no candle figure in a study candle did not run:\n{text}"
     );
 }
+
+/// A plan edited while its run goes on (here by the cell itself, in its first round) does not
+/// change the run: every round's worker uses the text the run started with. A round started
+/// from the edited file would have failed on its broken TOML.
+#[test]
+fn a_plan_edited_during_its_run_does_not_change_the_run() {
+    let plan = r#"
+version = 1
+name = "cmd"
+
+[measure]
+rounds = 3
+warmup = 0
+iterations = 6
+
+[[experiments]]
+name = "editor"
+workload = "command"
+command = ["sh", "-c", "echo 'this is [not toml' >> plan.toml; echo '{{\"event\": \"sample\", \"ms\": 1.0}}'; echo '{{\"event\": \"sample\", \"ms\": 1.0}}'"]
+[experiments.matrix]
+batch = [1]
+
+# Runs in a worker process, started afresh for every round: after the edit too.
+[[experiments]]
+name = "idle"
+workload = "noop"
+[experiments.matrix]
+fault = ["none"]
+"#;
+    let (out, records) = run("edited", plan);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(records.len(), 2, "{stderr}");
+    for r in &records {
+        assert_eq!(r.status, Status::Ok, "{}: {:?}", r.experiment, r.reason);
+        assert_eq!(r.round_sample_counts.len(), 3, "{}", r.experiment);
+    }
+}

@@ -25,13 +25,32 @@ pub struct Publish {
     pub output: Option<PathBuf>,
 }
 
+/// The file name of a machine's report from the default template.
+const DEFAULT_NAME: &str = "REPORT.md";
+
+/// The file a machine's report is written to: `REPORT.md`, or for another template its name
+/// in capitals (`templates/claims.md.j2` → `CLAIMS.md`), so that it never overwrites the
+/// full report beside it.
+fn output_name(template: Option<&Path>) -> String {
+    let stem = template
+        .and_then(Path::file_name)
+        .and_then(|n| n.to_str())
+        .map(|n| n.trim_end_matches(".j2").trim_end_matches(".md"))
+        .filter(|n| !n.is_empty() && *n != "report");
+    match stem {
+        Some(name) => format!("{}.md", name.to_uppercase()),
+        None => DEFAULT_NAME.to_owned(),
+    }
+}
+
 /// Writes the reports `args` asks for.
 pub fn publish(args: &Publish) -> Result<()> {
     let template = TemplateSource::report(args.template.as_deref());
+    let file_name = output_name(args.template.as_deref());
     if let Some(set) = &args.set {
         let set = ResultSet::at(set)?;
         let records = set.read()?;
-        let out = set.dir().join("REPORT.md");
+        let out = set.dir().join(&file_name);
         write_report(&set, &records, args.output.as_deref(), out, &template)?;
         return Ok(());
     }
@@ -79,11 +98,12 @@ pub fn publish(args: &Publish) -> Result<()> {
             let Some((set, records)) = newest_filled(&of_machine)? else {
                 continue;
             };
-            let out = args.results.join(study).join(machine).join("REPORT.md");
+            let out = args.results.join(study).join(machine).join(&file_name);
             let views = write_report(&set, &records, args.output.as_deref(), out, &template)?;
             index.push(index_row(machine, &views));
         }
-        if args.output.is_none() {
+        // The index lists the full reports; another template's files stand beside them.
+        if args.output.is_none() && file_name == DEFAULT_NAME {
             let description = sets.first().map(ResultSet::description).unwrap_or_default();
             let ctx = minijinja::context! { study => study, description => description, machines => index };
             let index_template =
@@ -253,7 +273,15 @@ fn write_report(
                     format!("{stem}-")
                 };
                 let charts = super::charts::draw_all(view, dir, &prefix)?;
-                text.push_str(&super::render_with_charts(view, &charts, template)?);
+                let rendered = super::render_with_charts(view, &charts, template)?;
+                // A template that shows no chart (the claims alone) leaves none behind.
+                for chart in charts.values().filter(|c| !rendered.contains(&c.file)) {
+                    let unused = dir.join(&chart.file);
+                    std::fs::remove_file(&unused).with_context(|| {
+                        format!("cannot remove the unused chart `{}`", unused.display())
+                    })?;
+                }
+                text.push_str(&rendered);
             }
             std::fs::write(&out, &text)
                 .with_context(|| format!("cannot write `{}`", out.display()))?;
@@ -261,4 +289,23 @@ fn write_report(
         }
     }
     Ok(views)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn another_template_writes_beside_the_report_never_over_it() {
+        assert_eq!(output_name(None), "REPORT.md");
+        assert_eq!(
+            output_name(Some(Path::new("templates/report.md.j2"))),
+            "REPORT.md"
+        );
+        assert_eq!(
+            output_name(Some(Path::new("templates/claims.md.j2"))),
+            "CLAIMS.md"
+        );
+        assert_eq!(output_name(Some(Path::new("mine.j2"))), "MINE.md");
+    }
 }

@@ -41,6 +41,10 @@ impl Worker {
         let dir = std::env::temp_dir().join(format!("benchplan-worker-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&dir)
             .map_err(|e| format!("cannot create `{}`: {e}", dir.display()))?;
+        // The plan as this run read it: a worker started for a later round must not read the
+        // file again, which the user may be editing while the run goes on.
+        std::fs::write(dir.join(PLAN_AS_READ), &plan.source)
+            .map_err(|e| format!("cannot write the plan for the worker: {e}"))?;
         let stderr = std::fs::File::create(dir.join("stderr.txt"))
             .map_err(|e| format!("cannot create the worker's stderr file: {e}"))?;
         let exe = match exe {
@@ -248,11 +252,25 @@ pub fn run_cell(
     }
 }
 
+/// The file in a worker's folder that holds the plan text the run read at its start.
+const PLAN_AS_READ: &str = "plan-as-read.toml";
+
 /// The worker's side (`benchplan __worker PLAN DIR`): reads `SEQ CELL_ID` lines from stdin,
 /// runs one round of each cell, writes its row to `DIR/SEQ.parquet` and says `done SEQ` on
 /// stdout; ends at the end of its input.
 pub fn serve(plan_path: &Path, dir: &Path) -> Result<()> {
-    let plan = Plan::load_lenient(plan_path)?;
+    // The text the run started with, labelled (and its relative paths resolved) by the plan's
+    // own path; a worker started by hand without it reads the file.
+    let plan = match std::fs::read(dir.join(PLAN_AS_READ)) {
+        Ok(bytes) => Plan::from_bytes_with(
+            plan_path,
+            &bytes,
+            crate::plan::LoadOptions {
+                lenient_devices: true,
+            },
+        )?,
+        Err(_) => Plan::load_lenient(plan_path)?,
+    };
     let meta = RunMetadata::collect(plan_path, &plan.sha256, None, dir);
     let stdin = std::io::stdin();
     let mut stdout = std::io::stdout();
