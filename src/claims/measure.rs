@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use super::{Claim, Selection};
-use crate::plan::claim::{MEMORY, STAGES};
+use crate::plan::claim::{is_time, MEMORY, STAGES};
 use crate::results::{CellRecord, Status};
 
 /// A figure in the claim's unit, where it was measured, and how sure it is.
@@ -158,7 +158,7 @@ fn side(
 
 /// What `claim`'s cells measured on `rows`, in its unit.
 pub(super) fn measure(claim: &Claim, rows: &[CellRecord]) -> Result<Measured, String> {
-    let of = claim.of.as_deref().unwrap_or("time");
+    let of = claim.of();
     let unit = claim.unit.as_str();
     let selection = claim.cells.as_ref().ok_or("no cell of the plan tests it")?;
     let (cells, devices) = side(selection, rows, of, unit)?;
@@ -175,8 +175,7 @@ pub(super) fn measure(claim: &Claim, rows: &[CellRecord]) -> Result<Measured, St
             .map(|(a, b)| a.hypot(b));
         let factor = match of {
             // A speed-up: the baseline's time over the cells'.
-            "time" => base.value / cells.value,
-            s if STAGES.contains(&s) => base.value / cells.value,
+            t if is_time(t) => base.value / cells.value,
             // Memory and energy figures compare as they are: a size ratio, samples per joule.
             _ => cells.value / base.value,
         };

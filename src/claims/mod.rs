@@ -63,6 +63,13 @@ pub struct Claim {
     pub not_measured: Option<String>,
 }
 
+impl Claim {
+    /// What the claim is of (`time` when it does not say).
+    pub fn of(&self) -> &str {
+        self.of.as_deref().unwrap_or("time")
+    }
+}
+
 /// Whether a row's cell is selected by `selection` (every key matches one of its values).
 pub fn selects(selection: &BTreeMap<String, Selection>, r: &CellRecord) -> bool {
     selection.iter().all(|(key, accepted)| {
@@ -158,7 +165,7 @@ pub fn verdict(claim: &Claim, rows: &[CellRecord]) -> Verdict {
     };
     let change = m.value;
     // A change in percent compares as the size it leaves: -75% is 0.25× the size.
-    let is_change = claim.unit == "%" && crate::plan::claim::compares(of(claim), "%");
+    let is_change = claim.unit == "%" && crate::plan::claim::compares(claim.of(), "%");
     let ratio = if is_change {
         (1.0 + change / 100.0) / (1.0 + claim.value / 100.0)
     } else {
@@ -215,8 +222,8 @@ fn against_claim(claim: &Claim, ratio: f64, is_change: bool) -> String {
         return format!("{} {which} than the size claimed", times(factor));
     }
     // What "more" means: a shorter time is faster; any other figure is more or less.
-    let timed = of(claim) == "time" || crate::plan::claim::STAGES.contains(&of(claim));
-    let time = timed && matches!(claim.unit.as_str(), "s" | "ms" | "us");
+    let time =
+        crate::plan::claim::is_time(claim.of()) && matches!(claim.unit.as_str(), "s" | "ms" | "us");
     let what = match (time, ratio < 1.0) {
         (true, true) => "faster",
         (true, false) => "slower",
@@ -224,11 +231,6 @@ fn against_claim(claim: &Claim, ratio: f64, is_change: bool) -> String {
         (false, false) => "more",
     };
     format!("{} {what} than claimed", times(factor))
-}
-
-/// What a claim is of (`time` when it does not say).
-fn of(claim: &Claim) -> &str {
-    claim.of.as_deref().unwrap_or("time")
 }
 
 /// `0.43 ms`, `12.5×`, `-72%`.

@@ -42,13 +42,17 @@ pub const MEMORY: &[&str] = &[
 /// `cpu`. Empty for a quantity benchplan does not know.
 pub fn units_for(of: &str) -> &'static [&'static str] {
     match of {
-        "time" => &["s", "ms", "us", "samples/s", "x"],
-        s if STAGES.contains(&s) => &["s", "ms", "us", "samples/s", "x"],
+        t if is_time(t) => &["s", "ms", "us", "samples/s", "x"],
         m if MEMORY.contains(&m) => &["B", "KB", "MB", "GB", "x", "%"],
         "energy" => &["J", "samples/J", "W", "x"],
         "cpu" => &["%"],
         _ => &[],
     }
+}
+
+/// Whether a claim of `of` is a time: of the whole iteration (`time`) or of a pipeline stage.
+pub fn is_time(of: &str) -> bool {
+    of == "time" || STAGES.contains(&of)
 }
 
 /// Whether a claim of `of` in `unit` compares two selections (`cells` against `over`): a
