@@ -141,7 +141,7 @@ impl DeviceSpec {
     pub fn open(&self) -> candle_core::Result<Device> {
         match self.kind {
             DeviceKind::Cpu => Ok(Device::Cpu),
-            DeviceKind::Cuda => Device::new_cuda(self.ordinal),
+            DeviceKind::Cuda => open_cuda(self.ordinal),
             DeviceKind::Metal => Device::new_metal(self.ordinal),
             DeviceKind::Gpu | DeviceKind::Auto => match self.resolve() {
                 Ok(spec) => spec.open(),
@@ -149,6 +149,21 @@ impl DeviceSpec {
             },
         }
     }
+}
+
+/// Opens CUDA device `ordinal` with cudarc's per-buffer event tracking off. candle runs every
+/// operation of a device on one stream, so the events (two created per allocation, recorded
+/// at every launch that reads or writes a buffer) order nothing; they cost microseconds per
+/// operation, which is most of a small model's step on a GPU (issue 21).
+fn open_cuda(ordinal: usize) -> candle_core::Result<Device> {
+    let device = Device::new_cuda(ordinal)?;
+    #[cfg(feature = "cuda")]
+    if let Device::Cuda(d) = &device {
+        // SAFETY: benchplan never uses a second stream: every tensor of this device is
+        // allocated, used and freed on candle's one stream, in order.
+        unsafe { d.disable_event_tracking() };
+    }
+    Ok(device)
 }
 
 impl fmt::Display for DeviceSpec {

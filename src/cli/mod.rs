@@ -97,6 +97,12 @@ enum Command {
     /// List the devices this build can use on this machine, and the backends it was built with
     #[command(after_help = "Example:\n  benchplan devices --format json")]
     Devices(devices::DevicesArgs),
+    /// Check benchplan's fused kernels (LSTM recurrence, attention, layer norm, AdamW) against candle's ops on a device
+    #[command(
+        name = "check-kernels",
+        after_help = "Compares outputs and gradients at the canonical models' shapes. Exit status: 0 all agree,\n1 one differs beyond its tolerance, 2 error.\n\nExamples:\n  benchplan check-kernels --device cuda\n  benchplan check-kernels --device cpu --format json"
+    )]
+    CheckKernels(devices::CheckKernelsArgs),
     /// Write a commented starter plan (a small study of this machine's devices) into plans/
     #[command(
         after_help = "Refuses to overwrite a file. Writes plans/plan.schema.json beside it when missing.\n\nExample:\n  benchplan init my-study && benchplan explain plans/my-study.toml"
@@ -153,6 +159,7 @@ pub fn main() -> ExitCode {
         Command::Slurm(args) => scale::slurm(args),
         Command::Kubernetes(args) => scale::kubernetes(args),
         Command::Devices(args) => devices::devices(args),
+        Command::CheckKernels(args) => devices::check_kernels(args),
     };
     let status = result.unwrap_or_else(|e| {
         report_error(&e);

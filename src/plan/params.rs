@@ -481,7 +481,7 @@ const INFER: &[ParamDef] = &[
         name: "kernels",
         kind: ParamKind::Choice(&["composed", "fused"]),
         default: DefaultValue::Str("composed"),
-        help: "layer norm and softmax from elementary ops, or candle's fused kernels",
+        help: "differentiable layer norm and attention (benchplan's fused CUDA kernels on CUDA in f32, candle's elementary ops elsewhere), or candle's forward-only fused kernels",
     },
     DATA,
     DEVICE,

@@ -125,6 +125,10 @@ pub struct CellRecord {
     pub cpu_utilization: Option<f64>,
     /// Relative L2 distance of the predictions from the f32 baseline's, for optimized cells.
     pub prediction_error: Option<f64>,
+    /// Which of benchplan's own kernels the cell's timed iterations ran, e.g.
+    /// `attention (cuda), layer-norm (cuda)`, or `candle ops`; `None` for `command` cells and
+    /// in sets older than format 8.
+    pub kernels: Option<String>,
     /// Per-stage samples (milliseconds) of staged workloads, in stage order.
     pub stages: Vec<(String, Vec<f64>)>,
     /// The measurement settings the cell ran with.

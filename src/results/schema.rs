@@ -26,10 +26,11 @@ use crate::stats::Summary;
 /// - 7: device state: `gpu_sm_mhz_start`/`_end`, `gpu_memory_mhz_start`/`_end`,
 ///   `gpu_temperature_c_start`/`_end`, `gpu_power_limit_w`, `gpu_clock_events_start`/`_end`,
 ///   `gpu_held_back_s`, `gpu_power_integrated_j`, `device_state_note`, the derived `throttled`.
+/// - 8: `kernels`, which of benchplan's own kernels a cell ran (issue 21).
 /// - 5: `framework`, `framework_version`, `program_info`; `samples_per_s` and `gflops` at the
 ///   headline time (the typical round median), `sustained_samples_per_s` at the mean;
 ///   `candle_version` null on `command` rows (candle did not run them).
-pub const FORMAT_VERSION: u32 = 7;
+pub const FORMAT_VERSION: u32 = 8;
 
 /// The Parquet key-value metadata key that holds the format version.
 pub const FORMAT_KEY: &str = "benchplan.format_version";
@@ -180,6 +181,7 @@ pub const COLUMNS: &[Column] = &[
     col("cpu_ms_per_iteration", "ms", "Process CPU time (all threads) per timed iteration. With candle 0.11 it includes the time its CPU thread pool spins waiting for work between operations (up to `CANDLE_BARRIER_POOL_SPIN_LIMIT` spins, recorded in `cpu_backend`): on the 2-core machine that spin was up to 36% of a training step's CPU time (mlp-small, batch 32).", Field::OptF64(|r| r.cpu_ms_per_iteration, |r, v| r.cpu_ms_per_iteration = v)),
     col("cpu_utilization", "cores", "Process CPU time over wall time during the timed iterations (2.0 = two cores busy).", Field::OptF64(|r| r.cpu_utilization, |r, v| r.cpu_utilization = v)),
     col("prediction_error", "", "Relative L2 distance of the predictions from the f32 baseline's (optimized cells).", Field::OptF64(|r| r.prediction_error, |r, v| r.prediction_error = v)),
+    opt_str("kernels", "", "Which of benchplan's own kernels the cell's timed iterations ran, with their device (`lstm-sequence (cuda)`, `attention (cuda)`, `layer-norm (cuda)`, `adamw (cuda)`, `lstm-cell (cpu)`, `linear (cpu)`, `gelu (cpu)`, …), or `candle ops` where none did. Null for `command` cells and in sets older than format 8. `BENCHPLAN_CUDA_KERNELS=candle` turns the CUDA ones off.", |r| r.kernels.as_deref(), |r, v| r.kernels = v),
     col("samples_ms", "ms", "Every timed iteration, in the order measured.", Field::Samples(|r| &r.samples_ms, |r, v| r.samples_ms = v)),
     col("warmup_samples_ms", "ms", "Every warm-up iteration (in no figure; kept to show warm-up).", Field::Samples(|r| &r.warmup_samples_ms, |r, v| r.warmup_samples_ms = v)),
     Column {
@@ -342,6 +344,7 @@ impl CellRecord {
             cpu_ms_per_iteration: None,
             cpu_utilization: None,
             prediction_error: None,
+            kernels: None,
             stages: Vec::new(),
             measure_settings: String::new(),
             cell_started_at: String::new(),

@@ -670,6 +670,7 @@ pub(crate) mod tests {
             cpu_ms_per_iteration: Some(1.25),
             cpu_utilization: Some(1.9),
             prediction_error: None,
+            kernels: None,
             stages: vec![],
             measure_settings: "warmup=3".into(),
             cell_started_at: "2026-11-26T00:00:01Z".into(),
@@ -815,6 +816,7 @@ pub(crate) mod tests {
             cpu_ms_per_iteration: Some(1.25),
             cpu_utilization: Some(1.9),
             prediction_error: Some(0.003),
+            kernels: Some("attention (cuda), layer-norm (cuda)".into()),
             stages: vec![
                 ("load".into(), vec![0.5, 0.25]),
                 ("forward".into(), vec![2.0, 3.0]),

@@ -491,6 +491,7 @@ fn outcome(cell: &Cell, t: Transcript, exit: Exit) -> Outcome {
         optimizer_state_bytes: info_u64(&t.info, "optimizer_state_bytes"),
         activation_bytes: None,
         prediction_error: t.info.get("prediction_error").and_then(Value::as_f64),
+        kernels: None,
     };
     let tail = if t.tail.is_empty() {
         String::new()

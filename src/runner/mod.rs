@@ -509,6 +509,7 @@ fn record_of(
         cpu_ms_per_iteration,
         cpu_utilization,
         prediction_error: outcome.info.prediction_error,
+        kernels: outcome.info.kernels,
         stages: outcome.stages,
         measure_settings: cell.measure.describe(),
         cell_started_at: String::new(),
@@ -611,7 +612,11 @@ fn measure_cell(
         }
     };
     let mut bench = prepared.bench;
+    // After set-up, which may run other models (the f32 baseline of prediction_error).
+    workload::kernels::reset_taken();
     let result = measure(bench.as_mut(), device, &cell.measure, cell_start, on_sample);
+    let mut info = prepared.info;
+    info.kernels = Some(workload::kernels::taken());
     let stages = bench.stages();
     // While the cell's model and inputs still live on the device.
     let device_allocated_bytes = crate::device::device_allocated_bytes(device);
@@ -641,7 +646,7 @@ fn measure_cell(
         status,
         reason,
         samples,
-        info: prepared.info,
+        info,
         stages,
         device_allocated_bytes,
         peak_rss_bytes: None,

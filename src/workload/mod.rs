@@ -56,6 +56,8 @@ pub struct BenchInfo {
     /// Relative L2 distance of the predictions from those of the f32 baseline of the same
     /// cell on the same inputs; for cells that change precision, quantization or kernels.
     pub prediction_error: Option<f64>,
+    /// Which of benchplan's own kernels the timed iterations ran ([`kernels::taken`]).
+    pub kernels: Option<String>,
 }
 
 pub struct Prepared {

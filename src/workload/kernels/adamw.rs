@@ -46,6 +46,32 @@ impl InplaceOp2 for Moment {
         });
         Ok(())
     }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &mut candle_core::CudaStorage,
+        l1: &Layout,
+        s2: &candle_core::CudaStorage,
+        l2: &Layout,
+    ) -> Result<()> {
+        use super::cuda;
+        let dev = cuda::device(s2);
+        let g = cuda::view(s2, l2, self.name())?;
+        let n = l1.shape().elem_count();
+        let mut m = cuda::view_mut(s1, l1, self.name())?;
+        let (ni, square) = (n as i32, self.square as i32);
+        cuda::launch!(
+            dev,
+            "adamw_moment",
+            cuda::elementwise(n),
+            &mut m,
+            &g,
+            &ni,
+            &self.beta,
+            &square
+        )
+    }
 }
 
 /// p ← p·(1 − lr·wd) − lr·m̂ / (√v̂ + ε).
@@ -79,11 +105,45 @@ impl InplaceOp3 for Apply {
         });
         Ok(())
     }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &mut candle_core::CudaStorage,
+        l1: &Layout,
+        s2: &candle_core::CudaStorage,
+        l2: &Layout,
+        s3: &candle_core::CudaStorage,
+        l3: &Layout,
+    ) -> Result<()> {
+        use super::cuda;
+        let dev = cuda::device(s2);
+        let m = cuda::view(s2, l2, self.name())?;
+        let v = cuda::view(s3, l3, self.name())?;
+        let n = l1.shape().elem_count();
+        let mut p = cuda::view_mut(s1, l1, self.name())?;
+        let s = self.0;
+        let (ni, decay) = (n as i32, 1.0 - s.lr * s.weight_decay);
+        cuda::launch!(
+            dev,
+            "adamw_apply",
+            cuda::elementwise(n),
+            &mut p,
+            &m,
+            &v,
+            &ni,
+            &s.lr,
+            &decay,
+            &s.eps,
+            &s.correction1,
+            &s.correction2
+        )
+    }
 }
 
-/// Updates `param`, `m` and `v` in place from `grad` when all four are contiguous f32 CPU
-/// tensors of one shape; returns `false` (touching nothing) otherwise, for the caller's
-/// general path.
+/// Updates `param`, `m` and `v` in place from `grad` when all four are contiguous f32 tensors
+/// of one shape on the CPU, or on CUDA with benchplan's kernels on; returns `false` (touching
+/// nothing) otherwise, for the caller's general path.
 pub fn adamw_update(
     param: &Tensor,
     m: &Tensor,
@@ -92,12 +152,17 @@ pub fn adamw_update(
     step: AdamWStep,
 ) -> Result<bool> {
     let all = [param, m, v, grad];
-    if !all
-        .iter()
-        .all(|t| takes_fast_path(t) && t.shape() == param.shape())
-    {
+    if !all.iter().all(|t| {
+        (takes_fast_path(t) || super::cuda_fused(t) && t.is_contiguous())
+            && t.shape() == param.shape()
+    }) {
         return Ok(false);
     }
+    super::note_taken(if param.device().is_cuda() {
+        "adamw (cuda)"
+    } else {
+        "adamw (cpu)"
+    });
     m.inplace_op2(
         grad,
         &Moment {

@@ -58,6 +58,22 @@ impl CustomOp1 for Gelu {
         Ok((CpuStorage::F32(out), l.shape().clone()))
     }
 
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s: &candle_core::CudaStorage,
+        l: &Layout,
+    ) -> Result<(candle_core::CudaStorage, Shape)> {
+        use super::cuda;
+        let x = cuda::view(s, l, self.name())?;
+        let dev = cuda::device(s);
+        let n = l.shape().elem_count();
+        let y = cuda::output(&dev, n)?;
+        let ni = n as i32;
+        cuda::launch!(dev, "gelu_fwd", cuda::elementwise(n), &x, &y, &ni)?;
+        Ok((cuda::storage(y, &dev), l.shape().clone()))
+    }
+
     fn bwd(&self, arg: &Tensor, _res: &Tensor, grad_res: &Tensor) -> Result<Option<Tensor>> {
         let grad = grad_res.contiguous()?;
         Ok(Some(arg.apply_op2_no_bwd(&grad, &GeluBackward)?))
@@ -89,13 +105,36 @@ impl CustomOp2 for GeluBackward {
         });
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &candle_core::CudaStorage,
+        l1: &Layout,
+        s2: &candle_core::CudaStorage,
+        l2: &Layout,
+    ) -> Result<(candle_core::CudaStorage, Shape)> {
+        use super::cuda;
+        let x = cuda::view(s1, l1, self.name())?;
+        let g = cuda::view(s2, l2, self.name())?;
+        let dev = cuda::device(s1);
+        let n = l1.shape().elem_count();
+        let dx = cuda::output(&dev, n)?;
+        let ni = n as i32;
+        cuda::launch!(dev, "gelu_bwd", cuda::elementwise(n), &x, &g, &dx, &ni)?;
+        Ok((cuda::storage(dx, &dev), l1.shape().clone()))
+    }
 }
 
 /// Exact GELU, x·Φ(x), with a gradient: fused and parallel for contiguous f32 CPU tensors,
-/// candle's `gelu_erf` otherwise.
+/// one kernel each way on CUDA (f32), candle's `gelu_erf` otherwise.
 pub fn gelu(x: &Tensor) -> Result<Tensor> {
     if takes_fast_path(x) {
+        super::note_taken("gelu (cpu)");
         x.apply_op1(Gelu)
+    } else if super::cuda_fused(x) {
+        super::note_taken("gelu (cuda)");
+        x.contiguous()?.apply_op1(Gelu)
     } else {
         x.gelu_erf()
     }

@@ -173,6 +173,7 @@ pub fn linear_add(x: &Tensor, w: &Tensor, a: &Tensor) -> Result<Tensor> {
         && w.rank() == 2
         && a.is_contiguous();
     if fast {
+        super::note_taken("linear (cpu)");
         x.apply_op3(w, a, LinearOp)
     } else {
         a + x.matmul(&w.t()?)?
@@ -188,12 +189,25 @@ pub fn linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tensor> {
         && w.rank() == 2
         && b.is_none_or(|b| b.dtype() == DType::F32 && b.is_contiguous());
     if !fast {
+        // A batch of rows as one 2-d product (one GEMM), not a broadcast batched one.
+        if x.rank() > 2 && w.rank() == 2 && x.is_contiguous() {
+            let mut dims = x.dims().to_vec();
+            let features = dims.pop().unwrap_or(1);
+            let y = linear(
+                &x.reshape((x.elem_count() / features.max(1), features))?,
+                w,
+                b,
+            )?;
+            dims.push(w.dim(0)?);
+            return y.reshape(dims);
+        }
         let y = x.broadcast_matmul(&w.t()?)?;
         return match b {
             Some(b) => y.broadcast_add(b),
             None => Ok(y),
         };
     }
+    super::note_taken("linear (cpu)");
     let dims = x.dims().to_vec();
     let features = *dims.last().unwrap_or(&0);
     let rows = x.elem_count() / features.max(1);

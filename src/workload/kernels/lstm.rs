@@ -140,6 +140,7 @@ pub fn lstm_cell_is_fused(gates: &Tensor, c_prev: &Tensor) -> bool {
 /// on the CPU (f32, contiguous), composed from candle ops elsewhere. Differentiable either way.
 pub fn lstm_cell(gates: &Tensor, c_prev: &Tensor, hidden: usize) -> Result<(Tensor, Tensor)> {
     if lstm_cell_is_fused(gates, c_prev) {
+        super::note_taken("lstm-cell (cpu)");
         let hc = gates.apply_op2(c_prev, LstmCell { hidden })?;
         return Ok((hc.get(0)?, hc.get(1)?));
     }

@@ -14,17 +14,40 @@
 //! - [`lstm_cell`](lstm::lstm_cell): one LSTM step's gate arithmetic, with its backward.
 //! - [`linear`](linear::linear): Linear layers as one gemm call, bias folded in.
 //!
-//! One file per op; this one holds what they share (chunked parallel loops, storage access).
+//!
+//! On CUDA (issue 21), fused kernels with their backward where candle launches many small ones
+//! (`cuda/fused.cu`, f32, built with the `cuda` feature): [`lstm_layer`](lstm_seq::lstm_layer)
+//! (a layer's whole recurrence in one launch), [`attention`](attention::attention) (one block
+//! per batch row and head), [`layer_norm`](layer_norm::layer_norm), and AdamW. Each also has
+//! a Rust `cpu_fwd` with the same arithmetic, which the tests hold to candle's composed ops;
+//! `benchplan check-kernels --device cuda` does the same on a GPU. Metal and half precision
+//! keep candle's ops. `BENCHPLAN_CUDA_KERNELS=candle` turns the CUDA kernels off (for A/B
+//! runs); every result row records which of these kernels its cell ran (`kernels`).
+//!
+//! One file per op; this one holds what they share (chunked parallel loops, storage access,
+//! the record of which kernels ran).
 
 mod adamw;
+mod attention;
+pub mod check;
+#[cfg(feature = "cuda")]
+pub(crate) mod cuda;
 mod gelu;
+mod layer_norm;
 mod linear;
 mod lstm;
+mod lstm_seq;
 
 pub use adamw::{adamw_update, AdamWStep};
+pub use attention::{attention, attention_composed, attention_is_fused};
 pub use gelu::{erf_fast, gelu};
+pub use layer_norm::{layer_norm, layer_norm_is_fused};
 pub use linear::{linear, linear_add};
 pub use lstm::{lstm_cell, lstm_cell_composed, lstm_cell_is_fused};
+pub use lstm_seq::{lstm_layer, lstm_layer_is_fused};
+
+use std::collections::BTreeSet;
+use std::sync::Mutex;
 
 use candle_core::{CpuStorage, DType, Layout, Result, Tensor};
 use rayon::prelude::*;
@@ -62,6 +85,50 @@ pub(super) fn f32_slice_mut<'s>(
     match (s, l.contiguous_offsets()) {
         (CpuStorage::F32(v), Some((a, b))) => Ok(&mut v[a..b]),
         _ => candle_core::bail!("{op}: needs a contiguous f32 tensor"),
+    }
+}
+
+/// Shared memory a CUDA block may use without opting in to more; the fused kernels size their
+/// blocks to stay under it and fall back to candle's ops where a shape would not.
+pub(crate) const SHARED_BYTES: usize = 48 * 1024;
+
+/// Whether benchplan's CUDA kernels may run for `t`: a CUDA tensor of f32 in a build with the
+/// `cuda` feature, unless `BENCHPLAN_CUDA_KERNELS=candle` asks for candle's ops.
+pub(crate) fn cuda_fused(t: &Tensor) -> bool {
+    static OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    cfg!(feature = "cuda")
+        && t.device().is_cuda()
+        && t.dtype() == DType::F32
+        && !*OFF.get_or_init(|| {
+            std::env::var("BENCHPLAN_CUDA_KERNELS").is_ok_and(|v| v.eq_ignore_ascii_case("candle"))
+        })
+}
+
+/// benchplan's kernels that ran since the last [`reset_taken`], by name and device.
+static TAKEN: Mutex<BTreeSet<&'static str>> = Mutex::new(BTreeSet::new());
+
+/// Records that `kernel` ran (each fused path calls this when taken).
+pub(crate) fn note_taken(kernel: &'static str) {
+    if let Ok(mut taken) = TAKEN.lock() {
+        taken.insert(kernel);
+    }
+}
+
+/// Forgets which kernels ran: called before a cell is prepared.
+pub fn reset_taken() {
+    if let Ok(mut taken) = TAKEN.lock() {
+        taken.clear();
+    }
+}
+
+/// Which of benchplan's own kernels ran since [`reset_taken`], sorted and comma-separated;
+/// `candle ops` when none did (everything went through candle's own operations).
+pub fn taken() -> String {
+    let taken = TAKEN.lock().map(|t| t.clone()).unwrap_or_default();
+    if taken.is_empty() {
+        "candle ops".to_owned()
+    } else {
+        taken.into_iter().collect::<Vec<_>>().join(", ")
     }
 }
 

@@ -45,6 +45,14 @@ impl Proj {
         }
     }
 
+    /// The float weight `[out, in]`, unless it is quantized.
+    pub fn float_weight(&self) -> Option<&Tensor> {
+        match self {
+            Proj::Float(w) => Some(w),
+            Proj::Quant { .. } => None,
+        }
+    }
+
     pub fn bytes(&self) -> usize {
         match self {
             Proj::Float(w) => w.elem_count() * w.dtype().size_in_bytes(),

@@ -4,7 +4,8 @@
 //! Written here rather than with `candle_nn::lstm`, which is a single layer that recomputes
 //! the input projection at every time step. Here each layer projects all time steps of its
 //! input in one matmul, and the recurrence does only the `h · W_hhᵀ` product and the gate
-//! arithmetic per step. Gate order and the two bias vectors follow PyTorch (i, f, g, o), so
+//! arithmetic per step: on CUDA (f32) one fused kernel for the whole recurrence of a layer,
+//! elsewhere a product and a gate op per step. Gate order and the two bias vectors follow PyTorch (i, f, g, o), so
 //! the parameter count matches docs/src/canonical-workloads.md §2.
 
 use candle_core::quantized::GgmlDType;
@@ -13,7 +14,7 @@ use candle_nn::{Init, VarBuilder};
 
 use super::dense::{Dense, Proj};
 use super::Model;
-use crate::workload::kernels::lstm_cell;
+use crate::workload::kernels::{lstm_cell, lstm_layer, lstm_layer_is_fused};
 
 struct LstmLayer {
     w_ih: Proj,
@@ -82,26 +83,33 @@ impl Module for Lstm {
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
         let (batch, steps, _) = xs.dims3()?;
         let h_size = self.hidden;
-        let mut input = xs.clone();
+        // Time-major ([steps, batch, ·]) throughout, so that each step's slice is contiguous
+        // and a layer's output sequence is the next layer's input without a transpose.
+        let mut input = xs.transpose(0, 1)?.contiguous()?;
         let mut last_h = None;
         for (l, layer) in self.layers.iter().enumerate() {
             let in_dim = input.dim(D::Minus1)?;
-            // All time steps' input projections at once, time-major ([steps, batch, 4h]) so that
-            // each step's slice is contiguous: [steps·batch, in] · W_ihᵀ.
+            // All time steps' input projections at once: [steps·batch, in] · W_ihᵀ.
             let bias = (&layer.b_ih + &layer.b_hh)?;
             let projected = layer
                 .w_ih
-                .forward(
-                    &input
-                        .transpose(0, 1)?
-                        .contiguous()?
-                        .reshape((steps * batch, in_dim))?,
-                )?
+                .forward(&input.reshape((steps * batch, in_dim))?)?
                 .broadcast_add(&bias)?
                 .reshape((steps, batch, 4 * h_size))?;
+            let keep_sequence = l + 1 < self.layers.len();
+            let w_hh = layer.w_hh.float_weight();
+            if let Some(w_hh) = w_hh.filter(|w| lstm_layer_is_fused(&projected, w, h_size)) {
+                // The whole recurrence in one kernel (CUDA, kernels/lstm_seq.rs).
+                let hs = lstm_layer(&projected, w_hh, h_size)?; // [steps, batch, h]
+                                                                // Contiguous: the head's product needs dense rows (hs's row stride is 6h).
+                last_h = Some(hs.get(steps - 1)?.contiguous()?);
+                if keep_sequence {
+                    input = hs.contiguous()?;
+                }
+                continue;
+            }
             let mut h: Option<Tensor> = None;
             let mut c = Tensor::zeros((batch, h_size), projected.dtype(), projected.device())?;
-            let keep_sequence = l + 1 < self.layers.len();
             let mut outputs = Vec::with_capacity(if keep_sequence { steps } else { 0 });
             for t in 0..steps {
                 let x_t = projected.get(t)?;
@@ -110,7 +118,7 @@ impl Module for Lstm {
                     Some(h) => layer.w_hh.forward_add(h, &x_t)?,
                     None => x_t.contiguous()?,
                 };
-                // Gate arithmetic: fused on the CPU, candle's ops elsewhere (kernels.rs).
+                // Gate arithmetic: fused on the CPU, candle's ops elsewhere (kernels/lstm.rs).
                 let (h_new, c_new) = lstm_cell(&gates, &c, h_size)?;
                 if keep_sequence {
                     outputs.push(h_new.clone());
@@ -119,7 +127,7 @@ impl Module for Lstm {
                 c = c_new;
             }
             if keep_sequence {
-                input = Tensor::stack(&outputs, 1)?; // back to [batch, steps, h]
+                input = Tensor::stack(&outputs, 0)?; // [steps, batch, h]
             }
             last_h = h;
         }

@@ -19,8 +19,10 @@ use crate::plan::ModelSpec;
 /// Which kernels normalization and softmax use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kernels {
-    /// Built from elementary ops; every op has a backward pass. Required for training:
-    /// candle's fused layer_norm and softmax have none (docs/src/canonical-workloads.md, "Traps").
+    /// Differentiable: every op has a backward pass, as training needs (candle's fused
+    /// layer_norm and softmax have none: docs/src/canonical-workloads.md, "Traps"). On CUDA in
+    /// f32, benchplan's fused kernels with their backward (attention, layer norm, the LSTM's
+    /// recurrence: `workload::kernels`); elsewhere candle's elementary ops.
     Composed,
     /// candle-nn's fused kernels where the backend has them; inference only.
     Fused,

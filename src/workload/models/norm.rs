@@ -4,6 +4,7 @@ use candle_core::{Module, Result, Tensor};
 use candle_nn::{Init, VarBuilder};
 
 use super::Kernels;
+use crate::workload::kernels::{layer_norm, layer_norm_is_fused};
 
 pub struct LayerNorm {
     weight: Tensor,
@@ -35,6 +36,10 @@ impl Module for LayerNorm {
         match self.kernels {
             // Not candle_nn::LayerNorm: it takes the fused path (no backward) whenever its
             // input is contiguous, which silently leaves these parameters without gradients.
+            // benchplan's fused layer norm with its backward on CUDA (kernels/layer_norm.rs).
+            Kernels::Composed if layer_norm_is_fused(xs) => {
+                layer_norm(xs, &self.weight, &self.bias, self.eps)
+            }
             Kernels::Composed => {
                 candle_nn::ops::layer_norm_slow(xs, &self.weight, &self.bias, self.eps)
             }

@@ -6,12 +6,13 @@
 //! softmax. The attention projection is one `in_proj` Linear (d → 3d), as in PyTorch's
 //! `nn.MultiheadAttention`, which gives the same parameter count.
 
-use candle_core::{Module, Result, Tensor, D};
+use candle_core::{Module, Result, Tensor};
 use candle_nn::VarBuilder;
 
 use super::dense::Dense;
 use super::norm::LayerNorm;
 use super::{Build, Kernels, Model};
+use crate::workload::kernels::{attention, attention_composed, attention_is_fused};
 
 #[derive(Debug, Clone, Copy)]
 pub struct Config {
@@ -58,11 +59,25 @@ impl EncoderLayer {
             + self.ff2.bytes()
     }
 
-    /// Multi-head self-attention over `[batch, steps, d]`.
+    /// Multi-head self-attention over `[batch, steps, d]`: one fused op with its backward on
+    /// CUDA (f32, kernels/attention.rs), candle's ops elsewhere.
     fn attention(&self, x: &Tensor) -> Result<Tensor> {
-        let (b, t, d) = x.dims3()?;
-        let hd = d / self.heads;
         let qkv = self.in_proj.forward(x)?; // [b, t, 3d]
+        let context = match self.kernels {
+            Kernels::Composed if attention_is_fused(&qkv, self.heads) => {
+                attention(&qkv, self.heads)?
+            }
+            Kernels::Composed => attention_composed(&qkv, self.heads)?,
+            Kernels::Fused => self.attention_candle_fused(&qkv)?,
+        };
+        self.out_proj.forward(&context)
+    }
+
+    /// Attention with candle's fused (forward-only) softmax: the `kernels = "fused"` cells.
+    fn attention_candle_fused(&self, qkv: &Tensor) -> Result<Tensor> {
+        let (b, t, three_d) = qkv.dims3()?;
+        let d = three_d / 3;
+        let hd = d / self.heads;
         let split = |i: usize| -> Result<Tensor> {
             qkv.narrow(2, i * d, d)?
                 .reshape((b, t, self.heads, hd))?
@@ -71,12 +86,8 @@ impl EncoderLayer {
         };
         let (q, k, v) = (split(0)?, split(1)?, split(2)?); // [b, heads, t, hd]
         let scores = (q.matmul(&k.t()?)? * (1.0 / (hd as f64).sqrt()))?;
-        let weights = match self.kernels {
-            Kernels::Composed => candle_nn::ops::softmax(&scores, D::Minus1)?,
-            Kernels::Fused => candle_nn::ops::softmax_last_dim(&scores)?,
-        };
-        let context = weights.matmul(&v)?.transpose(1, 2)?.reshape((b, t, d))?;
-        self.out_proj.forward(&context)
+        let weights = candle_nn::ops::softmax_last_dim(&scores)?;
+        weights.matmul(&v)?.transpose(1, 2)?.reshape((b, t, d))
     }
 }
 

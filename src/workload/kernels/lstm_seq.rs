@@ -1,0 +1,389 @@
+//! One LSTM layer's whole recurrence as one op, with its backward: on CUDA a single kernel per
+//! layer and direction (`lstm_seq_fwd_r*`, `lstm_seq_bwd_r*` in cuda/fused.cu), where candle's
+//! ops launch ~10 kernels per time step. The `cpu_fwd`s are the same arithmetic in Rust: the
+//! reference the tests hold the composed ops to, on machines without a GPU.
+//!
+//! Input: the projections of every step `xproj` `[T, B, 4H]` (x·W_ihᵀ + b_ih + b_hh, gate order
+//! i, f, g, o, as PyTorch) and `W_hhᵀ` `[H, 4H]`. Output `[T, B, 6H]`: h | c | the gates'
+//! pre-activations of every step (the backward needs c and the gates; the model reads h).
+
+use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor};
+
+use super::f32_slice;
+
+/// The largest hidden size the CUDA kernels take: a block's threads cover 4H gates with at
+/// most 1024 threads, and the backward's shared memory holds 40·H bytes per batch row.
+const MAX_HIDDEN: usize = 1024;
+
+fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// Rows of the batch per CUDA block: more rows share each read of W_hhᵀ, fewer rows spread
+/// the batch over more SMs. Batch rows never interact, so blocks never wait for each other.
+#[cfg_attr(not(feature = "cuda"), allow(dead_code))]
+fn rows_per_block(batch: usize, hidden: usize, bytes_per_row_unit: usize) -> usize {
+    let mut r = match batch {
+        0..=16 => 1,
+        17..=32 => 2,
+        33..=64 => 4,
+        _ => 8,
+    };
+    while r > 1 && bytes_per_row_unit * r * hidden > super::SHARED_BYTES {
+        r /= 2;
+    }
+    r
+}
+
+/// The blocking of the forward kernel that keeps W_hhᵀ on chip, where it fits: (batch rows
+/// per block, rows of W_hhᵀ in shared memory, shared bytes). One block per SM holds a whole
+/// copy, so rows per block grow only when the batch outnumbers the SMs; the rows of W_hhᵀ
+/// that shared memory cannot hold (at most 32) live in registers. `None`: the hidden size
+/// needs more than 512 threads or more on-chip memory than the GPU has.
+#[cfg(feature = "cuda")]
+fn resident_blocking(
+    batch: usize,
+    hidden: usize,
+    limits: super::cuda::Limits,
+) -> Option<(usize, usize, usize)> {
+    let g = 4 * hidden;
+    if g > 512 {
+        return None;
+    }
+    let r = [1, 2, 4]
+        .into_iter()
+        .find(|r| batch.div_ceil(*r) <= limits.sms)
+        .unwrap_or(4);
+    let state = 4 * (2 * r * hidden + r * g);
+    let ks = (limits.shared_optin.checked_sub(state)? / (4 * g)).min(hidden);
+    (hidden - ks <= 32).then_some((r, ks, 4 * ks * g + state))
+}
+
+/// Whether [`lstm_layer`] runs the fused CUDA recurrence for this projection and weight.
+pub fn lstm_layer_is_fused(xproj: &Tensor, w_hh: &Tensor, hidden: usize) -> bool {
+    super::cuda_fused(xproj) && w_hh.dtype() == DType::F32 && hidden <= MAX_HIDDEN
+}
+
+/// The hidden states of every step, `[T, B, H]`, of one layer whose input projections are
+/// `xproj` `[T, B, 4H]` and whose recurrent weight is `w_hh` `[4H, H]`; differentiable in
+/// both. The caller checks [`lstm_layer_is_fused`] first.
+pub fn lstm_layer(xproj: &Tensor, w_hh: &Tensor, hidden: usize) -> Result<Tensor> {
+    let w_hh_t = w_hh.t()?.contiguous()?;
+    let out = xproj
+        .contiguous()?
+        .apply_op2(&w_hh_t, LstmSequence { hidden })?;
+    super::note_taken(if out.device().is_cuda() {
+        "lstm-sequence (cuda)"
+    } else {
+        "lstm-sequence (cpu)"
+    });
+    out.narrow(2, 0, hidden)
+}
+
+/// The forward of one layer: see the module's header.
+pub(super) struct LstmSequence {
+    pub hidden: usize,
+}
+
+impl CustomOp2 for LstmSequence {
+    fn name(&self) -> &'static str {
+        "benchplan-lstm-sequence"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let xproj = f32_slice(s1, l1, self.name())?;
+        let w_t = f32_slice(s2, l2, self.name())?;
+        let (steps, batch, _) = l1.shape().dims3()?;
+        let (h, g) = (self.hidden, 4 * self.hidden);
+        let mut out = vec![0f32; steps * batch * 6 * h];
+        let mut gates = vec![0f32; g];
+        for b in 0..batch {
+            let (mut hs, mut cs) = (vec![0f32; h], vec![0f32; h]);
+            for t in 0..steps {
+                let x = &xproj[(t * batch + b) * g..][..g];
+                for (j, gate) in gates.iter_mut().enumerate() {
+                    let mut acc = x[j];
+                    if t > 0 {
+                        for (k, hk) in hs.iter().enumerate() {
+                            acc += w_t[k * g + j] * hk;
+                        }
+                    }
+                    *gate = acc;
+                }
+                let row = &mut out[(t * batch + b) * 6 * h..][..6 * h];
+                for k in 0..h {
+                    let i = sigmoid(gates[k]);
+                    let f = sigmoid(gates[h + k]);
+                    let gg = gates[2 * h + k].tanh();
+                    let o = sigmoid(gates[3 * h + k]);
+                    cs[k] = f * cs[k] + i * gg;
+                    hs[k] = o * cs[k].tanh();
+                    row[k] = hs[k];
+                    row[h + k] = cs[k];
+                }
+                row[2 * h..].copy_from_slice(&gates);
+            }
+        }
+        Ok((CpuStorage::F32(out), Shape::from((steps, batch, 6 * h))))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &candle_core::CudaStorage,
+        l1: &Layout,
+        s2: &candle_core::CudaStorage,
+        l2: &Layout,
+    ) -> Result<(candle_core::CudaStorage, Shape)> {
+        use super::cuda;
+        let (steps, batch, _) = l1.shape().dims3()?;
+        let xproj = cuda::view(s1, l1, self.name())?;
+        let w_t = cuda::view(s2, l2, self.name())?;
+        let dev = cuda::device(s1);
+        let h = self.hidden;
+        let out = cuda::output(&dev, steps * batch * 6 * h)?;
+        let (t, b, hh) = (steps as i32, batch as i32, h as i32);
+        if let Some((r, ks, shared)) = resident_blocking(batch, h, cuda::limits(&dev)?) {
+            let cfg = cuda::config(batch.div_ceil(r), 4 * h, shared);
+            let ksi = ks as i32;
+            let name = format!("lstm_seq_fwd_resident_r{r}");
+            cuda::launch_optin!(dev, &name, cfg, &xproj, &w_t, &out, &t, &b, &hh, &ksi)?;
+            return Ok((cuda::storage(out, &dev), Shape::from((steps, batch, 6 * h))));
+        }
+        let r = rows_per_block(batch, h, 24);
+        let threads = (4 * h).div_ceil(32).clamp(1, 32) * 32;
+        let cfg = cuda::config(batch.div_ceil(r), threads, 24 * r * h);
+        cuda::launch!(
+            dev,
+            &format!("lstm_seq_fwd_r{r}"),
+            cfg,
+            &xproj,
+            &w_t,
+            &out,
+            &t,
+            &b,
+            &hh
+        )?;
+        Ok((cuda::storage(out, &dev), Shape::from((steps, batch, 6 * h))))
+    }
+
+    fn bwd(
+        &self,
+        xproj: &Tensor,
+        w_hh_t: &Tensor,
+        res: &Tensor,
+        grad_res: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let h = self.hidden;
+        let (steps, batch, _) = res.dims3()?;
+        let w_hh = w_hh_t.t()?.contiguous()?;
+        let dgates = res.apply_op3_no_bwd(
+            &w_hh,
+            &grad_res.contiguous()?,
+            &LstmSequenceBackward { hidden: h },
+        )?;
+        // ∂L/∂W_hhᵀ = Σ_t h_{t−1}ᵀ · dgates_t over the steps that had a recurrent product.
+        let d_w_hh_t = if steps > 1 {
+            let h_prev = res
+                .narrow(0, 0, steps - 1)?
+                .narrow(2, 0, h)?
+                .contiguous()?
+                .reshape(((steps - 1) * batch, h))?;
+            let dg = dgates
+                .narrow(0, 1, steps - 1)?
+                .reshape(((steps - 1) * batch, 4 * h))?;
+            h_prev.t()?.matmul(&dg)?
+        } else {
+            w_hh_t.zeros_like()?
+        };
+        let _ = xproj;
+        Ok((Some(dgates), Some(d_w_hh_t)))
+    }
+}
+
+/// ∂L/∂(gate pre-activations) of every step, from the forward's output, `W_hh` `[4H, H]` and
+/// ∂L/∂output: the recurrence run backwards.
+struct LstmSequenceBackward {
+    hidden: usize,
+}
+
+impl CustomOp3 for LstmSequenceBackward {
+    fn name(&self) -> &'static str {
+        "benchplan-lstm-sequence-backward"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let fwd = f32_slice(s1, l1, self.name())?;
+        let w = f32_slice(s2, l2, self.name())?;
+        let grad = f32_slice(s3, l3, self.name())?;
+        let (steps, batch, _) = l1.shape().dims3()?;
+        let (h, g) = (self.hidden, 4 * self.hidden);
+        let mut dgates = vec![0f32; steps * batch * g];
+        for b in 0..batch {
+            let (mut dh_next, mut dc_next) = (vec![0f32; h], vec![0f32; h]);
+            for t in (0..steps).rev() {
+                let at = t * batch + b;
+                let row = &fwd[at * 6 * h..][..6 * h];
+                let grow = &grad[at * 6 * h..][..6 * h];
+                let dg = &mut dgates[at * g..][..g];
+                for k in 0..h {
+                    let c = row[h + k];
+                    let c_prev = if t > 0 {
+                        fwd[((t - 1) * batch + b) * 6 * h + h + k]
+                    } else {
+                        0.0
+                    };
+                    let i = sigmoid(row[2 * h + k]);
+                    let f = sigmoid(row[3 * h + k]);
+                    let gg = row[4 * h + k].tanh();
+                    let o = sigmoid(row[5 * h + k]);
+                    let tc = c.tanh();
+                    let dh = grow[k] + dh_next[k];
+                    let dc = grow[h + k] + dc_next[k] + dh * o * (1.0 - tc * tc);
+                    dg[k] = dc * gg * i * (1.0 - i);
+                    dg[h + k] = dc * c_prev * f * (1.0 - f);
+                    dg[2 * h + k] = dc * i * (1.0 - gg * gg);
+                    dg[3 * h + k] = dh * tc * o * (1.0 - o);
+                    dc_next[k] = dc * f;
+                }
+                // ∂L/∂h_{t−1} = dgates_t · W_hh
+                for (k, dh) in dh_next.iter_mut().enumerate() {
+                    *dh = (0..g).map(|j| dg[j] * w[j * h + k]).sum();
+                }
+            }
+        }
+        Ok((CpuStorage::F32(dgates), Shape::from((steps, batch, g))))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &candle_core::CudaStorage,
+        l1: &Layout,
+        s2: &candle_core::CudaStorage,
+        l2: &Layout,
+        s3: &candle_core::CudaStorage,
+        l3: &Layout,
+    ) -> Result<(candle_core::CudaStorage, Shape)> {
+        use super::cuda;
+        let (steps, batch, _) = l1.shape().dims3()?;
+        let fwd = cuda::view(s1, l1, self.name())?;
+        let w = cuda::view(s2, l2, self.name())?;
+        let grad = cuda::view(s3, l3, self.name())?;
+        let dev = cuda::device(s1);
+        let h = self.hidden;
+        let out = cuda::output(&dev, steps * batch * 4 * h)?;
+        let r = rows_per_block(batch, h, 40);
+        let threads = (4 * h).div_ceil(32).clamp(1, 32) * 32;
+        let cfg = cuda::config(batch.div_ceil(r), threads, 40 * r * h);
+        let (t, b, hh) = (steps as i32, batch as i32, h as i32);
+        cuda::launch!(
+            dev,
+            &format!("lstm_seq_bwd_r{r}"),
+            cfg,
+            &fwd,
+            &w,
+            &grad,
+            &out,
+            &t,
+            &b,
+            &hh
+        )?;
+        Ok((cuda::storage(out, &dev), Shape::from((steps, batch, 4 * h))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{Device, Var};
+
+    /// The same layer from candle's ops, one step at a time: what the fused op must equal.
+    fn composed(xproj: &Tensor, w_hh: &Tensor, hidden: usize) -> Tensor {
+        let steps = xproj.dim(0).unwrap();
+        let mut h: Option<Tensor> = None;
+        let mut c = xproj
+            .get(0)
+            .unwrap()
+            .narrow(1, 0, hidden)
+            .unwrap()
+            .zeros_like()
+            .unwrap();
+        let mut hs = Vec::new();
+        for t in 0..steps {
+            let x = xproj.get(t).unwrap();
+            let gates = match &h {
+                Some(h) => (x + h.matmul(&w_hh.t().unwrap()).unwrap()).unwrap(),
+                None => x,
+            };
+            let (hn, cn) = super::super::lstm_cell_composed(&gates, &c, hidden).unwrap();
+            hs.push(hn.clone());
+            h = Some(hn);
+            c = cn;
+        }
+        Tensor::stack(&hs, 0).unwrap()
+    }
+
+    #[test]
+    fn the_sequence_op_matches_the_composed_recurrence_and_its_gradients() {
+        let (steps, batch, hidden) = (5, 3, 4);
+        let values = |n: usize, scale: f32| -> Vec<f32> {
+            (0..n)
+                .map(|i| ((i * 37 % 23) as f32 - 11.0) * scale)
+                .collect()
+        };
+        let dev = Device::Cpu;
+        let xproj = Var::from_vec(
+            values(steps * batch * 4 * hidden, 0.09),
+            (steps, batch, 4 * hidden),
+            &dev,
+        )
+        .unwrap();
+        let w_hh = Var::from_vec(
+            values(4 * hidden * hidden, 0.05),
+            (4 * hidden, hidden),
+            &dev,
+        )
+        .unwrap();
+        let weights = Tensor::from_vec(
+            values(steps * batch * hidden, 0.1),
+            (steps, batch, hidden),
+            &dev,
+        )
+        .unwrap();
+        let loss = |hs: &Tensor| (hs * &weights).unwrap().sum_all().unwrap();
+        let fused = lstm_layer(xproj.as_tensor(), w_hh.as_tensor(), hidden).unwrap();
+        let reference = composed(xproj.as_tensor(), w_hh.as_tensor(), hidden);
+        let close = |a: &Tensor, b: &Tensor| {
+            let d = super::super::test_util::max_abs_diff(a, b);
+            assert!(d < 1e-5, "{d}");
+        };
+        close(&fused, &reference);
+        let g1 = loss(&fused).backward().unwrap();
+        let g2 = loss(&reference).backward().unwrap();
+        close(g1.get(&xproj).unwrap(), g2.get(&xproj).unwrap());
+        close(g1.get(&w_hh).unwrap(), g2.get(&w_hh).unwrap());
+    }
+
+    #[test]
+    fn rows_per_block_keeps_shared_memory_under_the_default_limit() {
+        assert_eq!(rows_per_block(1, 128, 40), 1);
+        assert_eq!(rows_per_block(32, 128, 40), 2);
+        assert_eq!(rows_per_block(128, 128, 40), 8);
+        assert!(40 * rows_per_block(128, 1024, 40) * 1024 <= super::super::SHARED_BYTES);
+    }
+}
