@@ -39,13 +39,70 @@ fn gemm_into(
             .for_each(|r| r.copy_from_slice(&row[..n])),
         None => {}
     }
+    gemm_strided(
+        &mut c,
+        (a, a_rs, a_cs),
+        (b, b_rs, b_cs),
+        (m, k, n),
+        bias.is_some(),
+    );
+    c
+}
+
+/// `c ← c + a·b` (or `c ← a·b` without `accumulate`) for row-major contiguous `a` `[m, k]`,
+/// `b` `[k, n]` and `c` `[m, n]`: one gemm call on caller-owned buffers, for loops that run
+/// many small products (an LSTM's steps) without a tensor per product.
+pub(super) fn gemm_rows(
+    c: &mut [f32],
+    a: &[f32],
+    b: &[f32],
+    (m, k, n): (usize, usize, usize),
+    accumulate: bool,
+) {
+    gemm_rows_by(c, a, (b, n as isize, 1), (m, k, n), accumulate)
+}
+
+/// [`gemm_rows`] with `b` given by its row and column strides (`(w, 1, k)` reads a row-major
+/// `[n, k]` matrix `w` as `wᵀ`, which the gemm crate multiplies faster than a copied `wᵀ`
+/// on these shapes: measured, issue 21).
+pub(super) fn gemm_rows_by(
+    c: &mut [f32],
+    a: &[f32],
+    (b, b_rs, b_cs): (&[f32], isize, isize),
+    (m, k, n): (usize, usize, usize),
+    accumulate: bool,
+) {
+    assert!(a.len() >= m * k && c.len() >= m * n);
+    gemm_strided(
+        c,
+        (a, k as isize, 1),
+        (b, b_rs, b_cs),
+        (m, k, n),
+        accumulate,
+    );
+}
+
+/// `c ← c + a·b` (or `c ← a·b`) for strided `a` and `b` into row-major `c` `[m, n]`: one gemm
+/// call, threaded only at [`PARALLEL_MACS`] and above.
+fn gemm_strided(
+    c: &mut [f32],
+    (a, a_rs, a_cs): (&[f32], isize, isize),
+    (b, b_rs, b_cs): (&[f32], isize, isize),
+    (m, k, n): (usize, usize, usize),
+    accumulate: bool,
+) {
+    let reach = |len: usize, rows: usize, cols: usize, rs: isize, cs: isize| {
+        rows == 0 || cols == 0 || (rows - 1) * (rs as usize) + (cols - 1) * (cs as usize) < len
+    };
+    assert!(
+        c.len() >= m * n && reach(a.len(), m, k, a_rs, a_cs) && reach(b.len(), k, n, b_rs, b_cs)
+    );
     let parallelism = if m * n * k >= PARALLEL_MACS {
         gemm::Parallelism::Rayon(candle_core::utils::get_num_threads())
     } else {
         gemm::Parallelism::None
     };
-    // SAFETY: the pointers come from slices that hold every element the strides and sizes
-    // reach (checked by candle's layouts); `c` is m·n contiguous, row-major.
+    // SAFETY: the assertion above: every element the sizes and strides reach is in its slice.
     unsafe {
         gemm::gemm(
             m,
@@ -54,7 +111,7 @@ fn gemm_into(
             c.as_mut_ptr(),
             1,
             n as isize,
-            bias.is_some(),
+            accumulate,
             a.as_ptr(),
             a_cs,
             a_rs,
@@ -69,7 +126,6 @@ fn gemm_into(
             parallelism,
         );
     }
-    c
 }
 
 /// A·B for 2-d f32 CPU tensors, any strides; no gradient (used inside backward passes).

@@ -1,7 +1,9 @@
 //! One LSTM layer's whole recurrence as one op, with its backward: on CUDA a single kernel per
-//! layer and direction (`lstm_seq_fwd_r*`, `lstm_seq_bwd_r*` in cuda/fused.cu), where candle's
-//! ops launch ~10 kernels per time step. The `cpu_fwd`s are the same arithmetic in Rust: the
-//! reference the tests hold the composed ops to, on machines without a GPU.
+//! layer and direction (`lstm_seq_*` in cuda/fused.cu), where candle's ops launch ~10 kernels
+//! per time step; on the CPU one gemm call per step into buffers reused across steps, where
+//! the step-by-step path made a product, a gate op and their tensors per step (and as many
+//! nodes of the autograd graph). The same arithmetic on both; the tests hold the CPU op to
+//! candle's composed ops, `benchplan check-kernels` the CUDA one.
 //!
 //! Input: the projections of every step `xproj` `[T, B, 4H]` (x·W_ihᵀ + b_ih + b_hh, gate order
 //! i, f, g, o, as PyTorch) and `W_hhᵀ` `[H, 4H]`. Output `[T, B, 6H]`: h | c | the gates'
@@ -17,6 +19,11 @@ const MAX_HIDDEN: usize = 1024;
 
 fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + (-x).exp())
+}
+
+/// tanh with one `exp`, as the step-by-step cell computes it (libm's `tanhf` profiled slower).
+fn tanh(x: f32) -> f32 {
+    1.0 - 2.0 / ((2.0 * x).exp() + 1.0)
 }
 
 /// Rows of the batch per CUDA block: more rows share each read of W_hhᵀ, fewer rows spread
@@ -59,9 +66,24 @@ fn resident_blocking(
     (hidden - ks <= 32).then_some((r, ks, 4 * ks * g + state))
 }
 
-/// Whether [`lstm_layer`] runs the fused CUDA recurrence for this projection and weight.
+/// Whether [`lstm_layer`] runs the fused recurrence for this projection and weight: f32 on
+/// CUDA (one kernel per layer), and on the CPU when training (one op per layer, a gemm call
+/// per step on buffers reused across steps, and one backward op instead of a product, a gate
+/// op and their autograd nodes per step). On the 2-core CPU the op made a training step 0.81×
+/// the step-by-step path's time and inference 0.98–1.27× (one run each, issue 21), so
+/// inference keeps the steps.
 pub fn lstm_layer_is_fused(xproj: &Tensor, w_hh: &Tensor, hidden: usize) -> bool {
-    super::cuda_fused(xproj) && w_hh.dtype() == DType::F32 && hidden <= MAX_HIDDEN
+    let on_device = super::cuda_fused(xproj) && hidden <= MAX_HIDDEN;
+    let training = xproj.track_op() || w_hh.track_op();
+    let on_cpu =
+        xproj.device().is_cpu() && xproj.dtype() == DType::F32 && training && cpu_sequence_on();
+    w_hh.dtype() == DType::F32 && (on_device || on_cpu)
+}
+
+/// `BENCHPLAN_CPU_LSTM=steps` keeps CPU training on the step-by-step path (for A/B runs).
+fn cpu_sequence_on() -> bool {
+    static OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    !*OFF.get_or_init(|| std::env::var("BENCHPLAN_CPU_LSTM").is_ok_and(|v| v == "steps"))
 }
 
 /// The hidden states of every step, `[T, B, H]`, of one layer whose input projections are
@@ -69,9 +91,17 @@ pub fn lstm_layer_is_fused(xproj: &Tensor, w_hh: &Tensor, hidden: usize) -> bool
 /// both. The caller checks [`lstm_layer_is_fused`] first.
 pub fn lstm_layer(xproj: &Tensor, w_hh: &Tensor, hidden: usize) -> Result<Tensor> {
     let w_hh_t = w_hh.t()?.contiguous()?;
-    let out = xproj
-        .contiguous()?
-        .apply_op2(&w_hh_t, LstmSequence { hidden })?;
+    // Without a gradient to compute, the CPU op keeps only h: writing c and the gates of
+    // every step (6× the bytes, fresh pages each call) made inference slower than the
+    // step-by-step path (measured, issue 21). The CUDA kernel always writes all three.
+    let for_backward = xproj.track_op() || w_hh.track_op();
+    let out = xproj.contiguous()?.apply_op2(
+        &w_hh_t,
+        LstmSequence {
+            hidden,
+            for_backward,
+        },
+    )?;
     super::note_taken(if out.device().is_cuda() {
         "lstm-sequence (cuda)"
     } else {
@@ -83,6 +113,9 @@ pub fn lstm_layer(xproj: &Tensor, w_hh: &Tensor, hidden: usize) -> Result<Tensor
 /// The forward of one layer: see the module's header.
 pub(super) struct LstmSequence {
     pub hidden: usize,
+    /// Whether the output must hold what the backward reads (c and the gates); on the CPU,
+    /// without it the output is h alone, `[T, B, H]`.
+    pub for_backward: bool,
 }
 
 impl CustomOp2 for LstmSequence {
@@ -101,36 +134,45 @@ impl CustomOp2 for LstmSequence {
         let w_t = f32_slice(s2, l2, self.name())?;
         let (steps, batch, _) = l1.shape().dims3()?;
         let (h, g) = (self.hidden, 4 * self.hidden);
-        let mut out = vec![0f32; steps * batch * 6 * h];
-        let mut gates = vec![0f32; g];
-        for b in 0..batch {
-            let (mut hs, mut cs) = (vec![0f32; h], vec![0f32; h]);
-            for t in 0..steps {
-                let x = &xproj[(t * batch + b) * g..][..g];
-                for (j, gate) in gates.iter_mut().enumerate() {
-                    let mut acc = x[j];
-                    if t > 0 {
-                        for (k, hk) in hs.iter().enumerate() {
-                            acc += w_t[k * g + j] * hk;
-                        }
-                    }
-                    *gate = acc;
-                }
-                let row = &mut out[(t * batch + b) * 6 * h..][..6 * h];
-                for k in 0..h {
-                    let i = sigmoid(gates[k]);
-                    let f = sigmoid(gates[h + k]);
-                    let gg = gates[2 * h + k].tanh();
-                    let o = sigmoid(gates[3 * h + k]);
-                    cs[k] = f * cs[k] + i * gg;
-                    hs[k] = o * cs[k].tanh();
-                    row[k] = hs[k];
-                    row[h + k] = cs[k];
-                }
-                row[2 * h..].copy_from_slice(&gates);
+        let width = if self.for_backward { 6 * h } else { h };
+        let mut out = vec![0f32; steps * batch * width];
+        // The whole batch per step: gates = x_t + h_{t−1}·W_hhᵀ as one gemm into a buffer
+        // reused across steps, then the gate arithmetic row by row.
+        let (mut hs, mut cs) = (vec![0f32; batch * h], vec![0f32; batch * h]);
+        let mut gates = vec![0f32; batch * g];
+        // W_hh itself, read as W_hhᵀ through strides (see gemm_rows_by).
+        let mut w = vec![0f32; g * h];
+        for k in 0..h {
+            for j in 0..g {
+                w[j * h + k] = w_t[k * g + j];
             }
         }
-        Ok((CpuStorage::F32(out), Shape::from((steps, batch, 6 * h))))
+        for t in 0..steps {
+            gates.copy_from_slice(&xproj[t * batch * g..][..batch * g]);
+            if t > 0 {
+                let w_t_view = (w.as_slice(), 1, h as isize);
+                super::linear::gemm_rows_by(&mut gates, &hs, w_t_view, (batch, h, g), true);
+            }
+            for b in 0..batch {
+                let gate = &gates[b * g..][..g];
+                let row = &mut out[(t * batch + b) * width..][..width];
+                for k in 0..h {
+                    let i = sigmoid(gate[k]);
+                    let f = sigmoid(gate[h + k]);
+                    let gg = tanh(gate[2 * h + k]);
+                    let o = sigmoid(gate[3 * h + k]);
+                    let c = f * cs[b * h + k] + i * gg;
+                    cs[b * h + k] = c;
+                    hs[b * h + k] = o * tanh(c);
+                    row[k] = hs[b * h + k];
+                }
+                if self.for_backward {
+                    row[h..2 * h].copy_from_slice(&cs[b * h..][..h]);
+                    row[2 * h..].copy_from_slice(gate);
+                }
+            }
+        }
+        Ok((CpuStorage::F32(out), Shape::from((steps, batch, width))))
     }
 
     #[cfg(feature = "cuda")]
@@ -233,13 +275,15 @@ impl CustomOp3 for LstmSequenceBackward {
         let (steps, batch, _) = l1.shape().dims3()?;
         let (h, g) = (self.hidden, 4 * self.hidden);
         let mut dgates = vec![0f32; steps * batch * g];
-        for b in 0..batch {
-            let (mut dh_next, mut dc_next) = (vec![0f32; h], vec![0f32; h]);
-            for t in (0..steps).rev() {
+        // ∂L/∂h and ∂L/∂c arriving at step t from step t + 1, for the whole batch.
+        let (mut dh_next, mut dc_next) = (vec![0f32; batch * h], vec![0f32; batch * h]);
+        for t in (0..steps).rev() {
+            let dg_t = &mut dgates[t * batch * g..][..batch * g];
+            for b in 0..batch {
                 let at = t * batch + b;
                 let row = &fwd[at * 6 * h..][..6 * h];
                 let grow = &grad[at * 6 * h..][..6 * h];
-                let dg = &mut dgates[at * g..][..g];
+                let dg = &mut dg_t[b * g..][..g];
                 for k in 0..h {
                     let c = row[h + k];
                     let c_prev = if t > 0 {
@@ -249,21 +293,21 @@ impl CustomOp3 for LstmSequenceBackward {
                     };
                     let i = sigmoid(row[2 * h + k]);
                     let f = sigmoid(row[3 * h + k]);
-                    let gg = row[4 * h + k].tanh();
+                    let gg = tanh(row[4 * h + k]);
                     let o = sigmoid(row[5 * h + k]);
-                    let tc = c.tanh();
-                    let dh = grow[k] + dh_next[k];
-                    let dc = grow[h + k] + dc_next[k] + dh * o * (1.0 - tc * tc);
+                    let tc = tanh(c);
+                    let dh = grow[k] + dh_next[b * h + k];
+                    let dc = grow[h + k] + dc_next[b * h + k] + dh * o * (1.0 - tc * tc);
                     dg[k] = dc * gg * i * (1.0 - i);
                     dg[h + k] = dc * c_prev * f * (1.0 - f);
                     dg[2 * h + k] = dc * i * (1.0 - gg * gg);
                     dg[3 * h + k] = dh * tc * o * (1.0 - o);
-                    dc_next[k] = dc * f;
+                    dc_next[b * h + k] = dc * f;
                 }
-                // ∂L/∂h_{t−1} = dgates_t · W_hh
-                for (k, dh) in dh_next.iter_mut().enumerate() {
-                    *dh = (0..g).map(|j| dg[j] * w[j * h + k]).sum();
-                }
+            }
+            if t > 0 {
+                // ∂L/∂h_{t−1} = dgates_t · W_hh, the whole batch in one product.
+                super::linear::gemm_rows(&mut dh_next, dg_t, w, (batch, g, h), false);
             }
         }
         Ok((CpuStorage::F32(dgates), Shape::from((steps, batch, g))))
@@ -377,6 +421,38 @@ mod tests {
         let g2 = loss(&reference).backward().unwrap();
         close(g1.get(&xproj).unwrap(), g2.get(&xproj).unwrap());
         close(g1.get(&w_hh).unwrap(), g2.get(&w_hh).unwrap());
+    }
+
+    #[test]
+    fn without_a_gradient_the_cpu_op_keeps_only_h_and_the_same_values() {
+        let (steps, batch, hidden) = (4, 2, 3);
+        let values = |n: usize, scale: f32| -> Vec<f32> {
+            (0..n)
+                .map(|i| ((i * 29 % 17) as f32 - 8.0) * scale)
+                .collect()
+        };
+        let dev = Device::Cpu;
+        let xproj = Tensor::from_vec(
+            values(steps * batch * 4 * hidden, 0.1),
+            (steps, batch, 4 * hidden),
+            &dev,
+        )
+        .unwrap();
+        let w_hh = Tensor::from_vec(
+            values(4 * hidden * hidden, 0.07),
+            (4 * hidden, hidden),
+            &dev,
+        )
+        .unwrap();
+        assert!(
+            !lstm_layer_is_fused(&xproj, &w_hh, hidden),
+            "inference keeps the steps"
+        );
+        let plain = lstm_layer(&xproj, &w_hh, hidden).unwrap();
+        assert_eq!(plain.dims(), &[steps, batch, hidden]);
+        assert!(plain.is_contiguous(), "only h was written");
+        let d = super::super::test_util::max_abs_diff(&plain, &composed(&xproj, &w_hh, hidden));
+        assert!(d < 1e-6, "{d}");
     }
 
     #[test]

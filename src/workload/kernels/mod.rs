@@ -11,7 +11,9 @@
 //!
 //! Only contiguous f32 tensors on the CPU take these paths; every other case (GPUs, half
 //! precision) goes through candle's own ops, which are fast there.
-//! - [`lstm_cell`](lstm::lstm_cell): one LSTM step's gate arithmetic, with its backward.
+//! - [`lstm_cell`](lstm::lstm_cell): one LSTM step's gate arithmetic, with its backward (the
+//!   step-by-step path of CPU inference; CPU training runs a layer as one
+//!   [`lstm_layer`](lstm_seq::lstm_layer) op, unless `BENCHPLAN_CPU_LSTM=steps`).
 //! - [`linear`](linear::linear): Linear layers as one gemm call, bias folded in.
 //!
 //!
