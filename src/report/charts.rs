@@ -582,8 +582,16 @@ fn draw_line_chart(path: &Path, chart: &LineChart) -> Result<bool> {
         log_x,
         log_y,
     };
+    // One colour and one legend position per line across panels: the same framework and
+    // model drawn in another colour in the next panel read as another line.
+    let mut order: Vec<&str> = Vec::new();
+    for s in chart.panels.iter().flat_map(|p| &p.series) {
+        if !order.contains(&s.label.as_str()) {
+            order.push(&s.label);
+        }
+    }
     for (area, panel) in root.split_evenly((1, n as usize)).iter().zip(&chart.panels) {
-        draw_panel(area, chart, panel, &axes)?;
+        draw_panel(area, chart, panel, &axes, &order)?;
     }
     root.present().map_err(draw_error)?;
     Ok(true)
@@ -605,8 +613,17 @@ fn draw_panel(
     chart: &LineChart,
     panel: &Panel,
     axes: &Axes,
+    order: &[&str],
 ) -> Result<()> {
+    let rank = |label: &str| {
+        order
+            .iter()
+            .position(|l| *l == label)
+            .unwrap_or(order.len())
+    };
     let mut series = panel.series.clone();
+    series.sort_by_key(|s| rank(&s.label));
+    let color_of = |label: &str| COLORS[rank(label) % COLORS.len()];
     let total = series.len();
     series.truncate(COLORS.len());
     let (w, _) = area.dim_in_pixel();
@@ -692,8 +709,8 @@ fn draw_panel(
                     .map_err(draw_error)?;
                 }
             }
-            for (i, s) in series.iter().enumerate() {
-                let color = COLORS[i];
+            for s in &series {
+                let color = color_of(&s.label);
                 let xy: Vec<(f64, f64)> = s.points.iter().map(|p| (p.x, p.y)).collect();
                 if xy.len() >= 2 {
                     c.draw_series(LineSeries::new(xy.iter().copied(), color.stroke_width(2)))
@@ -733,8 +750,7 @@ fn draw_panel(
     }
     let entries: Vec<(String, RGBColor)> = series
         .iter()
-        .enumerate()
-        .map(|(i, s)| (s.label.clone(), COLORS[i]))
+        .map(|s| (s.label.clone(), color_of(&s.label)))
         .collect();
     draw_legend(&legend, &entries, false)
 }
