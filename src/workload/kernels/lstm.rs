@@ -16,6 +16,39 @@ fn tanh_f32(x: f32) -> f32 {
     1.0 - 2.0 / ((2.0 * x).exp() + 1.0)
 }
 
+/// One unit's step from its four gate pre-activations (i, f, g, o) and the previous cell
+/// state: (h, c). The arithmetic of both CPU LSTM ops (this file's and lstm_seq.rs's).
+#[inline(always)]
+pub(super) fn cell_forward(pi: f32, pf: f32, pg: f32, po: f32, c_prev: f32) -> (f32, f32) {
+    let c = sigmoid(pf) * c_prev + sigmoid(pi) * tanh_f32(pg);
+    (sigmoid(po) * tanh_f32(c), c)
+}
+
+/// The backward of [`cell_forward`]: from the pre-activations, the previous cell state and
+/// ∂L/∂h, ∂L/∂c of this step to ∂L/∂(i, f, g, o) pre-activations and ∂L/∂c_prev.
+#[inline(always)]
+pub(super) fn cell_backward(
+    [pi, pf, pg, po]: [f32; 4],
+    c_prev: f32,
+    dh: f32,
+    dc_in: f32,
+) -> ([f32; 4], f32) {
+    let (i, f, gg, o) = (sigmoid(pi), sigmoid(pf), tanh_f32(pg), sigmoid(po));
+    let c = f * c_prev + i * gg;
+    let tc = tanh_f32(c);
+    // ∂L/∂c through both c's own gradient and h = o·tanh(c).
+    let dc = dc_in + dh * o * (1.0 - tc * tc);
+    (
+        [
+            dc * gg * i * (1.0 - i),
+            dc * c_prev * f * (1.0 - f),
+            dc * i * (1.0 - gg * gg),
+            dh * tc * o * (1.0 - o),
+        ],
+        dc * f,
+    )
+}
+
 /// One LSTM time step's gate arithmetic, fused: from the pre-activations `gates`
 /// `[batch, 4·hidden]` (PyTorch order i, f, g, o) and the previous cell state `[batch, hidden]`
 /// to `[2, batch, hidden]` = (h, c). candle composes it from ~10 ops, each a pass with a
@@ -45,13 +78,10 @@ impl CustomOp2 for LstmCell {
         for b in 0..batch {
             let g = &gates[b * 4 * hs..(b + 1) * 4 * hs];
             for j in 0..hs {
-                let i = sigmoid(g[j]);
-                let f = sigmoid(g[hs + j]);
-                let gg = tanh_f32(g[2 * hs + j]);
-                let o = sigmoid(g[3 * hs + j]);
-                let c = f * c_prev[b * hs + j] + i * gg;
+                let (pi, pf, pg, po) = (g[j], g[hs + j], g[2 * hs + j], g[3 * hs + j]);
+                let (h, c) = cell_forward(pi, pf, pg, po, c_prev[b * hs + j]);
                 c_out[b * hs + j] = c;
-                h_out[b * hs + j] = o * tanh_f32(c);
+                h_out[b * hs + j] = h;
             }
         }
         Ok((CpuStorage::F32(out), Shape::from((2, batch, hs))))
@@ -112,19 +142,12 @@ impl candle_core::CustomOp3 for LstmCellBackward {
             let row = &mut out[b * 5 * hs..(b + 1) * 5 * hs];
             for j in 0..hs {
                 let k = b * hs + j;
-                let i = sigmoid(g[j]);
-                let f = sigmoid(g[hs + j]);
-                let gg = tanh_f32(g[2 * hs + j]);
-                let o = sigmoid(g[3 * hs + j]);
-                let c = f * c_prev[k] + i * gg;
-                let tc = tanh_f32(c);
-                // ∂L/∂c through both c's own gradient and h = o·tanh(c).
-                let dc = gc[k] + gh[k] * o * (1.0 - tc * tc);
-                row[j] = dc * gg * i * (1.0 - i);
-                row[hs + j] = dc * c_prev[k] * f * (1.0 - f);
-                row[2 * hs + j] = dc * i * (1.0 - gg * gg);
-                row[3 * hs + j] = gh[k] * tc * o * (1.0 - o);
-                row[4 * hs + j] = dc * f;
+                let pre = [g[j], g[hs + j], g[2 * hs + j], g[3 * hs + j]];
+                let (dg, dc_prev) = cell_backward(pre, c_prev[k], gh[k], gc[k]);
+                for (q, d) in dg.into_iter().enumerate() {
+                    row[q * hs + j] = d;
+                }
+                row[4 * hs + j] = dc_prev;
             }
         }
         Ok((CpuStorage::F32(out), Shape::from((batch, 5 * hs))))

@@ -12,19 +12,11 @@
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor};
 
 use super::f32_slice;
+use super::lstm::{cell_backward, cell_forward};
 
 /// The largest hidden size the CUDA kernels take: a block's threads cover 4H gates with at
 /// most 1024 threads, and the backward's shared memory holds 40·H bytes per batch row.
 const MAX_HIDDEN: usize = 1024;
-
-fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + (-x).exp())
-}
-
-/// tanh with one `exp`, as the step-by-step cell computes it (libm's `tanhf` profiled slower).
-fn tanh(x: f32) -> f32 {
-    1.0 - 2.0 / ((2.0 * x).exp() + 1.0)
-}
 
 /// Rows of the batch per CUDA block: more rows share each read of W_hhᵀ, fewer rows spread
 /// the batch over more SMs. Batch rows never interact, so blocks never wait for each other.
@@ -157,14 +149,11 @@ impl CustomOp2 for LstmSequence {
                 let gate = &gates[b * g..][..g];
                 let row = &mut out[(t * batch + b) * width..][..width];
                 for k in 0..h {
-                    let i = sigmoid(gate[k]);
-                    let f = sigmoid(gate[h + k]);
-                    let gg = tanh(gate[2 * h + k]);
-                    let o = sigmoid(gate[3 * h + k]);
-                    let c = f * cs[b * h + k] + i * gg;
+                    let (pi, pf, pg, po) = (gate[k], gate[h + k], gate[2 * h + k], gate[3 * h + k]);
+                    let (hk, c) = cell_forward(pi, pf, pg, po, cs[b * h + k]);
                     cs[b * h + k] = c;
-                    hs[b * h + k] = o * tanh(c);
-                    row[k] = hs[b * h + k];
+                    hs[b * h + k] = hk;
+                    row[k] = hk;
                 }
                 if self.for_backward {
                     row[h..2 * h].copy_from_slice(&cs[b * h..][..h]);
@@ -285,24 +274,24 @@ impl CustomOp3 for LstmSequenceBackward {
                 let grow = &grad[at * 6 * h..][..6 * h];
                 let dg = &mut dg_t[b * g..][..g];
                 for k in 0..h {
-                    let c = row[h + k];
                     let c_prev = if t > 0 {
                         fwd[((t - 1) * batch + b) * 6 * h + h + k]
                     } else {
                         0.0
                     };
-                    let i = sigmoid(row[2 * h + k]);
-                    let f = sigmoid(row[3 * h + k]);
-                    let gg = tanh(row[4 * h + k]);
-                    let o = sigmoid(row[5 * h + k]);
-                    let tc = tanh(c);
+                    let pre = [
+                        row[2 * h + k],
+                        row[3 * h + k],
+                        row[4 * h + k],
+                        row[5 * h + k],
+                    ];
                     let dh = grow[k] + dh_next[b * h + k];
-                    let dc = grow[h + k] + dc_next[b * h + k] + dh * o * (1.0 - tc * tc);
-                    dg[k] = dc * gg * i * (1.0 - i);
-                    dg[h + k] = dc * c_prev * f * (1.0 - f);
-                    dg[2 * h + k] = dc * i * (1.0 - gg * gg);
-                    dg[3 * h + k] = dh * tc * o * (1.0 - o);
-                    dc_next[b * h + k] = dc * f;
+                    let dc = grow[h + k] + dc_next[b * h + k];
+                    let (gates, dc_prev) = cell_backward(pre, c_prev, dh, dc);
+                    for (q, d) in gates.into_iter().enumerate() {
+                        dg[q * h + k] = d;
+                    }
+                    dc_next[b * h + k] = dc_prev;
                 }
             }
             if t > 0 {
