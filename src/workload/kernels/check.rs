@@ -8,8 +8,9 @@
 use candle_core::{DType, Device, Result, Tensor, Var};
 
 use super::{
-    adamw_update, attention, attention_composed, attention_is_fused, layer_norm,
-    layer_norm_is_fused, lstm_cell_composed, lstm_layer, lstm_layer_is_fused, AdamWStep,
+    adamw_update, attention, attention_composed, attention_is_fused, bias_act, bias_act_composed,
+    bias_act_is_fused, layer_norm, layer_norm_is_fused, lstm_cell_composed, lstm_layer,
+    lstm_layer_is_fused, AdamWStep,
 };
 use crate::workload::normal_tensor;
 
@@ -83,12 +84,18 @@ fn lstm(steps: usize, batch: usize, hidden: usize, device: &Device) -> Result<Ke
         c = cn;
     }
     let b = Tensor::stack(&hs, 0)?;
+    // Inference (no gradient to compute) takes the op's h-only output.
+    let inference = lstm_layer(
+        &xproj.as_tensor().detach(),
+        &w_hh.as_tensor().detach(),
+        hidden,
+    )?;
     let loss = |x: &Tensor| (x * up.as_tensor())?.sum_all();
     Ok(KernelCheck {
         kernel: "lstm-sequence".into(),
         shape: format!("steps {steps}, batch {batch}, hidden {hidden}"),
         fused,
-        value_error: relative_error(&a, &b)?,
+        value_error: relative_error(&a, &b)?.max(relative_error(&inference, &b)?),
         gradient_error: gradient_error(&loss(&a)?, &loss(&b)?, &[&xproj, &w_hh])?,
     })
 }
@@ -149,6 +156,29 @@ fn gelu_check(n: usize, device: &Device) -> Result<KernelCheck> {
     })
 }
 
+/// A Linear layer's epilogue (the bias, and GELU when `gelu`) against candle's broadcast add
+/// and `gelu_erf`.
+fn bias_act_check(rows: usize, n: usize, gelu: bool, device: &Device) -> Result<KernelCheck> {
+    let y = random(&[rows, n], "y", 2.0, device)?;
+    let b = random(&[n], "b", 0.5, device)?;
+    let up = random(&[rows, n], "up", 1.0, device)?;
+    let fused = bias_act_is_fused(&y, &b) || device.is_cpu();
+    let a = if fused {
+        bias_act(&y, &b, gelu)?
+    } else {
+        bias_act_composed(&y, &b, gelu)?
+    };
+    let r = bias_act_composed(&y, &b, gelu)?;
+    let loss = |x: &Tensor| (x * up.as_tensor())?.sum_all();
+    Ok(KernelCheck {
+        kernel: if gelu { "bias-gelu" } else { "bias" }.into(),
+        shape: format!("rows {rows}, features {n}"),
+        fused,
+        value_error: relative_error(&a, &r)?,
+        gradient_error: gradient_error(&loss(&a)?, &loss(&r)?, &[&y, &b])?,
+    })
+}
+
 /// Three AdamW steps in place against the same update from candle's ops.
 fn adamw_check(n: usize, device: &Device) -> Result<KernelCheck> {
     let p0 = random(&[n], "p", 1.0, device)?.as_tensor().clone();
@@ -199,14 +229,19 @@ fn adamw_check(n: usize, device: &Device) -> Result<KernelCheck> {
 /// take each of the LSTM kernel's blockings, one with a partly filled last block).
 pub fn check_all(device: &Device) -> Result<Vec<KernelCheck>> {
     let mut out = Vec::new();
-    for batch in [1, 32, 50, 128] {
+    for batch in [1, 32, 50, 128, 200, 300] {
         out.push(lstm(60, batch, 128, device)?);
     }
+    // Hidden 64 keeps all of W_hhᵀ in registers; 256 takes the kernel that reads it from L2.
+    out.push(lstm(60, 8, 64, device)?);
+    out.push(lstm(20, 4, 256, device)?);
     out.push(attention_check(4, 60, 128, 4, device)?);
     out.push(attention_check(2, 17, 64, 2, device)?);
     out.push(layer_norm_check(4 * 60, 128, device)?);
     out.push(layer_norm_check(7, 100, device)?);
     out.push(gelu_check(32 * 60 * 512, device)?);
+    out.push(bias_act_check(32, 256, true, device)?);
+    out.push(bias_act_check(7, 100, false, device)?);
     out.push(adamw_check(65_536 + 3, device)?);
     Ok(out)
 }
@@ -224,6 +259,8 @@ mod tests {
             attention_check(2, 9, 16, 2, &dev).unwrap(),
             layer_norm_check(5, 24, &dev).unwrap(),
             gelu_check(3000, &dev).unwrap(),
+            bias_act_check(9, 13, true, &dev).unwrap(),
+            bias_act_check(9, 13, false, &dev).unwrap(),
             adamw_check(1000, &dev).unwrap(),
         ];
         for c in &checks {

@@ -88,10 +88,19 @@ pub struct Limits {
     pub sms: usize,
 }
 
-/// The device's [`Limits`], read from the driver.
+/// The device's [`Limits`], read from the driver once per device (the LSTM's forward asks at
+/// every call, inside a timed step).
 pub fn limits(dev: &CudaDevice) -> Result<Limits> {
     use candle_core::cuda_backend::cudarc::driver::sys::CUdevice_attribute as A;
     use candle_core::cuda_backend::WrapErr;
+    static KNOWN: std::sync::Mutex<Vec<(candle_core::cuda_backend::DeviceId, Limits)>> =
+        std::sync::Mutex::new(Vec::new());
+    let mut known = KNOWN
+        .lock()
+        .map_err(|_| candle_core::Error::Msg("device limits poisoned".into()))?;
+    if let Some((_, l)) = known.iter().find(|(id, _)| *id == dev.id()) {
+        return Ok(*l);
+    }
     let ctx = dev.cuda_stream().context().clone();
     let shared = ctx
         .attribute(A::CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN)
@@ -99,25 +108,28 @@ pub fn limits(dev: &CudaDevice) -> Result<Limits> {
     let sms = ctx
         .attribute(A::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)
         .w()?;
-    Ok(Limits {
+    let limits = Limits {
         shared_optin: shared.max(0) as usize,
         sms: sms.max(1) as usize,
-    })
+    };
+    known.push((dev.id(), limits));
+    Ok(limits)
+}
+
+/// A kernel loaded outside candle's cache, and the dynamic shared memory it is allowed so far.
+struct OptinFunc {
+    func: candle_core::cuda_backend::cudarc::driver::CudaFunction,
+    allowed: usize,
 }
 
 /// Kernels loaded outside candle's cache, so that they can opt in to more than 48 KB of
 /// shared memory (candle's loader gives no access to the function's attributes).
 type OptinKey = (candle_core::cuda_backend::DeviceId, String);
-static OPTIN: std::sync::Mutex<
-    Option<
-        std::collections::HashMap<
-            OptinKey,
-            candle_core::cuda_backend::cudarc::driver::CudaFunction,
-        >,
-    >,
-> = std::sync::Mutex::new(None);
+static OPTIN: std::sync::Mutex<Option<std::collections::HashMap<OptinKey, OptinFunc>>> =
+    std::sync::Mutex::new(None);
 
-/// The kernel `name`, allowed `shared` bytes of dynamic shared memory.
+/// The kernel `name`, allowed `shared` bytes of dynamic shared memory (the attribute is set
+/// only when a launch needs more than before, not at every launch).
 pub fn optin_func(
     dev: &CudaDevice,
     name: &str,
@@ -135,15 +147,22 @@ pub fn optin_func(
         let ctx = dev.cuda_stream().context().clone();
         let module = ctx.load_module(Ptx::from_src(PTX)).w()?;
         let func = module.load_function(name).w()?;
-        cache.insert(key.clone(), func);
+        cache.insert(key.clone(), OptinFunc { func, allowed: 0 });
     }
-    let func = cache[&key].clone();
-    func.set_attribute(
-        F::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
-        shared as i32,
-    )
-    .w()?;
-    Ok(func)
+    let Some(entry) = cache.get_mut(&key) else {
+        candle_core::bail!("kernel {name} missing from its cache");
+    };
+    if shared > entry.allowed {
+        entry
+            .func
+            .set_attribute(
+                F::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                shared as i32,
+            )
+            .w()?;
+        entry.allowed = shared;
+    }
+    Ok(entry.func.clone())
 }
 
 /// [`launch!`] for a kernel from [`optin_func`].

@@ -28,13 +28,13 @@ pub fn erf_fast(x: f32) -> f32 {
 }
 
 #[inline(always)]
-fn gelu_f32(x: f32) -> f32 {
+pub(super) fn gelu_f32(x: f32) -> f32 {
     0.5 * x * (1.0 + erf_fast(x * std::f32::consts::FRAC_1_SQRT_2))
 }
 
 /// d/dx [x·Φ(x)] = Φ(x) + x·φ(x).
 #[inline(always)]
-fn gelu_grad_f32(x: f32) -> f32 {
+pub(super) fn gelu_grad_f32(x: f32) -> f32 {
     const INV_SQRT_2PI: f32 = 0.398_942_3;
     let cdf = 0.5 * (1.0 + erf_fast(x * std::f32::consts::FRAC_1_SQRT_2));
     cdf + x * INV_SQRT_2PI * (-0.5 * x * x).exp()

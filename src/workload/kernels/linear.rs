@@ -3,6 +3,7 @@
 
 use candle_core::{CpuStorage, CustomOp2, DType, Layout, Result, Shape, Tensor};
 
+use super::bias_act::{bias_act, bias_act_is_fused};
 use super::f32_slice;
 
 /// Multiply-adds below which a matrix product runs on one thread: candle hands every CPU
@@ -259,6 +260,7 @@ pub fn linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tensor> {
         }
         let y = x.broadcast_matmul(&w.t()?)?;
         return match b {
+            Some(b) if bias_act_is_fused(&y, b) => bias_act(&y, b, false),
             Some(b) => y.broadcast_add(b),
             None => Ok(y),
         };
@@ -286,6 +288,29 @@ pub fn linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tensor> {
         *last = w.dim(0)?;
     }
     y.reshape(out_dims)
+}
+
+/// `gelu(x·Wᵀ + b)` over the last dimension of `x`: on CUDA the product, then the bias and
+/// GELU as one kernel ([`bias_act`]); elsewhere [`linear`] then [`gelu`](super::gelu) (on the
+/// CPU the bias is already folded into the gemm call there).
+pub fn linear_gelu(x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tensor> {
+    let epilogue = match b {
+        Some(b) if !x.device().is_cpu() && w.rank() == 2 && x.rank() >= 2 => b,
+        _ => return super::gelu(&linear(x, w, b)?),
+    };
+    let mut dims = x.dims().to_vec();
+    let features = dims.pop().unwrap_or(1);
+    let x2 = x
+        .contiguous()?
+        .reshape((x.elem_count() / features.max(1), features))?;
+    let y = x2.matmul(&w.t()?)?;
+    let z = if bias_act_is_fused(&y, epilogue) {
+        bias_act(&y, epilogue, true)?
+    } else {
+        super::gelu(&y.broadcast_add(epilogue)?)?
+    };
+    dims.push(w.dim(0)?);
+    z.reshape(dims)
 }
 
 #[cfg(test)]

@@ -7,7 +7,8 @@
 //!
 //! Input: the projections of every step `xproj` `[T, B, 4H]` (x·W_ihᵀ + b_ih + b_hh, gate order
 //! i, f, g, o, as PyTorch) and `W_hhᵀ` `[H, 4H]`. Output `[T, B, 6H]`: h | c | the gates'
-//! pre-activations of every step (the backward needs c and the gates; the model reads h).
+//! pre-activations of every step (the backward needs c and the gates; the model reads h), or
+//! `[T, B, H]`, h alone, when no gradient is to be computed (inference).
 
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor};
 
@@ -34,28 +35,31 @@ fn rows_per_block(batch: usize, hidden: usize, bytes_per_row_unit: usize) -> usi
     r
 }
 
+/// Rows of W_hhᵀ the on-chip forward keeps in registers (`LSTM_REG_ROWS` in cuda/fused.cu);
+/// the rest sit in shared memory.
+#[cfg(feature = "cuda")]
+const REGISTER_ROWS: usize = 64;
+
 /// The blocking of the forward kernel that keeps W_hhᵀ on chip, where it fits: (batch rows
-/// per block, rows of W_hhᵀ in shared memory, shared bytes). One block per SM holds a whole
-/// copy, so rows per block grow only when the batch outnumbers the SMs; the rows of W_hhᵀ
-/// that shared memory cannot hold (at most 32) live in registers. `None`: the hidden size
-/// needs more than 512 threads or more on-chip memory than the GPU has.
+/// per block, shared bytes). One block per SM holds a whole copy, so rows per block grow only
+/// when the batch outnumbers the SMs. `None` (the L2-reading kernel runs instead): a hidden
+/// size outside 64..=128 or not a multiple of 8 (one thread per gate, whole warps of four
+/// gates per unit), or more shared memory than the GPU allows a block.
 #[cfg(feature = "cuda")]
 fn resident_blocking(
     batch: usize,
     hidden: usize,
     limits: super::cuda::Limits,
-) -> Option<(usize, usize, usize)> {
-    let g = 4 * hidden;
-    if g > 512 {
+) -> Option<(usize, usize)> {
+    if !(REGISTER_ROWS..=128).contains(&hidden) || hidden % 8 != 0 {
         return None;
     }
     let r = [1, 2, 4]
         .into_iter()
         .find(|r| batch.div_ceil(*r) <= limits.sms)
         .unwrap_or(4);
-    let state = 4 * (2 * r * hidden + r * g);
-    let ks = (limits.shared_optin.checked_sub(state)? / (4 * g)).min(hidden);
-    (hidden - ks <= 32).then_some((r, ks, 4 * ks * g + state))
+    let shared = 4 * ((hidden - REGISTER_ROWS) * 4 * hidden + 2 * r * hidden);
+    (shared <= limits.shared_optin).then_some((r, shared))
 }
 
 /// Whether [`lstm_layer`] runs the fused recurrence for this projection and weight: f32 on
@@ -83,9 +87,10 @@ fn cpu_sequence_on() -> bool {
 /// both. The caller checks [`lstm_layer_is_fused`] first.
 pub fn lstm_layer(xproj: &Tensor, w_hh: &Tensor, hidden: usize) -> Result<Tensor> {
     let w_hh_t = w_hh.t()?.contiguous()?;
-    // Without a gradient to compute, the CPU op keeps only h: writing c and the gates of
-    // every step (6× the bytes, fresh pages each call) made inference slower than the
-    // step-by-step path (measured, issue 21). The CUDA kernel always writes all three.
+    // Without a gradient to compute, the op keeps only h: on the CPU, writing c and the gates
+    // of every step (6× the bytes, fresh pages each call) made inference slower than the
+    // step-by-step path (measured, issue 21); on CUDA, h alone is contiguous, which spares
+    // the copies the next layer and the head would otherwise make.
     let for_backward = xproj.track_op() || w_hh.track_op();
     let out = xproj.contiguous()?.apply_op2(
         &w_hh_t,
@@ -105,8 +110,8 @@ pub fn lstm_layer(xproj: &Tensor, w_hh: &Tensor, hidden: usize) -> Result<Tensor
 /// The forward of one layer: see the module's header.
 pub(super) struct LstmSequence {
     pub hidden: usize,
-    /// Whether the output must hold what the backward reads (c and the gates); on the CPU,
-    /// without it the output is h alone, `[T, B, H]`.
+    /// Whether the output must hold what the backward reads (c and the gates); without it
+    /// the output is h alone, `[T, B, H]` (on both devices).
     pub for_backward: bool,
 }
 
@@ -178,14 +183,17 @@ impl CustomOp2 for LstmSequence {
         let w_t = cuda::view(s2, l2, self.name())?;
         let dev = cuda::device(s1);
         let h = self.hidden;
-        let out = cuda::output(&dev, steps * batch * 6 * h)?;
-        let (t, b, hh) = (steps as i32, batch as i32, h as i32);
-        if let Some((r, ks, shared)) = resident_blocking(batch, h, cuda::limits(&dev)?) {
+        // Without a gradient to compute, h alone: contiguous, so the next layer and the head
+        // read it without a copy.
+        let width = if self.for_backward { 6 * h } else { h };
+        let out = cuda::output(&dev, steps * batch * width)?;
+        let (t, b, hh, w) = (steps as i32, batch as i32, h as i32, width as i32);
+        let shape = Shape::from((steps, batch, width));
+        if let Some((r, shared)) = resident_blocking(batch, h, cuda::limits(&dev)?) {
             let cfg = cuda::config(batch.div_ceil(r), 4 * h, shared);
-            let ksi = ks as i32;
             let name = format!("lstm_seq_fwd_resident_r{r}");
-            cuda::launch_optin!(dev, &name, cfg, &xproj, &w_t, &out, &t, &b, &hh, &ksi)?;
-            return Ok((cuda::storage(out, &dev), Shape::from((steps, batch, 6 * h))));
+            cuda::launch_optin!(dev, &name, cfg, &xproj, &w_t, &out, &t, &b, &hh, &w)?;
+            return Ok((cuda::storage(out, &dev), shape));
         }
         let r = rows_per_block(batch, h, 24);
         let threads = (4 * h).div_ceil(32).clamp(1, 32) * 32;
@@ -199,9 +207,10 @@ impl CustomOp2 for LstmSequence {
             &out,
             &t,
             &b,
-            &hh
+            &hh,
+            &w
         )?;
-        Ok((cuda::storage(out, &dev), Shape::from((steps, batch, 6 * h))))
+        Ok((cuda::storage(out, &dev), shape))
     }
 
     fn bwd(

@@ -20,7 +20,8 @@
 //! On CUDA (issue 21), fused kernels with their backward where candle launches many small ones
 //! (`cuda/fused.cu`, f32, built with the `cuda` feature): [`lstm_layer`](lstm_seq::lstm_layer)
 //! (a layer's whole recurrence in one launch), [`attention`](attention::attention) (one block
-//! per batch row and head), [`layer_norm`](layer_norm::layer_norm), and AdamW. Each also has
+//! per batch row and head), [`layer_norm`](layer_norm::layer_norm), a Linear layer's bias and
+//! GELU as one epilogue ([`bias_act`](bias_act::bias_act)), and AdamW. Each also has
 //! a Rust `cpu_fwd` with the same arithmetic, which the tests hold to candle's composed ops;
 //! `benchplan check-kernels --device cuda` does the same on a GPU. Metal and half precision
 //! keep candle's ops. `BENCHPLAN_CUDA_KERNELS=candle` turns the CUDA kernels off (for A/B
@@ -31,6 +32,7 @@
 
 mod adamw;
 mod attention;
+mod bias_act;
 pub mod check;
 #[cfg(feature = "cuda")]
 pub(crate) mod cuda;
@@ -42,9 +44,10 @@ mod lstm_seq;
 
 pub use adamw::{adamw_update, AdamWStep};
 pub use attention::{attention, attention_composed, attention_is_fused};
+pub use bias_act::{bias_act, bias_act_composed, bias_act_is_fused};
 pub use gelu::{erf_fast, gelu};
 pub use layer_norm::{layer_norm, layer_norm_is_fused};
-pub use linear::{linear, linear_add};
+pub use linear::{linear, linear_add, linear_gelu};
 pub use lstm::{lstm_cell, lstm_cell_composed, lstm_cell_is_fused};
 pub use lstm_seq::{lstm_layer, lstm_layer_is_fused};
 

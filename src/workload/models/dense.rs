@@ -37,6 +37,15 @@ impl Proj {
         }
     }
 
+    /// `x · Wᵀ + b` for a bias `b` broadcast over rows: one gemm call on the CPU, the product
+    /// and one bias kernel on CUDA (see `kernels::linear`).
+    pub fn forward_bias(&self, x: &Tensor, b: &Tensor) -> Result<Tensor> {
+        match self {
+            Proj::Float(w) => crate::workload::kernels::linear(x, w, Some(b)),
+            Proj::Quant { matmul, .. } => matmul.forward(x)?.broadcast_add(b),
+        }
+    }
+
     /// `x · Wᵀ + a`, with `a` of the result's shape (fused into the product where possible).
     pub fn forward_add(&self, x: &Tensor, a: &Tensor) -> Result<Tensor> {
         match self {
@@ -90,6 +99,16 @@ impl Dense {
         match self {
             Dense::Float(l) => size(l.weight()) + l.bias().map_or(0, size),
             Dense::Quant { weight, bias } => weight.bytes() + size(bias),
+        }
+    }
+}
+
+impl Dense {
+    /// `gelu(x·Wᵀ + b)`: on CUDA the bias and the GELU run as one kernel after the product.
+    pub fn forward_gelu(&self, x: &Tensor) -> Result<Tensor> {
+        match self {
+            Dense::Float(l) => crate::workload::kernels::linear_gelu(x, l.weight(), l.bias()),
+            Dense::Quant { .. } => crate::workload::kernels::gelu(&self.forward(x)?),
         }
     }
 }

@@ -93,8 +93,7 @@ impl Module for Lstm {
             let bias = (&layer.b_ih + &layer.b_hh)?;
             let projected = layer
                 .w_ih
-                .forward(&input.reshape((steps * batch, in_dim))?)?
-                .broadcast_add(&bias)?
+                .forward_bias(&input.reshape((steps * batch, in_dim))?, &bias)?
                 .reshape((steps, batch, 4 * h_size))?;
             let keep_sequence = l + 1 < self.layers.len();
             let w_hh = layer.w_hh.float_weight();

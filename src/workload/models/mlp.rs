@@ -43,10 +43,11 @@ impl Module for Mlp {
             xs.clone()
         };
         for (i, layer) in self.layers.iter().enumerate() {
-            x = layer.forward(&x)?;
-            if i < last {
-                x = crate::workload::kernels::gelu(&x)?;
-            }
+            x = if i < last {
+                layer.forward_gelu(&x)?
+            } else {
+                layer.forward(&x)?
+            };
         }
         Ok(x)
     }

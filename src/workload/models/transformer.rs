@@ -94,9 +94,9 @@ impl EncoderLayer {
 impl Module for EncoderLayer {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let x = (x + self.attention(&self.norm1.forward(x)?)?)?;
-        let ff = self.ff2.forward(&crate::workload::kernels::gelu(
-            &self.ff1.forward(&self.norm2.forward(&x)?)?,
-        )?)?;
+        let ff = self
+            .ff2
+            .forward(&self.ff1.forward_gelu(&self.norm2.forward(&x)?)?)?;
         x + ff
     }
 }

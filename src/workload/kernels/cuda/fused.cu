@@ -6,15 +6,15 @@
 // on the GPU. f32 only, contiguous inputs only (the Rust side checks both).
 
 // Dynamic shared memory, sized by each launch (never above the 48 KiB default).
-extern __shared__ float smem[];
+extern __shared__ __align__(16) float smem[];
 
 __device__ __forceinline__ float sigmoid_f(float x) { return 1.0f / (1.0f + expf(-x)); }
 
 // The gate arithmetic of one step for a block's rows: from the gates' pre-activations in
 // shared memory to the new h and c (shared memory, for the next step) and the step's output
-// rows (h | c | pre-activations, 6H each).
+// rows of W floats each: h | c | pre-activations (W = 6H, for the backward), or h alone (W = H).
 __device__ __forceinline__ void lstm_cell_update(const float* g_s, float* h_s, float* c_s,
-                                                 float* out_rows, int rows, int H) {
+                                                 float* out_rows, int rows, int H, int W) {
   const int G = 4 * H;
   for (int idx = threadIdx.x; idx < rows * H; idx += blockDim.x) {
     const int r = idx / H, k = idx % H;
@@ -25,13 +25,15 @@ __device__ __forceinline__ void lstm_cell_update(const float* g_s, float* h_s, f
     const float h = o * tanhf(c);
     c_s[idx] = c;
     h_s[idx] = h;
-    float* row = out_rows + (size_t)r * 6 * H;
+    float* row = out_rows + (size_t)r * W;
     row[k] = h;
-    row[H + k] = c;
-    row[2 * H + k] = pi;
-    row[3 * H + k] = pf;
-    row[4 * H + k] = pg;
-    row[5 * H + k] = po;
+    if (W > H) {
+      row[H + k] = c;
+      row[2 * H + k] = pi;
+      row[3 * H + k] = pf;
+      row[4 * H + k] = pg;
+      row[5 * H + k] = po;
+    }
   }
 }
 
@@ -43,10 +45,11 @@ __device__ __forceinline__ void lstm_cell_update(const float* g_s, float* h_s, f
 //
 // xproj: [T, B, 4H] the input projections x·W_ihᵀ + b_ih + b_hh, gate order i, f, g, o.
 // w_hh_t: [H, 4H] W_hhᵀ, so that threads j of one k read consecutive addresses.
-// out: [T, B, 6H] = h | c | gate pre-activations (the backward reads c and the gates).
+// out: [T, B, W]: with W = 6H, h | c | gate pre-activations (the backward reads c and the
+// gates); with W = H (no gradient to compute), h alone, which the next layer reads as is.
 template <int R>
 __device__ void lstm_seq_fwd(const float* __restrict__ xproj, const float* __restrict__ w_hh_t,
-                             float* __restrict__ out, int T, int B, int H) {
+                             float* __restrict__ out, int T, int B, int H, int W) {
   float* h_s = smem;         // [R][H]
   float* c_s = h_s + R * H;  // [R][H]
   float* g_s = c_s + R * H;  // [R][4H]
@@ -76,83 +79,111 @@ __device__ void lstm_seq_fwd(const float* __restrict__ xproj, const float* __res
       for (int r = 0; r < R; ++r) g_s[r * G + j] = acc[r];
     }
     __syncthreads();
-    lstm_cell_update(g_s, h_s, c_s, out + ((size_t)t * B + b0) * 6 * H, rows, H);
+    lstm_cell_update(g_s, h_s, c_s, out + ((size_t)t * B + b0) * W, rows, H, W);
     __syncthreads();
   }
 }
 
-// The same forward with W_hhᵀ resident on chip: rows [0, KS) in shared memory (opted in to the
-// device's largest block allowance, 227 KB on Hopper) and the remaining H − KS ≤ 32 rows in
-// registers, one column per thread. The kernel above reads all of W_hhᵀ from L2 at every
-// step, and that read's latency bounded it (~7 µs per step at batch 1 on the H200); here a
-// step reads only shared memory and registers. One thread per gate: blockDim.x == 4H.
+// The same forward with W_hhᵀ resident on chip, for 64 ≤ H ≤ 128 (H a multiple of 8): one
+// thread per gate column, blockDim.x == 4H, one block per SM. Rows [0, 64) of W_hhᵀ live in
+// registers (64 per thread), rows [64, H) in shared memory (opted in above 48 KB).
+//
+// Why this layout (issue 21, second version): the first one kept 112 rows in shared memory
+// and read h one float at a time; a step then moved ~3600 shared-memory wavefronts (1.8 µs at
+// the H200's 128 B per clock) and took ~3 µs at batch 1. Here a step reads 64 rows of W from
+// shared memory and h as float4 broadcasts (~1500 wavefronts at batch 1). Thread t owns gate
+// q = t % 4 of hidden unit k = t / 4, so a unit's four gates sit in four adjacent lanes of one
+// warp: they meet through shuffles, every warp does the cell update for its own units, and a
+// step needs one barrier (h is double-buffered) instead of two and a trip through shared
+// memory for the gates.
+constexpr int LSTM_REG_ROWS = 64;
+
 template <int R>
 __device__ void lstm_seq_fwd_resident(const float* __restrict__ xproj,
                                       const float* __restrict__ w_hh_t, float* __restrict__ out,
-                                      int T, int B, int H, int KS) {
+                                      int T, int B, int H, int W) {
   const int G = 4 * H;
-  float* w_s = smem;              // [KS][G]
-  float* h_s = w_s + KS * G;      // [R][H]
-  float* c_s = h_s + R * H;       // [R][H]
-  float* g_s = c_s + R * H;       // [R][G]
-  const int j = threadIdx.x;
+  const int KS = H - LSTM_REG_ROWS;  // rows of W_hhᵀ in shared memory
+  const int tid = threadIdx.x;
+  const int k = tid >> 2, q = tid & 3;
+  const int col = q * H + k;  // this thread's column of W_hhᵀ (gate order i, f, g, o)
+  float* w_s = smem;          // [KS][G]: row 64 + kk of W_hhᵀ, column col at position tid
+  float* h_s = w_s + KS * G;  // [2][R][H], h of the previous step and of this one
   const int b0 = blockIdx.x * R;
   const int rows = min(R, B - b0);
-  for (int i = threadIdx.x; i < KS * G; i += blockDim.x) w_s[i] = w_hh_t[i];
-  float w_r[32];
+  for (int kk = 0; kk < KS; ++kk)
+    w_s[kk * G + tid] = w_hh_t[(size_t)(LSTM_REG_ROWS + kk) * G + col];
+  float w_r[LSTM_REG_ROWS];
 #pragma unroll
-  for (int kk = 0; kk < 32; ++kk) w_r[kk] = (KS + kk < H) ? w_hh_t[(size_t)(KS + kk) * G + j] : 0.0f;
-  for (int i = threadIdx.x; i < R * H; i += blockDim.x) {
-    h_s[i] = 0.0f;
-    c_s[i] = 0.0f;
+  for (int kk = 0; kk < LSTM_REG_ROWS; ++kk) w_r[kk] = w_hh_t[(size_t)kk * G + col];
+  float c[R], x_cur[R], x_next[R];
+#pragma unroll
+  for (int r = 0; r < R; ++r) {
+    c[r] = 0.0f;
+    x_cur[r] = (r < rows) ? xproj[(size_t)(b0 + r) * G + col] : 0.0f;
   }
-  // This step's input projection, loaded one step ahead so that its latency (a global read)
-  // is off the recurrence's critical path.
-  float x_cur[R], x_next[R];
-#pragma unroll
-  for (int r = 0; r < R; ++r) x_cur[r] = (r < rows) ? xproj[(size_t)(b0 + r) * G + j] : 0.0f;
+  const int lane = tid & 31, unit_lane = lane & ~3;
   __syncthreads();
   for (int t = 0; t < T; ++t) {
+    const float* h_prev = h_s + (t & 1) * R * H;
+    float* h_next = h_s + ((t + 1) & 1) * R * H;
+    // The next step's input projection, loaded now: its latency is off the critical path.
 #pragma unroll
     for (int r = 0; r < R; ++r)
-      x_next[r] = (t + 1 < T && r < rows) ? xproj[((size_t)(t + 1) * B + b0 + r) * G + j] : 0.0f;
-    // Four partial sums per row: four independent FMA chains instead of one of H.
+      x_next[r] = (t + 1 < T && r < rows) ? xproj[((size_t)(t + 1) * B + b0 + r) * G + col] : 0.0f;
     float acc[R][4];
 #pragma unroll
     for (int r = 0; r < R; ++r)
 #pragma unroll
-      for (int q = 0; q < 4; ++q) acc[r][q] = 0.0f;
-    if (t > 0) {
-      int k = 0;
-      for (; k + 4 <= KS; k += 4) {
+      for (int p = 0; p < 4; ++p) acc[r][p] = 0.0f;
+    if (t > 0) {  // h_{-1} = 0: the first step has no recurrent product
 #pragma unroll
-        for (int q = 0; q < 4; ++q) {
-          const float w = w_s[(k + q) * G + j];
+      for (int kk = 0; kk < LSTM_REG_ROWS; kk += 4) {
 #pragma unroll
-          for (int r = 0; r < R; ++r) acc[r][q] = fmaf(w, h_s[r * H + k + q], acc[r][q]);
+        for (int r = 0; r < R; ++r) {
+          const float4 hv = *reinterpret_cast<const float4*>(h_prev + r * H + kk);
+          acc[r][0] = fmaf(w_r[kk], hv.x, acc[r][0]);
+          acc[r][1] = fmaf(w_r[kk + 1], hv.y, acc[r][1]);
+          acc[r][2] = fmaf(w_r[kk + 2], hv.z, acc[r][2]);
+          acc[r][3] = fmaf(w_r[kk + 3], hv.w, acc[r][3]);
         }
       }
-      for (; k < KS; ++k) {
-        const float w = w_s[k * G + j];
+#pragma unroll 4
+      for (int kk = 0; kk < KS; kk += 4) {
+        const float w0 = w_s[kk * G + tid], w1 = w_s[(kk + 1) * G + tid];
+        const float w2 = w_s[(kk + 2) * G + tid], w3 = w_s[(kk + 3) * G + tid];
 #pragma unroll
-        for (int r = 0; r < R; ++r) acc[r][0] = fmaf(w, h_s[r * H + k], acc[r][0]);
-      }
-#pragma unroll
-      for (int kk = 0; kk < 32; ++kk) {
-        if (KS + kk < H) {
-#pragma unroll
-          for (int r = 0; r < R; ++r)
-            acc[r][kk & 3] = fmaf(w_r[kk], h_s[r * H + KS + kk], acc[r][kk & 3]);
+        for (int r = 0; r < R; ++r) {
+          const float4 hv =
+              *reinterpret_cast<const float4*>(h_prev + r * H + LSTM_REG_ROWS + kk);
+          acc[r][0] = fmaf(w0, hv.x, acc[r][0]);
+          acc[r][1] = fmaf(w1, hv.y, acc[r][1]);
+          acc[r][2] = fmaf(w2, hv.z, acc[r][2]);
+          acc[r][3] = fmaf(w3, hv.w, acc[r][3]);
         }
       }
     }
 #pragma unroll
-    for (int r = 0; r < R; ++r)
-      g_s[r * G + j] = x_cur[r] + ((acc[r][0] + acc[r][1]) + (acc[r][2] + acc[r][3]));
-#pragma unroll
-    for (int r = 0; r < R; ++r) x_cur[r] = x_next[r];
-    __syncthreads();
-    lstm_cell_update(g_s, h_s, c_s, out + ((size_t)t * B + b0) * 6 * H, rows, H);
+    for (int r = 0; r < R; ++r) {
+      const float pre = x_cur[r] + ((acc[r][0] + acc[r][1]) + (acc[r][2] + acc[r][3]));
+      const float act = (q == 2) ? tanhf(pre) : sigmoid_f(pre);
+      const float ig = __shfl_sync(0xffffffffu, act, unit_lane);
+      const float fg = __shfl_sync(0xffffffffu, act, unit_lane + 1);
+      const float gg = __shfl_sync(0xffffffffu, act, unit_lane + 2);
+      const float og = __shfl_sync(0xffffffffu, act, unit_lane + 3);
+      c[r] = fg * c[r] + ig * gg;
+      const float h = og * tanhf(c[r]);
+      if (q == 0) h_next[r * H + k] = h;
+      if (r < rows) {
+        float* row = out + ((size_t)t * B + b0 + r) * W;
+        if (q == 0) row[k] = h;
+        if (W > H) {
+          row[2 * H + col] = pre;
+          if (q == 1) row[H + k] = c[r];
+        }
+      }
+      x_cur[r] = x_next[r];
+    }
     __syncthreads();
   }
 }
@@ -239,8 +270,8 @@ __device__ void lstm_seq_bwd(const float* __restrict__ fwd, const float* __restr
 
 #define LSTM_ENTRY(R)                                                                          \
   extern "C" __global__ void lstm_seq_fwd_r##R(const float* xproj, const float* w_hh_t,        \
-                                               float* out, int T, int B, int H) {              \
-    lstm_seq_fwd<R>(xproj, w_hh_t, out, T, B, H);                                              \
+                                               float* out, int T, int B, int H, int W) {       \
+    lstm_seq_fwd<R>(xproj, w_hh_t, out, T, B, H, W);                                           \
   }                                                                                            \
   extern "C" __global__ void lstm_seq_bwd_r##R(const float* fwd, const float* w_hh,            \
                                                const float* grad, float* dgates, int T, int B, \
@@ -248,11 +279,10 @@ __device__ void lstm_seq_bwd(const float* __restrict__ fwd, const float* __restr
     lstm_seq_bwd<R>(fwd, w_hh, grad, dgates, T, B, H);                                         \
   }
 #define LSTM_RESIDENT_ENTRY(R)                                                                 \
-  extern "C" __global__ void __launch_bounds__(512, 1) lstm_seq_fwd_resident_r##R(              \
-      const float* xproj, const float* w_hh_t,                                                 \
-                                                        float* out, int T, int B, int H,        \
-                                                        int KS) {                               \
-    lstm_seq_fwd_resident<R>(xproj, w_hh_t, out, T, B, H, KS);                                  \
+  extern "C" __global__ void __launch_bounds__(512, 1)                                         \
+      lstm_seq_fwd_resident_r##R(const float* xproj, const float* w_hh_t, float* out, int T,    \
+                                 int B, int H, int W) {                                         \
+    lstm_seq_fwd_resident<R>(xproj, w_hh_t, out, T, B, H, W);                                   \
   }
 LSTM_RESIDENT_ENTRY(1)
 LSTM_RESIDENT_ENTRY(2)
@@ -500,4 +530,30 @@ extern "C" __global__ void gelu_bwd(const float* __restrict__ x, const float* __
   const float cdf = 0.5f * (1.0f + erff(v * 0.70710678118654752f));
   const float pdf = 0.39894228040143268f * expf(-0.5f * v * v);
   dx[i] = g[i] * (cdf + v * pdf);
+}
+
+// ---------------------------------------------------------------------------------------------
+// A Linear layer's epilogue: y = act(x + b), the bias broadcast over rows of n features and
+// act the identity or exact GELU, in one pass over the matrix product's output. candle adds a
+// bias with a broadcast kernel that first uploads its shapes and strides to the device, then
+// runs GELU as another kernel: two launches and a copy per layer where this is one launch.
+extern "C" __global__ void bias_act_fwd(const float* __restrict__ x, const float* __restrict__ b,
+                                        float* __restrict__ y, int total, int n, int gelu) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= total) return;
+  const float v = x[i] + b[i % n];
+  y[i] = gelu ? 0.5f * v * (1.0f + erff(v * 0.70710678118654752f)) : v;
+}
+
+// Its backward for GELU: dz = g · gelu'(x + b) (the gradient of x; the bias's is its column
+// sums, which the caller takes).
+extern "C" __global__ void bias_gelu_bwd(const float* __restrict__ x, const float* __restrict__ b,
+                                         const float* __restrict__ g, float* __restrict__ dz,
+                                         int total, int n) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= total) return;
+  const float v = x[i] + b[i % n];
+  const float cdf = 0.5f * (1.0f + erff(v * 0.70710678118654752f));
+  const float pdf = 0.39894228040143268f * expf(-0.5f * v * v);
+  dz[i] = g[i] * (cdf + v * pdf);
 }
